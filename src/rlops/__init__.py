@@ -1,0 +1,3 @@
+"""rlops: a local-first reinforcement-learning platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from rlops.cli.app import run
+
+run()

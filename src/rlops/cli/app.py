@@ -1,0 +1,87 @@
+"""The ``rlops`` command: one typer app, each subcommand a few lines over the library.
+
+Exit codes: 0 done, 1 a check or the work failed, 2 a usage error. Messages go to stderr, data
+to stdout; ``--json`` prints only JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from rlops.cli import commands_options, commands_train
+from rlops.errors import RlopsError
+
+app = typer.Typer(
+    name="rlops",
+    help="rlops: train, record, evaluate and serve reinforcement-learning agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+PASS_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
+OPTIONS_EPILOG = "Any option is also a flag: --section.key VALUE (see 'rlops options')."
+
+app.command("train", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.train)
+app.command("eval", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.evaluate)
+app.command("infer", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.infer)
+app.command("options")(commands_options.options)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("rlops")
+    if not any(getattr(handler, "_rlops_cli", False) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._rlops_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; turn rlops errors into a message and an exit code."""
+    _log_to_stderr()
+    try:
+        result = app(args=list(sys.argv[1:] if argv is None else argv), prog_name="rlops", standalone_mode=False)
+    except RlopsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:  # click's usage errors, before any command ran
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+def _alias(command: str) -> None:
+    sys.exit(main([command, *sys.argv[1:]]))
+
+
+def rl_train() -> None:
+    _alias("train")
+
+
+def rl_eval() -> None:
+    _alias("eval")
+
+
+def rl_infer() -> None:
+    _alias("infer")

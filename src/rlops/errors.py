@@ -1,0 +1,91 @@
+"""The one exception tree of rlops.
+
+Every error a user can cause or meet derives from ``RlopsError``; the CLI turns it into a
+message on stderr and an exit code, the API into one JSON error shape.
+
+    RlopsError
+    ├── UsageError                  exit 2: the request itself is wrong
+    │   ├── OptionsError            a bad option value, an unknown option, a malformed file
+    │   ├── UnknownNameError        an env id, algorithm, encoder... that is not registered
+    │   └── IncompatibleChoiceError options that cannot work together (DQN on a Box action space)
+    └── WorkError                   exit 1: the request was fine, the work failed
+        ├── CheckpointError
+        │   ├── CheckpointNotFoundError
+        │   └── CheckpointCorruptError
+        ├── RunDirectoryError
+        └── TrainingError
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RlopsError(Exception):
+    """Base of every rlops error. ``hint`` says what to do next."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class UsageError(RlopsError):
+    exit_code = 2
+
+
+class OptionsError(UsageError):
+    """A bad option: names the option, the form it came from and what is allowed."""
+
+
+class UnknownNameError(UsageError):
+    """A name that no registry knows, with the closest known names."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], *, hint: str | None = None) -> None:
+        known = sorted(set(known))
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        message = f"unknown {kind} {name!r}"
+        if close:
+            message += f"; did you mean {' or '.join(repr(c) for c in close)}?"
+        if hint is None and len(known) <= 12:
+            hint = f"known {kind}s: {', '.join(known)}"
+        super().__init__(message, hint=hint)
+        self.kind = kind
+        self.name = name
+        self.suggestions = close
+
+
+class IncompatibleChoiceError(UsageError):
+    """Options that are each valid but cannot work together."""
+
+
+class WorkError(RlopsError):
+    exit_code = 1
+
+
+class CheckpointError(WorkError):
+    pass
+
+
+class CheckpointNotFoundError(CheckpointError):
+    pass
+
+
+class CheckpointCorruptError(CheckpointError):
+    pass
+
+
+class RunDirectoryError(WorkError):
+    pass
+
+
+class TrainingError(WorkError):
+    pass

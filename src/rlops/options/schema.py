@@ -1,0 +1,266 @@
+"""The option set: every section and key, declared once with type, default and help.
+
+The file, environment and CLI forms, the `rlops options` table and the JSON Schema are all
+generated from these models (see ``fields.py``); nothing here names a library that implements
+an option (SPEC §1: options say *what*, bindings say *how*).
+
+Seed aliases live beside the field they belong to, in ``json_schema_extra``:
+``{"cli_aliases": ["--tracking-uri"], "env_aliases": ["RL_REGISTRY_DB"]}``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# "3e-4", "0.001", "lin_3e-4" (linear decay to 0, RL Zoo's spelling), "const_1e-3".
+LEARNING_RATE_PATTERN = re.compile(r"^(?:(lin|const)_)?[+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+
+
+def aliases(*, cli: list[str] | None = None, env: list[str] | None = None) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if cli:
+        extra["cli_aliases"] = cli
+    if env:
+        extra["env_aliases"] = env
+    return extra
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EnvOptions(Section):
+    """Env: which environment, how many copies, how they are seeded and vectorized."""
+
+    env_id: str = Field("CartPole-v1", description="Gymnasium id (e.g. CartPole-v1) or 'module:callable'")
+    n_envs: int = Field(8, ge=1, description="number of parallel environments")
+    seed: int | None = Field(
+        None, ge=0, description="random seed; unset draws one and records it in the run's options"
+    )
+    vectorization: Literal["sync", "async"] = Field(
+        "sync", description="sync steps envs in this process; async runs one subprocess per env"
+    )
+    env_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments for the env constructor (JSON object)"
+    )
+
+
+class ObsOptions(Section):
+    """Obs: observation preprocessing."""
+
+    normalize: Literal["none", "obs", "reward", "all"] = Field(
+        "none", description="running normalization of observations, rewards, or both (all)"
+    )
+    clip_range: float | None = Field(
+        10.0, gt=0, description="clip (normalized) observations to [-clip_range, clip_range]; unset: no clip"
+    )
+    stack_frames: int | None = Field(None, ge=1, description="stack the last N observations; unset: no stacking")
+
+    @field_validator("normalize", mode="before")
+    @classmethod
+    def _booleans_mean_all_or_none(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return "all" if value else "none"
+        if isinstance(value, str) and value.lower() in {"true", "1", "yes", "on"}:
+            return "all"
+        if isinstance(value, str) and value.lower() in {"false", "0", "no", "off"}:
+            return "none"
+        return value
+
+
+class FeatureOptions(Section):
+    """Feature: the network that turns observations into features."""
+
+    encoder: str = Field(
+        "auto",
+        description="auto | mlp | cnn | transformer | 'module:Class' (an SB3 BaseFeaturesExtractor)",
+        json_schema_extra=aliases(env=["RL_FEAT_ENCODER"]),
+    )
+    embed_dim: int | None = Field(None, ge=1, description="feature dimension of the encoder; unset: its default",
+                                     json_schema_extra=aliases(env=["RL_FEAT_EMBED_DIM"]))
+
+
+class AgentOptions(Section):
+    """Agent: algorithm and policy network."""
+
+    algorithm: str = Field("ppo", description="ppo | a2c | dqn | sac | td3")
+    policy_type: str = Field(
+        "auto", description="auto | MlpPolicy | CnnPolicy | MultiInputPolicy (auto picks from the obs space)"
+    )
+    net_arch: list[int] | dict[str, list[int]] | None = Field(
+        None, description="hidden layer sizes, e.g. [64, 64] or {\"pi\": [64], \"vf\": [64]}; unset: the algorithm's default"
+    )
+    hyperparams: dict[str, Any] = Field(
+        default_factory=dict,
+        description="further keyword arguments of the algorithm (JSON object), e.g. {\"n_steps\": 32}",
+    )
+
+    @field_validator("algorithm")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+
+class TrainOptions(Section):
+    """Train: budget, optimisation and checkpoints."""
+
+    total_timesteps: int = Field(100_000, ge=1, description="environment steps to train for")
+    learning_rate: str = Field(
+        "3e-4", description="a number ('3e-4') or a schedule: 'lin_3e-4' decays linearly to 0"
+    )
+    batch_size: int | None = Field(None, ge=1, description="minibatch size; unset: the algorithm's default")
+    gamma: float | None = Field(None, gt=0, le=1, description="discount factor; unset: the algorithm's default")
+    checkpoint_freq: int = Field(
+        10_000, ge=0, description="write a checkpoint every N env steps (0: only at the end)"
+    )
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
+    resume: bool = Field(
+        False, description="continue the run named by store.run_name (or the newest run) from its last checkpoint"
+    )
+
+    @field_validator("learning_rate", mode="before")
+    @classmethod
+    def _number_or_schedule(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a number such as '3e-4' or a schedule such as 'lin_3e-4'")
+        if isinstance(value, int | float):
+            value = repr(float(value))
+        if isinstance(value, str):
+            value = value.strip()
+            if not LEARNING_RATE_PATTERN.match(value) or float(value.split("_")[-1]) <= 0:
+                raise ValueError("expected a positive number such as '3e-4' or a schedule such as 'lin_3e-4'")
+        return value
+
+
+class EvalOptions(Section):
+    """Eval: how checkpoints are scored."""
+
+    episodes: int = Field(10, ge=1, description="episodes per evaluation")
+    deterministic: bool = Field(True, description="act greedily during evaluation")
+    freq: int = Field(0, ge=0, description="evaluate every N env steps during training (0: only at the end)")
+
+
+class InferOptions(Section):
+    """Infer: which model to run."""
+
+    model_path: str | None = Field(None, description="a checkpoint directory, or a run directory (its newest checkpoint)")
+    model_id: int | None = Field(None, ge=1, description="a registry model id")
+    load_best: bool = Field(False, description="load the best validated model in the registry")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
+    episodes: int = Field(1, ge=1, description="episodes to run")
+
+    @model_validator(mode="after")
+    def _one_model_source(self) -> InferOptions:
+        chosen = [name for name, on in (("model_path", self.model_path is not None),
+                                        ("model_id", self.model_id is not None),
+                                        ("load_best", self.load_best)) if on]
+        if len(chosen) > 1:
+            raise ValueError(f"choose one model source, not {' and '.join(chosen)}")
+        return self
+
+
+class StoreOptions(Section):
+    """Store: where runs, models and experiment tracking go."""
+
+    backend: str = Field("local", description="local | s3 | mlflow | wandb | tensorboard (comma-separated for several)",
+                         json_schema_extra=aliases(cli=["--backend"]))
+    tracking_uri: str | None = Field(None, description="tracking endpoint of the backend (MLflow URI, S3 URL...)",
+                                     json_schema_extra=aliases(cli=["--tracking-uri"]))
+    experiment_name: str = Field("default", description="experiment the run belongs to",
+                                 json_schema_extra=aliases(cli=["--experiment-name"]))
+    run_name: str | None = Field(None, description="name of the run directory; unset: <env>-<algo>-<time>")
+    model_dir: str = Field("rlruns", description="root directory of run directories")
+    checkpoint_freq: int | None = Field(
+        None, ge=0, description="push checkpoints to the backend every N env steps; unset: as train.checkpoint_freq"
+    )
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backends(cls, value: str) -> str:
+        known = {"local", "s3", "mlflow", "wandb", "tensorboard"}
+        names = [part.strip().lower() for part in value.split(",") if part.strip()]
+        unknown = [name for name in names if name not in known]
+        if unknown or not names:
+            raise ValueError(f"expected one or more of {', '.join(sorted(known))} separated by commas")
+        return ",".join(names)
+
+
+class RegistryOptions(Section):
+    """Registry: the SQLite model registry and its validation and retention rules."""
+
+    enable: bool = Field(True, description="register checkpoints and evaluations")
+    db_path: str = Field("rlruns/rlops.db", description="SQLite database of runs and models",
+                         json_schema_extra=aliases(cli=["--registry-db"], env=["RL_REGISTRY_DB"]))
+    min_reward: float | None = Field(None, description="validation: mean eval reward must reach this",
+                                     json_schema_extra=aliases(cli=["--min-reward"]))
+    min_episodes: int = Field(10, ge=1, description="validation: at least this many eval episodes")
+    keep_top_n: int | None = Field(None, ge=1, description="retention: keep the N best models per env and algorithm")
+    max_age_days: float | None = Field(None, gt=0, description="retention: prune models older than this",
+                                       json_schema_extra=aliases(cli=["--max-age"]))
+
+
+class MetricsOptions(Section):
+    """Metrics: the OpenTelemetry metric stream."""
+
+    enable: bool = Field(True, description="export metrics", json_schema_extra=aliases(cli=["--metrics"]))
+    exporter: Literal["file", "otlp", "prometheus", "console"] = Field("file", description="where metrics go")
+    endpoint: str | None = Field(None, description="OTLP collector endpoint or Prometheus bind address",
+                                 json_schema_extra=aliases(cli=["--metrics-endpoint"]))
+    protocol: Literal["grpc", "http"] = Field("http", description="OTLP transport")
+    export_interval: float = Field(10.0, gt=0, description="seconds between metric exports")
+    track_reward: bool = Field(True, description="export reward metrics")
+    track_loss: bool = Field(True, description="export loss metrics")
+    track_entropy: bool = Field(True, description="export entropy metrics")
+    track_fps: bool = Field(True, description="export steps-per-second")
+    granularity: Literal["step", "episode"] = Field("episode", description="record cadence of reward metrics")
+
+
+class TracesOptions(Section):
+    """Traces: OpenTelemetry spans for the run, episodes, evaluations and checkpoints."""
+
+    enable: bool = Field(True, description="export traces")
+    endpoint: str | None = Field(None, description="OTLP collector endpoint")
+    sample_rate: float = Field(1.0, ge=0, le=1, description="fraction of traces kept",
+                               json_schema_extra=aliases(cli=["--trace-sample-rate"]))
+    trace_episodes: bool = Field(True, description="a span per episode")
+    trace_steps: bool = Field(False, description="a span per step (high volume; sampled)")
+    trace_evals: bool = Field(True, description="a span per evaluation")
+
+
+class LogsOptions(Section):
+    """Logs: structured log records (checkpoint saved, eval done, errors)."""
+
+    enable: bool = Field(True, description="export logs")
+    endpoint: str | None = Field(None, description="OTLP collector endpoint")
+    level: Literal["debug", "info", "warn", "error"] = Field("info", description="lowest level exported",
+                                                            json_schema_extra=aliases(cli=["--log-level"]))
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return "warn" if value == "warning" else value
+        return value
+
+
+class Options(BaseModel):
+    """The whole option set of rlops, one section per pipeline feature."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    env: EnvOptions = Field(default_factory=EnvOptions)
+    obs: ObsOptions = Field(default_factory=ObsOptions)
+    feature: FeatureOptions = Field(default_factory=FeatureOptions)
+    agent: AgentOptions = Field(default_factory=AgentOptions)
+    train: TrainOptions = Field(default_factory=TrainOptions)
+    eval: EvalOptions = Field(default_factory=EvalOptions)
+    infer: InferOptions = Field(default_factory=InferOptions)
+    store: StoreOptions = Field(default_factory=StoreOptions)
+    registry: RegistryOptions = Field(default_factory=RegistryOptions)
+    metrics: MetricsOptions = Field(default_factory=MetricsOptions)
+    traces: TracesOptions = Field(default_factory=TracesOptions)
+    logs: LogsOptions = Field(default_factory=LogsOptions)

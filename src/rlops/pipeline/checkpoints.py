@@ -1,0 +1,188 @@
+"""Crash-safe checkpoint directories.
+
+A checkpoint is one directory ``step-<env_steps>`` holding its files and a ``manifest.json``
+with the sha256 of each. It is written under a hidden temporary name, every file and the
+directory are fsynced, and only then is it renamed into place, so a kill at any instant leaves
+either the previous set or the new one. Readers pick the newest directory whose manifest and
+hashes verify and skip anything else, so a partial checkpoint is never loaded.
+
+This module knows nothing of SB3; ``agent_state`` decides what goes inside.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlops.errors import CheckpointCorruptError, CheckpointNotFoundError
+
+FORMAT = "rlops-checkpoint/1"
+MANIFEST = "manifest.json"
+NAME_PATTERN = re.compile(r"^step-(\d{12})(?:\.(\d+))?$")
+TEMP_PREFIX = ".tmp-"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def env_steps(self) -> int:
+        return int(self.manifest["env_steps"])
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.manifest["options"]
+
+    @property
+    def sha256(self) -> str:
+        """One hash for the whole checkpoint: the hash of its manifest's file table."""
+        table = json.dumps(self.manifest["files"], sort_keys=True).encode()
+        return hashlib.sha256(table).hexdigest()
+
+    def file(self, name: str) -> Path | None:
+        return self.path / name if name in self.manifest["files"] else None
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_checkpoint(root: Path, env_steps: int, fill: Callable[[Path], None], metadata: dict[str, Any]) -> Checkpoint:
+    """Write a checkpoint atomically: ``fill(directory)`` writes the files, this adds the manifest."""
+    root.mkdir(parents=True, exist_ok=True)
+    temp = root / f"{TEMP_PREFIX}{env_steps:012d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    temp.mkdir()
+    try:
+        fill(temp)
+        files = {}
+        for path in sorted(temp.iterdir()):
+            _fsync_path(path)
+            files[path.name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+        manifest = {"format": FORMAT, "env_steps": int(env_steps), "created": time.time(), **metadata, "files": files}
+        with open(temp / MANIFEST, "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _fsync_path(temp)
+        final = _free_name(root, env_steps)
+        os.rename(temp, final)
+        _fsync_path(root)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return Checkpoint(final, manifest)
+
+
+def _free_name(root: Path, env_steps: int) -> Path:
+    # A resumed run may reach the same step count again; keep both rather than overwrite.
+    base = f"step-{env_steps:012d}"
+    if not (root / base).exists():
+        return root / base
+    suffix = 1
+    while (root / f"{base}.{suffix}").exists():
+        suffix += 1
+    return root / f"{base}.{suffix}"
+
+
+def remove_partial(root: Path) -> int:
+    """Delete temporary directories left by a writer that was killed; returns how many."""
+    removed = 0
+    if root.is_dir():
+        for path in root.iterdir():
+            if path.name.startswith(TEMP_PREFIX):
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+def read_checkpoint(path: Path, verify: bool = True) -> Checkpoint:
+    """Open one checkpoint directory; with ``verify``, every file must match its hash."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointNotFoundError(f"checkpoint {str(path)!r} does not exist",
+                                      hint="give a checkpoint directory (step-...) or a run directory")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointCorruptError(f"checkpoint {str(path)!r} has no {MANIFEST}: it is incomplete or not a checkpoint",
+                                     hint="use the run directory to pick its newest complete checkpoint") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointCorruptError(f"checkpoint {str(path)!r} has an unreadable {MANIFEST}: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or "files" not in manifest:
+        raise CheckpointCorruptError(f"checkpoint {str(path)!r} is not in format {FORMAT}")
+    checkpoint = Checkpoint(path, manifest)
+    if verify:
+        problems = verify_files(checkpoint)
+        if problems:
+            raise CheckpointCorruptError(f"checkpoint {str(path)!r} is corrupt: {'; '.join(problems)}",
+                                         hint="load an earlier checkpoint, or the run directory to pick the newest intact one")
+    return checkpoint
+
+
+def verify_files(checkpoint: Checkpoint) -> list[str]:
+    """Every mismatch between the manifest and the files on disk, as readable lines."""
+    problems = []
+    for name, entry in checkpoint.manifest["files"].items():
+        path = checkpoint.path / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif path.stat().st_size != entry["bytes"]:
+            problems.append(f"{name} has {path.stat().st_size} bytes, expected {entry['bytes']}")
+        elif file_sha256(path) != entry["sha256"]:
+            problems.append(f"{name} does not match its sha256")
+    return problems
+
+
+def list_checkpoints(root: Path) -> list[Path]:
+    """Checkpoint directories under ``root``, newest first (partial ones are never listed)."""
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        match = NAME_PATTERN.match(path.name)
+        if match and path.is_dir():
+            found.append(((int(match.group(1)), int(match.group(2) or 0)), path))
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def iter_intact(root: Path) -> Iterator[Checkpoint]:
+    """Intact checkpoints, newest first; corrupt ones are logged and skipped."""
+    for path in list_checkpoints(root):
+        try:
+            yield read_checkpoint(path)
+        except CheckpointCorruptError as exc:
+            log.warning("skipping %s", exc.message)
+
+
+def latest_checkpoint(root: Path) -> Checkpoint:
+    checkpoint = next(iter_intact(root), None)
+    if checkpoint is None:
+        raise CheckpointNotFoundError(f"no complete checkpoint under {str(root)!r}",
+                                      hint="train with train.checkpoint_freq > 0, or let the run finish")
+    return checkpoint
