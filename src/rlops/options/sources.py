@@ -139,7 +139,8 @@ def read_cli(args: Sequence[str]) -> Layer:
         spec = flags[flag]
         source = f"CLI flag {flag}"
         if spec.is_bool:
-            if not has_value and index < len(args) and args[index].lower() in {"true", "false", "1", "0", "yes", "no", "on", "off"}:
+            if not has_value and index < len(args) and not args[index].startswith("--"):
+                # "--train.resume false" as well as "--train.resume"; a stray word is an error here.
                 text, has_value = args[index], "="
                 index += 1
             value = parse_text(spec, text, source) if has_value else True

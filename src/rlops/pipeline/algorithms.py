@@ -68,6 +68,7 @@ def check_compatible(options: Options, observation_space: spaces.Space, action_s
             f"(env {options.env.env_id})",
             hint=f"for this env use one of: {', '.join(fitting)}")
     policy_type(options, observation_space)
+    encoder_kwargs(options.feature, observation_space, options.obs.stack_frames)
     for key, option in OWNED_BY_OPTIONS.items():
         if key in options.agent.hyperparams:
             raise UsageError(f"agent.hyperparams sets {key!r}, which is the option {option}", hint=f"set {option} instead")

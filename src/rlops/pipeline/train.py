@@ -78,28 +78,27 @@ def train(options: Options, progress: bool = True) -> TrainResult:
     """Pre-flight, then train, checkpoint and evaluate in a new run directory (or the resumed one)."""
     observation_space, action_space = probe_spaces(options.env)
     algorithm = check_compatible(options, observation_space, action_space)
-    run = open_run(options)
-    options.store.run_name = run.name
-    run.write_json(run.options_file, options.model_dump(mode="json"))
-    remove_partial(run.checkpoints)
     started = time.monotonic()
-    with _file_log(run.log_file):
-        venv = make_vector_env(options.env, seed=options.env.seed)
-        try:
-            gamma = options.train.gamma or 0.99
-            venv = wrap_observations(venv, options.obs, gamma)
-            model = build_model(options, venv, options.env.seed)
+    venv = make_vector_env(options.env, seed=options.env.seed)
+    try:
+        venv = wrap_observations(venv, options.obs, options.train.gamma or 0.99)
+        # Built before the run directory exists, so that any choice SB3 rejects leaves nothing behind.
+        model = build_model(options, venv, options.env.seed)
+        run = open_run(options)
+        options.store.run_name = run.name
+        run.write_json(run.options_file, options.model_dump(mode="json"))
+        remove_partial(run.checkpoints)
+        with _file_log(run.log_file):
             if options.train.resume:
                 _resume(model, venv, run)
             log.info("run %s: %s on %s, %d envs, seed %d, target %d steps, in %s", run.name, algorithm.name,
                      options.env.env_id, options.env.n_envs, options.env.seed, options.train.total_timesteps, run.path)
             status, checkpoint = _learn(model, venv, options, run, progress)
-        finally:
-            venv.close()
-        evaluation = None
-        if status == "finished":
-            evaluation = _final_evaluation(checkpoint, options, run)
-        log.info("run %s %s at %d steps in %.1f s", run.name, status, checkpoint.env_steps, time.monotonic() - started)
+            evaluation = _final_evaluation(checkpoint, options, run) if status == "finished" else None
+            log.info("run %s %s at %d steps in %.1f s", run.name, status, checkpoint.env_steps,
+                     time.monotonic() - started)
+    finally:
+        venv.close()
     return TrainResult(run, checkpoint, evaluation, status, checkpoint.env_steps, time.monotonic() - started)
 
 

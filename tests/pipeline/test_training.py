@@ -1,0 +1,102 @@
+"""Each algorithm trains a few hundred steps on a fitting env; its run directory, checkpoint
+manifest and evaluation are real and load back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rlops.pipeline.checkpoints import latest_checkpoint, verify_files
+from rlops.pipeline.evaluate import evaluate_policy_of
+from rlops.pipeline.loading import load_policy, open_checkpoint
+from rlops.pipeline.observations import find_normalizer
+from tests.helpers import train_tiny
+
+EXPECTED_FILES = {
+    "ppo": {"parameters.pt", "state.json"},
+    "a2c": {"parameters.pt", "state.json"},
+    "dqn": {"parameters.pt", "state.json", "replay_buffer.npz"},
+    "sac": {"parameters.pt", "state.json", "replay_buffer.npz", "variables.pt"},
+    "td3": {"parameters.pt", "state.json", "replay_buffer.npz"},
+}
+
+
+@pytest.mark.parametrize("algorithm", sorted(EXPECTED_FILES))
+def test_algorithm_trains_checkpoints_and_evaluates(algorithm):
+    result = train_tiny(algorithm, "--train.checkpoint-freq", "128")
+    run = result.run
+    assert result.status == "finished" and result.env_steps >= 256
+    options = json.loads(run.options_file.read_text())
+    assert options["agent"]["algorithm"] == algorithm and options["env"]["seed"] == 1
+    assert "checkpoint step-" in run.log_file.read_text()
+
+    checkpoint = latest_checkpoint(run.checkpoints)
+    assert checkpoint.env_steps == result.env_steps
+    assert set(checkpoint.manifest["files"]) == EXPECTED_FILES[algorithm]
+    assert all(len(entry["sha256"]) == 64 for entry in checkpoint.manifest["files"].values())
+    assert verify_files(checkpoint) == []
+    assert checkpoint.manifest["options"]["agent"]["algorithm"] == algorithm
+    assert len(list(run.checkpoints.glob("step-*"))) >= 2  # periodic ones plus the final one
+
+    evaluation = json.loads(run.eval_file.read_text())
+    assert evaluation["episodes"] == 2 and evaluation["checkpoint"] == str(checkpoint.path)
+
+    loaded = load_policy(open_checkpoint(run.path), device="cpu")
+    try:
+        again = evaluate_policy_of(loaded, episodes=2)
+    finally:
+        loaded.close()
+    assert again.episodes == 2 and np.isfinite(again.mean_reward)
+
+
+def test_same_seed_same_options_same_result():
+    first = train_tiny("ppo", "--store.run-name", "a")
+    second = train_tiny("ppo", "--store.run-name", "b")
+    third = train_tiny("ppo", "--store.run-name", "c", "--env.seed", "2")
+    params = [torch.load(r.checkpoint.path / "parameters.pt", weights_only=True)["policy"] for r in (first, second, third)]
+    assert params[0].keys() == params[1].keys()
+    assert all(torch.equal(params[0][k], params[1][k]) for k in params[0])
+    assert not all(torch.equal(params[0][k], params[2][k]) for k in params[0])
+    assert first.evaluation.rewards == second.evaluation.rewards
+
+
+def test_normalization_statistics_travel_with_the_model():
+    result = train_tiny("ppo", "--obs.normalize", "all", "--obs.stack-frames", "2")
+    with np.load(result.checkpoint.path / "normalization.npz") as saved:
+        mean, count = saved["obs.mean"], float(saved["obs.count"])
+    assert count > 100  # trained statistics, not fresh ones
+    loaded = load_policy(result.checkpoint, device="cpu")
+    try:
+        normalizer = find_normalizer(loaded.venv)
+        assert normalizer is not None and not normalizer.training and not normalizer.norm_reward
+        np.testing.assert_array_equal(normalizer.obs_rms.mean, mean)
+        assert loaded.venv.observation_space.shape == (8,)  # 4 CartPole features x 2 frames
+    finally:
+        loaded.close()
+
+
+def test_resume_continues_the_timestep_count_with_the_same_statistics():
+    first = train_tiny("dqn", "--obs.normalize", "obs", "--train.checkpoint-freq", "100",
+                       "--store.run-name", "r", steps=300)
+    with np.load(first.checkpoint.path / "normalization.npz") as saved:
+        mean_at_stop = saved["obs.mean"].copy()
+    state = json.loads((first.checkpoint.path / "state.json").read_text())
+    assert state["counters"]["num_timesteps"] == 300
+
+    resumed = train_tiny("dqn", "--obs.normalize", "obs", "--train.checkpoint-freq", "100",
+                         "--store.run-name", "r", "--train.resume", steps=500)
+    log = resumed.run.log_file.read_text()
+    assert f"resume from {first.checkpoint.path.name} at 300 env steps" in log
+    steps = sorted(int(p.name.split("-")[1]) for p in resumed.run.checkpoints.glob("step-*"))
+    assert steps == [100, 200, 300, 400, 500]
+    with np.load(resumed.run.checkpoints / "step-000000000400" / "normalization.npz") as later:
+        count_later = float(later["obs.count"])
+    with np.load(first.checkpoint.path / "normalization.npz") as saved:
+        assert count_later > float(saved["obs.count"])  # statistics continued, not restarted
+    assert mean_at_stop.shape == (4,)
+    # The replay buffer came back: the resumed learner did not wait for learning_starts again.
+    resumed_state = json.loads((resumed.checkpoint.path / "state.json").read_text())
+    assert resumed_state["counters"]["_n_updates"] > state["counters"]["_n_updates"]
