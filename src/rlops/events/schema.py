@@ -1,0 +1,291 @@
+"""The training-log schema, v1: one small dataclass per record type, in one registry.
+
+Every record is one JSON object on one line. The envelope (``v``, ``type``, ``run_id``,
+``trace_id``, ``seq``, ``t``) is common; each type adds its own fields. ``metrics`` records are
+flat: besides their counters they carry any number of named scalars (``reward_mean``,
+``train/value_loss``...) and a few short integer lists (``action_hist``). docs/events.md describes
+every field; its example records are checked by the tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rlops.errors import UsageError
+
+SCHEMA_VERSION = 1
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+ENVELOPE = ("v", "type", "run_id", "trace_id", "seq", "t")
+# The only lists a metrics record may hold: short histograms, never per-env vectors.
+MAX_LIST_IN_METRICS = 64
+
+
+class EventError(UsageError):
+    """A record that does not follow the schema: says which field and why."""
+
+
+@dataclass
+class Record:
+    """The envelope every record carries. Producers leave ``seq``, ``t`` and ids to the recorder."""
+
+    type: ClassVar[str] = ""
+    run_id: str = ""
+    trace_id: str = ""
+    seq: int = 0
+    t: float = 0.0
+
+
+@dataclass
+class Meta(Record):
+    type: ClassVar[str] = "meta"
+    config: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    argv: list[str] = field(default_factory=list)
+    git_commit: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    device: str = "cpu"
+    hashes: dict[str, str] = field(default_factory=dict)
+    producer: str = "rlops"
+
+
+@dataclass
+class Metrics(Record):
+    type: ClassVar[str] = "metrics"
+    env_steps: int = 0
+    opt_steps: int = 0
+    wall_time_s: float = 0.0
+    sps: float = 0.0
+    values: dict[str, float | int | list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class Episode(Record):
+    type: ClassVar[str] = "episode"
+    env_index: int = 0
+    episode: int = 0
+    episode_return: float = 0.0
+    length: int = 0
+    env_steps: int = 0
+    success: bool | None = None
+
+
+@dataclass
+class Step(Record):
+    type: ClassVar[str] = "step"
+    episode: int = 0
+    step: int = 0
+    action: Any = None
+    reward: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
+    env_index: int = 0
+    obs: dict[str, float] | None = None
+    frame: str | None = None
+
+
+@dataclass
+class Checkpoint(Record):
+    type: ClassVar[str] = "checkpoint"
+    path: str = ""
+    env_steps: int = 0
+    sha256: str = ""
+
+
+@dataclass
+class Eval(Record):
+    type: ClassVar[str] = "eval"
+    episodes: int = 0
+    mean_reward: float = 0.0
+    std_reward: float = 0.0
+    mean_length: float = 0.0
+    checkpoint: str | None = None
+    env_steps: int = 0
+
+
+@dataclass
+class Artifact(Record):
+    type: ClassVar[str] = "artifact"
+    kind: str = ""
+    path: str = ""
+    action: str = "added"  # added | pruned
+
+
+@dataclass
+class Resume(Record):
+    type: ClassVar[str] = "resume"
+    checkpoint: str = ""
+    env_steps: int = 0
+    opt_steps: int = 0
+
+
+@dataclass
+class Error(Record):
+    type: ClassVar[str] = "error"
+    message: str = ""
+    traceback: str | None = None
+    receipt: str | None = None
+
+
+@dataclass
+class End(Record):
+    type: ClassVar[str] = "end"
+    status: str = "finished"  # finished | failed | stopped
+    reason: str | None = None
+    env_steps: int | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+RECORD_TYPES: dict[str, type[Record]] = {cls.type: cls for cls in
+                                         (Meta, Metrics, Episode, Step, Checkpoint, Eval, Artifact, Resume, Error, End)}
+END_STATUSES = ("finished", "failed", "stopped")
+ARTIFACT_KINDS = ("video", "tensorboard", "wandb", "gif", "plot", "receipt", "checkpoint", "other")
+# JSON names that differ from the attribute (``return`` is a Python keyword).
+JSON_NAMES = {"episode_return": "return"}
+ATTRIBUTE_NAMES = {json_name: attr for attr, json_name in JSON_NAMES.items()}
+
+
+def to_dict(record: Record) -> dict[str, Any]:
+    data: dict[str, Any] = {"v": SCHEMA_VERSION, "type": record.type}
+    for item in dataclasses.fields(record):
+        value = getattr(record, item.name)
+        if item.name == "values":
+            data.update(value)
+        elif value is not None or item.name in ENVELOPE:
+            data[JSON_NAMES.get(item.name, item.name)] = value
+    return data
+
+
+def encode(record: Record) -> str:
+    """One JSON line (no newline). Raises ``EventError`` on NaN or Inf: they never reach a log."""
+    try:
+        return json.dumps(to_dict(record), allow_nan=False, separators=(",", ":"), default=_plain)
+    except ValueError:
+        bad = [key for key, value in to_dict(record).items() if isinstance(value, float) and not math.isfinite(value)]
+        raise EventError(f"{record.type} record has non-finite values in {', '.join(bad) or 'a nested field'}") from None
+
+
+def _plain(value: Any) -> Any:
+    # NumPy scalars and arrays reach us from producers; JSON has numbers and lists.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def decode(line: str | bytes) -> Record:
+    """Parse and check one line; ``EventError`` says what is wrong with it."""
+    try:
+        data = json.loads(line, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EventError(f"not valid JSON: {exc}") from None
+    return from_dict(data)
+
+
+def _reject_constant(name: str) -> float:
+    raise EventError(f"non-finite number {name}")
+
+
+def from_dict(data: Any) -> Record:
+    if not isinstance(data, dict):
+        raise EventError(f"a record is a JSON object, not {type(data).__name__}")
+    if data.get("v") != SCHEMA_VERSION:
+        raise EventError(f"unsupported schema version {data.get('v')!r} (this rlops reads v{SCHEMA_VERSION})")
+    kind = data.get("type")
+    cls = RECORD_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise EventError(f"unknown record type {kind!r}; known: {', '.join(RECORD_TYPES)}")
+    _check_envelope(data)
+    known = {item.name: item for item in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("v", "type"):
+            continue
+        name = ATTRIBUTE_NAMES.get(key, key)
+        if name in known and name != "values":
+            kwargs[name] = _checked(kind, key, value, known[name].type)
+        else:
+            extra[key] = value
+    if cls is Metrics:
+        kwargs["values"] = _checked_metric_values(extra)
+    elif extra and cls is not Meta:
+        raise EventError(f"{kind} record has unknown fields: {', '.join(sorted(extra))}")
+    for required in _REQUIRED[kind]:
+        if required not in kwargs:
+            raise EventError(f"{kind} record lacks {JSON_NAMES.get(required, required)!r}")
+    return cls(**kwargs)
+
+
+_REQUIRED = {
+    "meta": ("config",),
+    "metrics": ("env_steps",),
+    "episode": ("episode_return", "length"),
+    "step": ("step", "reward"),
+    "checkpoint": ("path", "env_steps"),
+    "eval": ("episodes", "mean_reward"),
+    "artifact": ("kind", "path"),
+    "resume": ("env_steps",),
+    "error": ("message",),
+    "end": ("status",),
+}
+
+
+def _check_envelope(data: dict[str, Any]) -> None:
+    for key in ("run_id", "trace_id", "seq", "t"):
+        if key not in data:
+            raise EventError(f"record lacks {key!r}")
+    if not isinstance(data["run_id"], str) or not data["run_id"]:
+        raise EventError("run_id must be a non-empty string")
+    if not isinstance(data["trace_id"], str) or not TRACE_ID.match(data["trace_id"]):
+        raise EventError(f"trace_id must be 32 lowercase hex digits, not {data['trace_id']!r}")
+    if not _is_int(data["seq"]) or data["seq"] < 0:
+        raise EventError(f"seq must be a non-negative integer, not {data['seq']!r}")
+    if not _is_number(data["t"]):
+        raise EventError(f"t must be a unix time in seconds, not {data['t']!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _checked(kind: str, key: str, value: Any, annotation: Any) -> Any:
+    text = str(annotation)
+    ok = True
+    if value is None:
+        ok = "None" in text
+    elif text.startswith("int"):
+        ok = _is_int(value) and (key not in ("env_steps", "opt_steps", "length", "episodes") or value >= 0)
+    elif text.startswith("float"):
+        ok = _is_number(value)
+    elif text.startswith("str"):
+        ok = isinstance(value, str)
+    elif text.startswith("bool"):
+        ok = isinstance(value, bool)
+    elif text.startswith("dict"):
+        ok = isinstance(value, dict)
+    elif text.startswith("list"):
+        ok = isinstance(value, list)
+    if not ok:
+        raise EventError(f"{kind}.{key} has the wrong type or value: {value!r} (expected {text})")
+    if kind == "end" and key == "status" and value not in END_STATUSES:
+        raise EventError(f"end.status must be one of {', '.join(END_STATUSES)}, not {value!r}")
+    return value
+
+
+def _checked_metric_values(values: dict[str, Any]) -> dict[str, Any]:
+    for key, value in values.items():
+        if isinstance(value, list):
+            if len(value) > MAX_LIST_IN_METRICS or not all(_is_int(v) for v in value):
+                raise EventError(f"metrics.{key}: only short integer lists (histograms) are allowed, "
+                                 f"not per-env vectors (got {len(value)} items)")
+        elif not _is_number(value):
+            raise EventError(f"metrics.{key} must be a finite number, not {value!r}")
+    return values
