@@ -21,6 +21,7 @@ STRING_SAMPLES = {
     "agent.policy_type": ("MlpPolicy", "CnnPolicy"),
     "train.device": ("cpu", "cuda"),
     "infer.device": ("cpu", "cuda"),
+    "metrics.info_keys": (["dist"], ["dist", "height"]),
 }
 
 

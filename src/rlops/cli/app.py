@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import typer
 
-from rlops.cli import commands_options, commands_train
+from rlops.cli import commands_options, commands_train, commands_views
 from rlops.errors import RlopsError
 
 app = typer.Typer(
@@ -29,6 +29,8 @@ app.command("train", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(comma
 app.command("eval", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.evaluate)
 app.command("infer", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.infer)
 app.command("options")(commands_options.options)
+app.command("plot")(commands_views.plot)
+app.command("rollout")(commands_views.rollout)
 
 
 def _log_to_stderr() -> None:

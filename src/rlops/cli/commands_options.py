@@ -8,13 +8,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rlops.options.introspect import json_schema, option_rows
+from rlops.options.introspect import json_schema, markdown_table, option_rows
 
 JSON = typer.Option(False, "--json", help="print the JSON Schema of the option set")
+MARKDOWN = typer.Option(False, "--markdown", help="print the Markdown reference (docs/options.md)")
 
 
-def options(as_json: bool = JSON) -> int:
+def options(as_json: bool = JSON, markdown: bool = MARKDOWN) -> int:
     """List every feature and option (type, default, ENV name, CLI flag)."""
+    if markdown:
+        typer.echo(markdown_table(), nl=False)
+        return 0
     if as_json:
         typer.echo(json.dumps(json_schema(), indent=2))
         return 0

@@ -141,6 +141,8 @@ class EvalOptions(Section):
     episodes: int = Field(10, ge=1, description="episodes per evaluation")
     deterministic: bool = Field(True, description="act greedily during evaluation")
     freq: int = Field(0, ge=0, description="evaluate every N env steps during training (0: only at the end)")
+    record_steps: bool = Field(True, description="record each step of the final evaluation (for replay)")
+    frame_every: int = Field(10, ge=0, description="save a frame every N recorded steps where the env renders (0: none)")
 
 
 class InferOptions(Section):
@@ -216,6 +218,8 @@ class MetricsOptions(Section):
     track_entropy: bool = Field(True, description="export entropy metrics")
     track_fps: bool = Field(True, description="export steps-per-second")
     granularity: Literal["step", "episode"] = Field("episode", description="record cadence of reward metrics")
+    info_keys: list[str] = Field(default_factory=list,
+                                 description="keys of the env's info dict whose p10/p50/p90 go into metrics records")
 
 
 class TracesOptions(Section):

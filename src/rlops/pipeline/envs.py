@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -65,11 +66,24 @@ def _checked(env: Any, env_id: str) -> gym.Env:
     return env
 
 
-def probe_spaces(options: EnvOptions) -> tuple[gym.Space, gym.Space]:
-    """Observation and action space of one env, built and closed at once (for pre-flight checks)."""
+@dataclass(frozen=True)
+class EnvProbe:
+    observation_space: gym.Space
+    action_space: gym.Space
+    render_modes: tuple[str, ...]
+    spec: str | None  # the env's registration as JSON, for the run's hashes
+
+
+def probe_env(options: EnvOptions) -> EnvProbe:
+    """Build one env and close it at once: its spaces and render modes, for pre-flight checks."""
     env = env_constructor(options.env_id, options.env_kwargs)()
     try:
-        return env.observation_space, env.action_space
+        try:
+            spec = env.spec.to_json() if env.spec is not None else None
+        except Exception:  # kwargs that JSON cannot hold
+            spec = repr(env.spec)
+        return EnvProbe(env.observation_space, env.action_space,
+                        tuple(env.metadata.get("render_modes", ()) or ()), spec)
     finally:
         env.close()
 

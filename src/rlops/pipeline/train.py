@@ -10,6 +10,7 @@ import logging
 import secrets
 import signal
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,16 +22,26 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from rlops import __version__
-from rlops.errors import OptionsError
+from rlops.errors import OptionsError, TrainingError
+from rlops.events.accumulator import MetricsAccumulator
+from rlops.events.schema import Artifact, Resume
+from rlops.events.schema import Checkpoint as CheckpointRecord
+from rlops.events.schema import Error as ErrorRecord
+from rlops.events.schema import Eval as EvalRecord
 from rlops.options.schema import Options
 from rlops.pipeline.agent_state import restore_agent, save_agent
 from rlops.pipeline.algorithms import build_model, check_compatible
 from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, StopFlag
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, remove_partial, write_checkpoint
-from rlops.pipeline.envs import make_vector_env, probe_spaces
+from rlops.pipeline.envs import make_vector_env, probe_env
 from rlops.pipeline.evaluate import EvalResult, evaluate_model, evaluate_policy_of
 from rlops.pipeline.loading import EVAL_SEED_OFFSET, load_policy
 from rlops.pipeline.observations import wrap_observations
+from rlops.pipeline.receipts import write_receipt
+from rlops.pipeline.run_meta import meta_record
+from rlops.pipeline.telemetry import EvalStepRecorder, TelemetryCallback, event_logger
+from rlops.sinks.base import Sink
+from rlops.sinks.recorder import RunRecorder
 from rlops.store.run_dir import RunDirectory, create_run_directory, find_run_directory, run_name_for
 
 log = logging.getLogger("rlops.train")
@@ -76,25 +87,29 @@ def open_run(options: Options) -> RunDirectory:
 
 def train(options: Options, progress: bool = True) -> TrainResult:
     """Pre-flight, then train, checkpoint and evaluate in a new run directory (or the resumed one)."""
-    observation_space, action_space = probe_spaces(options.env)
-    algorithm = check_compatible(options, observation_space, action_space)
+    probe = probe_env(options.env)
+    algorithm = check_compatible(options, probe.observation_space, probe.action_space)
     started = time.monotonic()
-    venv = make_vector_env(options.env, seed=options.env.seed)
+    render_mode = "rgb_array" if "rgb_array" in probe.render_modes else None  # frames for receipts
+    venv = make_vector_env(options.env, seed=options.env.seed, render_mode=render_mode)
     try:
         venv = wrap_observations(venv, options.obs, options.train.gamma or 0.99)
         # Built before the run directory exists, so that any choice SB3 rejects leaves nothing behind.
         model = build_model(options, venv, options.env.seed)
         run = open_run(options)
         options.store.run_name = run.name
-        run.write_json(run.options_file, options.model_dump(mode="json"))
+        snapshot = options.model_dump(mode="json")
+        run.write_json(run.options_file, snapshot)
         remove_partial(run.checkpoints)
         with _file_log(run.log_file):
+            recorder = RunRecorder(run.name, run.events_file, sinks=make_sinks(options, run))
+            session = TrainingSession(model, venv, options, run, recorder, render_mode)
+            recorder.emit(meta_record(snapshot, options.env.seed, str(model.device), probe.spec))
             if options.train.resume:
-                _resume(model, venv, run)
+                session.resume()
             log.info("run %s: %s on %s, %d envs, seed %d, target %d steps, in %s", run.name, algorithm.name,
                      options.env.env_id, options.env.n_envs, options.env.seed, options.train.total_timesteps, run.path)
-            status, checkpoint = _learn(model, venv, options, run, progress)
-            evaluation = _final_evaluation(checkpoint, options, run) if status == "finished" else None
+            status, checkpoint, evaluation = session.run(progress)
             log.info("run %s %s at %d steps in %.1f s", run.name, status, checkpoint.env_steps,
                      time.monotonic() - started)
     finally:
@@ -102,37 +117,132 @@ def train(options: Options, progress: bool = True) -> TrainResult:
     return TrainResult(run, checkpoint, evaluation, status, checkpoint.env_steps, time.monotonic() - started)
 
 
-def _resume(model: BaseAlgorithm, venv: VecEnv, run: RunDirectory) -> None:
-    checkpoint = latest_checkpoint(run.checkpoints)
-    restore_agent(model, venv, checkpoint)
-    log.info("resume from %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
+class TrainingSession:
+    """One process's share of a run: learn, checkpoint, evaluate, and record all of it."""
+
+    def __init__(self, model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunDirectory,
+                 recorder: RunRecorder, render_mode: str | None) -> None:
+        self.model, self.venv, self.options, self.run_dir, self.recorder = model, venv, options, run, recorder
+        self.render_mode = render_mode
+        metrics = options.metrics
+        self.telemetry = TelemetryCallback(recorder, MetricsAccumulator(info_keys=tuple(metrics.info_keys)),
+                                           info_keys=tuple(metrics.info_keys))
+        model.set_logger(event_logger(self.telemetry))
+        self.saved: list[Checkpoint] = []
+
+    def resume(self) -> None:
+        checkpoint = latest_checkpoint(self.run_dir.checkpoints)
+        restore_agent(self.model, self.venv, checkpoint)
+        self.recorder.emit(Resume(checkpoint=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
+                                  opt_steps=int(getattr(self.model, "_n_updates", 0))))
+        log.info("resume from %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
+
+    def run(self, progress: bool) -> tuple[str, Checkpoint, EvalResult | None]:
+        try:
+            status = self._learn(progress)
+            checkpoint = self.saved[-1]
+            evaluation = self._final_evaluation(checkpoint) if status == "finished" else None
+        except BaseException as error:
+            self._fail(error)
+            raise
+        self.recorder.close(status, reason=self.stop.reason, env_steps=self.model.num_timesteps)
+        self._report_sink_failures()
+        return status, checkpoint, evaluation
+
+    def _learn(self, progress: bool) -> str:
+        options = self.options
+        self.stop = StopFlag()
+        callbacks = [self.stop, self.telemetry]
+        if options.train.checkpoint_freq:
+            callbacks.append(EveryNSteps(options.train.checkpoint_freq, lambda _: self.save()))
+        if options.eval.freq:
+            callbacks.append(EveryNSteps(options.eval.freq, self._periodic_eval))
+        if progress:
+            callbacks.append(ProgressBar(options.train.total_timesteps))
+        remaining = options.train.total_timesteps - self.model.num_timesteps
+        with _stop_on_signals(self.stop):
+            if remaining > 0:
+                try:
+                    self.model.learn(remaining, callback=CallbackList(callbacks),
+                                     reset_num_timesteps=not options.train.resume)
+                except KeyboardInterrupt:
+                    self.stop.stop("interrupted")
+                except ValueError as exc:
+                    # torch.distributions refuses NaN logits or means: the weights already diverged.
+                    if "invalid values" not in str(exc):
+                        raise
+                    raise TrainingError(f"the learner diverged at {self.model.num_timesteps} env steps: the network "
+                                        f"produced non-finite outputs ({str(exc).splitlines()[0][:120]})",
+                                        hint="lower train.learning_rate, normalize observations/rewards "
+                                             "(obs.normalize), or clip gradients") from exc
+        if not self.saved or self.saved[-1].env_steps != self.model.num_timesteps:
+            self.save()
+        return "stopped" if self.stop.reason else "finished"
+
+    def save(self) -> Checkpoint:
+        checkpoint = save_checkpoint(self.model, self.venv, self.options, self.run_dir)
+        self.saved.append(checkpoint)
+        self.recorder.emit(CheckpointRecord(path=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
+                                            sha256=checkpoint.sha256))
+        return checkpoint
+
+    def _periodic_eval(self, env_steps: int) -> None:
+        options = self.options
+        eval_env = wrap_observations(make_vector_env(options.env, seed=options.env.seed + EVAL_SEED_OFFSET, n_envs=1),
+                                     options.obs, options.train.gamma or 0.99, training=False)
+        try:
+            sync_envs_normalization(self.venv, eval_env)
+            result = evaluate_model(self.model, eval_env, options.eval.episodes, options.eval.deterministic)
+        finally:
+            eval_env.close()
+        self._record_eval(result, None, env_steps)
+
+    def _final_evaluation(self, checkpoint: Checkpoint) -> EvalResult:
+        options = self.options.eval
+        loaded = load_policy(checkpoint, device=self.options.train.device, render_mode=self.render_mode)
+        hook = None
+        if options.record_steps:
+            frames = self.run_dir.path / "frames" / checkpoint.path.name if self.render_mode else None
+            hook = EvalStepRecorder(self.recorder, loaded.venv, frames, options.frame_every)
+        try:
+            result = evaluate_policy_of(loaded, options.episodes, options.deterministic, hook)
+        finally:
+            loaded.close()
+        self.run_dir.write_json(self.run_dir.eval_file, result.to_dict())
+        self._record_eval(result, self._relative(checkpoint.path), checkpoint.env_steps)
+        return result
+
+    def _record_eval(self, result: EvalResult, checkpoint: str | None, env_steps: int) -> None:
+        self.recorder.emit(EvalRecord(episodes=result.episodes, mean_reward=result.mean_reward,
+                                      std_reward=result.std_reward, mean_length=result.mean_length,
+                                      checkpoint=checkpoint, env_steps=env_steps))
+        log.info("eval at %d env steps: mean reward %.2f +/- %.2f over %d episodes", env_steps, result.mean_reward,
+                 result.std_reward, result.episodes)
+
+    def _fail(self, error: BaseException) -> None:
+        """Receipt, ``error`` record, ``end`` record (failed); then the caller re-raises."""
+        receipt = write_receipt(self.run_dir.path, self.recorder.trace_id, error, self.options.model_dump(mode="json"),
+                                self.telemetry, self.venv, self.model.num_timesteps)
+        relative = self._relative(receipt)
+        self.recorder.emit(ErrorRecord(message=f"{type(error).__name__}: {error}",
+                                       traceback="".join(traceback.format_exception(error)), receipt=relative))
+        self.recorder.emit(Artifact(kind="receipt", path=relative))
+        self.recorder.close("failed", reason=f"{type(error).__name__}: {error}", env_steps=self.model.num_timesteps)
+        log.error("run %s failed at %d env steps: %s; receipt: %s", self.run_dir.name, self.model.num_timesteps,
+                  error, receipt)
+        error.receipt = receipt  # type: ignore[attr-defined]
+
+    def _report_sink_failures(self) -> None:
+        for name, failure in self.recorder.failures.items():
+            log.warning("sink %s failed during the run (%s); the JSONL log is complete", name, failure)
+
+    def _relative(self, path: Path) -> str:
+        return str(Path(path).relative_to(self.run_dir.path))
 
 
-def _learn(model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunDirectory,
-           progress: bool) -> tuple[str, Checkpoint]:
-    saved: list[Checkpoint] = []
-
-    def save(env_steps: int) -> None:
-        saved.append(save_checkpoint(model, venv, options, run))
-
-    stop = StopFlag()
-    callbacks = [stop]
-    if options.train.checkpoint_freq:
-        callbacks.append(EveryNSteps(options.train.checkpoint_freq, save))
-    if options.eval.freq:
-        callbacks.append(EveryNSteps(options.eval.freq, lambda steps: _periodic_eval(model, venv, options, steps)))
-    if progress:
-        callbacks.append(ProgressBar(options.train.total_timesteps))
-    remaining = options.train.total_timesteps - model.num_timesteps
-    with _stop_on_signals(stop):
-        if remaining > 0:
-            try:
-                model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not options.train.resume)
-            except KeyboardInterrupt:
-                stop.stop("interrupted")
-    if not saved or saved[-1].env_steps != model.num_timesteps:
-        save(model.num_timesteps)
-    return ("stopped" if stop.reason else "finished"), saved[-1]
+def make_sinks(options: Options, run: RunDirectory) -> list[Sink]:
+    """The sinks of a run besides its JSONL log."""
+    return []
 
 
 def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunDirectory) -> Checkpoint:
@@ -147,30 +257,6 @@ def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: R
                                   lambda directory: save_agent(model, venv, directory), metadata)
     log.info("checkpoint %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
     return checkpoint
-
-
-def _periodic_eval(model: BaseAlgorithm, venv: VecEnv, options: Options, env_steps: int) -> None:
-    eval_env = wrap_observations(make_vector_env(options.env, seed=options.env.seed + EVAL_SEED_OFFSET, n_envs=1),
-                                 options.obs, options.train.gamma or 0.99, training=False)
-    try:
-        sync_envs_normalization(venv, eval_env)
-        result = evaluate_model(model, eval_env, options.eval.episodes, options.eval.deterministic)
-    finally:
-        eval_env.close()
-    log.info("eval at %d env steps: mean reward %.2f +/- %.2f over %d episodes", env_steps, result.mean_reward,
-             result.std_reward, result.episodes)
-
-
-def _final_evaluation(checkpoint: Checkpoint, options: Options, run: RunDirectory) -> EvalResult:
-    loaded = load_policy(checkpoint, device=options.train.device)
-    try:
-        result = evaluate_policy_of(loaded, options.eval.episodes, options.eval.deterministic)
-    finally:
-        loaded.close()
-    run.write_json(run.eval_file, result.to_dict())
-    log.info("eval of %s: mean reward %.2f +/- %.2f over %d episodes", checkpoint.path.name, result.mean_reward,
-             result.std_reward, result.episodes)
-    return result
 
 
 @contextmanager

@@ -3,7 +3,9 @@
     <model_dir>/<run_name>/
         options.json     the resolved options (the seed that was drawn included)
         checkpoints/     step-<env_steps>/ ... (see pipeline.checkpoints)
+        train_log.jsonl  the event log (schema v1), the run's source of truth
         train.log        human-readable log
+        receipts/        failure receipts, one directory per trace id
         eval.json        the last evaluation
 """
 
@@ -42,6 +44,10 @@ class RunDirectory:
     @property
     def log_file(self) -> Path:
         return self.path / "train.log"
+
+    @property
+    def events_file(self) -> Path:
+        return self.path / "train_log.jsonl"
 
     @property
     def eval_file(self) -> Path:

@@ -1,0 +1,229 @@
+"""``MetricsAccumulator``: per-step batches in, one compact ``metrics`` record per cadence out.
+
+What is summed every step and what is computed once per record is the whole design: at 16,384
+envs a per-step entropy over logits or a per-step quantile costs three times the env step itself.
+
+- every step, on the batch's own device: sums of rewards, terminations, truncations, resets,
+  successes, values and squared values, negative log-probabilities, and the action histogram.
+  Exact over the window, a few microseconds each.
+- every step, a strided copy of at most ``rows_per_step`` rows into a bounded sample (the newest
+  ``sample_size`` rows are kept): logits, the chosen info arrays, and rewards when their
+  percentiles are asked for. With few envs nothing is skipped and the results are exact.
+- once per record: entropy over the sampled logits and p10/p50/p90 of each sampled quantity; then
+  every result is gathered into one vector and moved to the host in ONE transfer.
+
+CPU tensors are read through zero-copy NumPy views (torch's per-call dispatch costs more than the
+arithmetic); device tensors stay on their device, where each op is an asynchronous kernel, so
+nothing waits for the device until the record. Non-finite results (a NaN reward) never reach a
+record: they are dropped and counted under ``nonfinite``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rlops.events.metrics_math import mean_std, ops_of, percentile_names, view
+
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+class _Sample:
+    """The newest rows (whole strided batches) of one per-step quantity, about ``capacity`` of them."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.parts: deque[Any] = deque()
+        self.size = 0
+
+    def add(self, part: Any) -> None:
+        self.parts.append(part)
+        self.size += len(part)
+        while len(self.parts) > 1 and self.size - len(self.parts[0]) >= self.capacity:
+            self.size -= len(self.parts.popleft())
+
+
+class MetricsAccumulator:
+    def __init__(self, info_keys: Sequence[str] = (), n_actions: int | None = None, reward_percentiles: bool = False,
+                 quantiles: Sequence[float] = QUANTILES, sample_size: int = 8192, rows_per_step: int = 1024,
+                 numpy_for_cpu_tensors: bool = True) -> None:
+        self.info_keys = tuple(info_keys)
+        self.n_actions = n_actions
+        self.reward_percentiles = reward_percentiles
+        self.quantiles = tuple(quantiles)
+        self.sample_size = sample_size
+        self.rows_per_step = rows_per_step
+        self.numpy_for_cpu_tensors = numpy_for_cpu_tensors
+        self._bins_from_data = False
+        self._last_wall = 0.0
+        self._reset_window()
+
+    def _reset_window(self) -> None:
+        self.transitions = 0  # env steps seen in this window (host-side: batch shapes are known)
+        self._sums: dict[str, Any] = {}
+        self._counts: dict[str, int] = {}
+        self._samples: dict[str, _Sample] = {}
+
+    # -- every step ---------------------------------------------------------------------------
+
+    def update(self, rewards: Any, terminated: Any, truncated: Any, resets: Any = None, actions: Any = None,
+               values: Any = None, logits: Any = None, log_probs: Any = None,
+               infos: Mapping[str, Any] | None = None, successes: Any = None) -> None:
+        """Add one vector step: each argument holds one entry per env (``logits``: one row per env)."""
+        ops, rewards = self._flat(rewards)
+        n = len(rewards)
+        self.transitions += n
+        self._add("reward", ops.total(rewards), n)
+        self._add_count("done", terminated, n)
+        self._add_count("trunc", truncated, n)
+        if resets is not None:
+            self._add_count("reset", resets, n)
+        if successes is not None:
+            self._add_count("success", successes, n)
+        if self.reward_percentiles:
+            self._sample("pct:reward", rewards)
+        if actions is not None:
+            self._add_actions(actions)
+        if values is not None:
+            vops, values = self._flat(values)
+            self._add("value", vops.total(values), len(values))
+            self._add("value_sq", vops.squares(values), len(values))
+        if logits is not None:
+            self._sample("logits", view(logits, self.numpy_for_cpu_tensors)[1])
+        elif log_probs is not None:
+            # E[-log pi(a|s)] over the sampled actions is the policy's entropy: exact in expectation, cheap.
+            lops, log_probs = self._flat(log_probs)
+            self._add("neg_log_prob", -lops.total(log_probs), len(log_probs))
+        for key, array in (infos or {}).items():
+            self._sample(f"pct:{key}", self._flat(array)[1])
+
+    def _flat(self, x: Any) -> tuple[Any, Any]:
+        ops, array = view(x, self.numpy_for_cpu_tensors)
+        return ops, ops.asarray(array)
+
+    def _add(self, name: str, value: Any, n: int) -> None:
+        previous = self._sums.get(name)
+        self._sums[name] = value if previous is None else previous + value
+        self._counts[name] = self._counts.get(name, 0) + n
+
+    def _add_count(self, name: str, mask: Any, n: int) -> None:
+        ops, mask = self._flat(mask)
+        self._add(name, ops.count(mask), n)
+
+    def _sample(self, name: str, array: Any) -> None:
+        sample = self._samples.get(name)
+        if sample is None:
+            sample = self._samples[name] = _Sample(self.sample_size)
+        stride = -(-len(array) // self.rows_per_step)
+        # A copy: producers may reuse their buffers (CleanRL's storage tensors) before we read it.
+        sample.add(ops_of(array).copy(array[::stride]))
+
+    def _add_actions(self, actions: Any) -> None:
+        ops, actions = self._flat(actions)
+        if self.n_actions is None or self._bins_from_data:
+            # Unknown action count: size the histogram from the data, every step (a host read
+            # for device tensors; give n_actions to avoid it).
+            self._bins_from_data = True
+            self._grow_histogram(int(actions.max()) + 1)
+        self._add("actions", ops.histogram(actions, self.n_actions), len(actions))
+
+    def _grow_histogram(self, bins: int) -> None:
+        if self.n_actions is not None and bins <= self.n_actions:
+            return
+        counts = self._sums.get("actions")
+        if counts is not None:
+            ops = ops_of(counts)
+            self._sums["actions"] = ops.concat([counts, ops.zeros(bins - len(counts), like=counts)])
+        self.n_actions = bins
+
+    # -- once per record ----------------------------------------------------------------------
+
+    def emit(self, env_steps: int, opt_steps: int = 0, wall_time_s: float = 0.0) -> dict[str, Any]:
+        """The record's fields for the window since the last call (one host transfer), then reset."""
+        record: dict[str, Any] = {"env_steps": int(env_steps), "opt_steps": int(opt_steps),
+                                  "wall_time_s": float(wall_time_s)}
+        elapsed = wall_time_s - self._last_wall
+        record["sps"] = self.transitions / elapsed if elapsed > 0 and self.transitions else 0.0
+        self._last_wall = wall_time_s
+        if self.transitions:
+            record.update(self._window_values())
+        self._reset_window()
+        return record
+
+    def _window_values(self) -> dict[str, Any]:
+        results = dict(self._sums)
+        for name, sample in self._samples.items():
+            ops = ops_of(sample.parts[0])
+            joined = ops.rows(sample.parts)
+            if name == "logits":
+                results["entropy"] = ops.entropy_from_logits(joined)
+            else:
+                results[name] = ops.quantiles(ops.asarray(joined), self.quantiles)
+        return self._finish(_to_host(results))
+
+    def _finish(self, sums: dict[str, Any]) -> dict[str, Any]:
+        n = self.transitions
+        out: dict[str, Any] = {
+            "done_rate": sums["done"] / n,
+            "trunc_rate": sums["trunc"] / n,
+            "reward_mean": sums["reward"] / n,
+        }
+        if "reset" in sums:
+            out["reset_rate"] = sums["reset"] / n
+        if "success" in sums:
+            ended = sums["done"] + sums["trunc"]
+            if ended:
+                out["success_rate"] = sums["success"] / ended
+        if "value" in sums:
+            out["value_mean"], out["value_std"] = mean_std(sums["value"], sums["value_sq"], self._counts["value"])
+        if "entropy" in sums:
+            out["entropy_mean"] = sums["entropy"]
+        elif "neg_log_prob" in sums:
+            out["entropy_mean"] = sums["neg_log_prob"] / self._counts["neg_log_prob"]
+        if "actions" in sums:
+            out["action_hist"] = [int(round(c)) for c in sums["actions"]]
+        for name, value in sums.items():
+            if name.startswith("pct:"):
+                out.update(zip(percentile_names(name[4:], self.quantiles), value, strict=True))
+        return _finite(out)
+
+
+_VECTORS = ("actions",)
+
+
+def _to_host(results: dict[str, Any]) -> dict[str, Any]:
+    """Move every device value to the host in ONE transfer (values on the host pass through)."""
+    on_device = {name: value for name, value in results.items() if ops_of(value).name == "torch"}
+    host = {name: value for name, value in results.items() if name not in on_device}
+    if on_device:
+        ops = ops_of(next(iter(on_device.values())))
+        flat = ops.to_host(ops.concat(list(on_device.values())))
+        offset = 0
+        for name, value in on_device.items():
+            size = int(value.numel())
+            host[name] = flat[offset:offset + size] if _is_vector(name) else flat[offset]
+            offset += size
+    for name, value in host.items():
+        if _is_vector(name):
+            host[name] = [float(v) for v in value]
+        else:
+            host[name] = float(value)
+    return host
+
+
+def _is_vector(name: str) -> bool:
+    return name in _VECTORS or name.startswith("pct:")
+
+
+def _finite(values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    dropped = 0
+    for key, value in values.items():
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            dropped += 1
+        else:
+            out[key] = value
+    if dropped:
+        out["nonfinite"] = dropped
+    return out

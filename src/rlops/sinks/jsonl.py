@@ -1,0 +1,103 @@
+"""The JSONL sink: the run's source of truth, ``train_log.jsonl``.
+
+It is written on the producer's thread (one ``json.dumps`` and a buffered write per record, a
+few microseconds), so it can never be dropped by a full queue; the dispatcher's thread flushes
+it at least every second, so a kill loses at most the last second. A resumed run first moves a
+torn last line (a record cut by a kill) aside to ``train_log.torn``, keeping its bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from rlops.events.schema import EventError, Record, decode, encode
+
+
+class JsonlSink:
+    name = "jsonl"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.torn_bytes = set_aside_torn_tail(self.path)
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a", encoding="utf-8", buffering=1 << 16)
+
+    def export(self, batch: Sequence[Record]) -> None:
+        lines = "".join(encode(record) + "\n" for record in batch)
+        with self._lock:
+            self._file.write(lines)
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.flush()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+
+
+def set_aside_torn_tail(path: Path) -> int:
+    """Cut an unterminated last line off the log and append it to ``<stem>.torn``; return its size."""
+    if not path.exists():
+        return 0
+    with open(path, "rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        start = size
+        while start > 0:
+            step = min(4096, start)
+            handle.seek(start - step)
+            block = handle.read(step)
+            newline = block.rfind(b"\n")
+            if newline != -1:
+                start = start - step + newline + 1
+                break
+            start -= step
+        if start == size:
+            return 0
+        handle.seek(start)
+        tail = handle.read()
+        with open(path.with_suffix(".torn"), "ab") as torn:
+            torn.write(tail + b"\n")
+            torn.flush()
+            os.fsync(torn.fileno())
+        handle.truncate(start)
+        handle.flush()
+        os.fsync(handle.fileno())
+        return len(tail)
+
+
+def last_seq(path: Path) -> int:
+    """The ``seq`` of the last valid record in a log (-1 when there is none), reading from the end."""
+    if not path.exists():
+        return -1
+    for line in _lines_backwards(path):
+        try:
+            return decode(line).seq
+        except EventError:  # a torn or foreign line: keep looking further back
+            continue
+    return -1
+
+
+def _lines_backwards(path: Path, block: int = 1 << 16) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        position = handle.seek(0, os.SEEK_END)
+        carry = b""
+        while position > 0:
+            step = min(block, position)
+            position -= step
+            handle.seek(position)
+            lines = (handle.read(step) + carry).split(b"\n")
+            carry = lines[0]
+            yield from (line for line in reversed(lines[1:]) if line)
+        if carry:
+            yield carry

@@ -1,0 +1,87 @@
+"""The producer's side of telemetry: stamp each record with the envelope and send it on.
+
+``RunRecorder.emit`` fills ``run_id``, ``trace_id`` (the run's OpenTelemetry trace id unless the
+record has its own), ``seq`` (continuing an existing log after a resume) and ``t``; writes the
+record to the JSONL log at once and queues it for the other sinks. ``close`` drains the sinks and
+writes the ``end`` record with what was dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rlops.events.schema import End, EventError, Record
+from rlops.sinks.base import Sink
+from rlops.sinks.dispatcher import Dispatcher
+from rlops.sinks.jsonl import JsonlSink, last_seq
+
+log = logging.getLogger(__name__)
+
+
+def new_trace_id() -> str:
+    return secrets.token_hex(16)
+
+
+class RunRecorder:
+    def __init__(self, run_id: str, log_path: Path, sinks: Sequence[Sink] = (), trace_id: str | None = None) -> None:
+        self.run_id = run_id
+        self.trace_id = trace_id or new_trace_id()
+        self.log_path = Path(log_path)
+        self.jsonl = JsonlSink(self.log_path)
+        self._seq = last_seq(self.log_path) + 1
+        self._lock = threading.Lock()
+        self.sinks = list(sinks)
+        self.dispatcher = Dispatcher(self.sinks, flushed=[self.jsonl])
+        self.rejected = 0
+        self.closed = False
+
+    @property
+    def next_seq(self) -> int:
+        return self._seq
+
+    def emit(self, record: Record) -> Record | None:
+        """Stamp and record; a record the schema refuses (NaN...) is counted and logged, not raised."""
+        with self._lock:
+            record.run_id = self.run_id
+            record.trace_id = record.trace_id or self.trace_id
+            record.seq = self._seq
+            record.t = time.time()
+            try:
+                self.jsonl.export([record])
+            except EventError as exc:
+                self.rejected += 1
+                log.warning("record not written: %s", exc)
+                return None
+            self._seq += 1
+        self.dispatcher.submit(record)
+        return record
+
+    def close(self, status: str = "finished", reason: str | None = None, env_steps: int | None = None) -> End:
+        """Drain the sinks, then write the ``end`` record (with drop counts) everywhere and shut down."""
+        self.dispatcher.close()
+        dropped = dict(self.dispatcher.dropped)
+        if self.rejected:
+            dropped["rejected"] = self.rejected
+        end = End(status=status, reason=reason, env_steps=env_steps, dropped=dropped)
+        with self._lock:
+            end.run_id, end.trace_id, end.seq, end.t = self.run_id, self.trace_id, self._seq, time.time()
+            self._seq += 1
+            self.jsonl.export([end])
+        for sink in self.sinks:
+            try:
+                sink.export([end])
+                sink.shutdown()
+            except Exception as exc:
+                log.warning("sink %s failed at shutdown: %s", sink.name, exc)
+        self.jsonl.shutdown()
+        self.closed = True
+        return end
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return self.dispatcher.failures
