@@ -24,6 +24,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from rlops.events.accumulator import MetricsAccumulator
 from rlops.pipeline.telemetry import TelemetryCallback, event_logger
 from rlops.sinks.recorder import RunRecorder
+from rlops.sinks.sqlite import SqliteSink
 
 
 def build(seed: int, tensorboard: str | None = None) -> PPO:
@@ -46,10 +47,10 @@ def sb3_tensorboard(steps: int, seed: int, workdir: Path) -> float:
 
 
 def rlops_telemetry(steps: int, seed: int, workdir: Path) -> float:
-    from rlops.pipeline.train import local_sinks
-
     model = build(seed)
-    recorder = RunRecorder(f"bench-{seed}", workdir / "train_log.jsonl", sinks=local_sinks(workdir / "rlops.db"))
+    run_id = f"bench-{seed}"
+    sinks = [SqliteSink(workdir / "rlops.db", run_id, workdir, workdir / "train_log.jsonl")]
+    recorder = RunRecorder(run_id, workdir / "train_log.jsonl", sinks=sinks)
     telemetry = TelemetryCallback(recorder, MetricsAccumulator())
     model.set_logger(event_logger(telemetry))
     started = time.perf_counter()

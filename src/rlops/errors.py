@@ -13,7 +13,8 @@ message on stderr and an exit code, the API into one JSON error shape.
         │   ├── CheckpointNotFoundError
         │   └── CheckpointCorruptError
         ├── RunDirectoryError
-        └── TrainingError
+        ├── TrainingError
+        └── StoreError              the SQLite database: unusable, corrupt, or on a network filesystem
 """
 
 from __future__ import annotations
@@ -88,4 +89,8 @@ class RunDirectoryError(WorkError):
 
 
 class TrainingError(WorkError):
+    pass
+
+
+class StoreError(WorkError):
     pass

@@ -32,10 +32,13 @@ def test_a_run_logs_meta_metrics_episodes_checkpoints_eval_and_end():
     assert metrics and all(m.env_steps > 0 for m in metrics)
     steps = [m.env_steps for m in metrics]
     assert steps == sorted(steps)
-    values = metrics[-1].values
+    values = metrics[-2].values  # a rollout's window together with the previous update's losses
     for key in ("done_rate", "reward_mean", "train/value_loss", "train/approx_kl", "time/fps"):
         assert key in values, key
     assert "action_hist" in values and sum(values["action_hist"]) > 0
+    # The last update's losses are written too (SB3 itself dumps only before each update).
+    assert "train/value_loss" in metrics[-1].values and metrics[-1].env_steps == result.env_steps
+    assert metrics[-1].sps == metrics[-2].sps > 0
 
     episodes = [r for r in log if isinstance(r, Episode)]
     assert episodes and all(e.length > 0 and e.episode_return == e.length for e in episodes)  # CartPole: +1 a step

@@ -57,6 +57,7 @@ class MetricsAccumulator:
         self.numpy_for_cpu_tensors = numpy_for_cpu_tensors
         self._bins_from_data = False
         self._last_wall = 0.0
+        self._last_sps = 0.0
         self._reset_window()
 
     def _reset_window(self) -> None:
@@ -144,8 +145,11 @@ class MetricsAccumulator:
         record: dict[str, Any] = {"env_steps": int(env_steps), "opt_steps": int(opt_steps),
                                   "wall_time_s": float(wall_time_s)}
         elapsed = wall_time_s - self._last_wall
-        record["sps"] = self.transitions / elapsed if elapsed > 0 and self.transitions else 0.0
-        self._last_wall = wall_time_s
+        if self.transitions and elapsed > 0:
+            self._last_sps = self.transitions / elapsed
+            self._last_wall = wall_time_s
+        # An empty window (a record of losses only) repeats the last rate rather than claim 0.
+        record["sps"] = self._last_sps
         if self.transitions:
             record.update(self._window_values())
         self._reset_window()

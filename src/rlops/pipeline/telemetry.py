@@ -98,6 +98,11 @@ class TelemetryCallback(BaseCallback):
                     self.episodes += 1
         return True
 
+    def _on_training_end(self) -> None:
+        # SB3 dumps its log before each update, so the last update's losses would never be written.
+        if self.model.logger.name_to_value:
+            self.model.logger.dump(step=self.num_timesteps)
+
     def window(self, env_steps: int) -> dict[str, Any]:
         """The accumulator's record for the window since the last one (one host sync)."""
         return self.accumulator.emit(env_steps, getattr(self.model, "_n_updates", 0), time.monotonic() - self.started)

@@ -22,7 +22,7 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from rlops import __version__
-from rlops.errors import OptionsError, TrainingError
+from rlops.errors import OptionsError, RlopsError, TrainingError
 from rlops.events.accumulator import MetricsAccumulator
 from rlops.events.schema import Artifact, Resume
 from rlops.events.schema import Checkpoint as CheckpointRecord
@@ -42,6 +42,7 @@ from rlops.pipeline.run_meta import meta_record
 from rlops.pipeline.telemetry import EvalStepRecorder, TelemetryCallback, event_logger
 from rlops.sinks.base import Sink
 from rlops.sinks.recorder import RunRecorder
+from rlops.sinks.sqlite import SqliteSink
 from rlops.store.run_dir import RunDirectory, create_run_directory, find_run_directory, run_name_for
 
 log = logging.getLogger("rlops.train")
@@ -102,7 +103,8 @@ def train(options: Options, progress: bool = True) -> TrainResult:
         run.write_json(run.options_file, snapshot)
         remove_partial(run.checkpoints)
         with _file_log(run.log_file):
-            recorder = RunRecorder(run.name, run.events_file, sinks=make_sinks(options, run))
+            sinks, unavailable = make_sinks(options, run)
+            recorder = RunRecorder(run.name, run.events_file, sinks=sinks, unavailable=unavailable)
             session = TrainingSession(model, venv, options, run, recorder, render_mode)
             recorder.emit(meta_record(snapshot, options.env.seed, str(model.device), probe.spec))
             if options.train.resume:
@@ -240,9 +242,19 @@ class TrainingSession:
         return str(Path(path).relative_to(self.run_dir.path))
 
 
-def make_sinks(options: Options, run: RunDirectory) -> list[Sink]:
-    """The sinks of a run besides its JSONL log."""
-    return []
+def make_sinks(options: Options, run: RunDirectory) -> tuple[list[Sink], dict[str, str]]:
+    """The sinks of a run besides its JSONL log, and those that could not start (name: why).
+
+    A sink that cannot start never stops training: the JSONL log is the source of truth, and
+    every other store can be rebuilt from it."""
+    sinks: list[Sink] = []
+    unavailable: dict[str, str] = {}
+    try:
+        sinks.append(SqliteSink(options.registry.db_path, run.name, run.path, run.events_file))
+    except RlopsError as exc:
+        unavailable["sqlite"] = str(exc)
+        log.warning("the run store is unavailable, the run goes on with its JSONL log only: %s", exc)
+    return sinks, unavailable
 
 
 def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunDirectory) -> Checkpoint:

@@ -12,7 +12,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rlops.events.schema import End, EventError, Record
@@ -28,12 +28,15 @@ def new_trace_id() -> str:
 
 
 class RunRecorder:
-    def __init__(self, run_id: str, log_path: Path, sinks: Sequence[Sink] = (), trace_id: str | None = None) -> None:
+    def __init__(self, run_id: str, log_path: Path, sinks: Sequence[Sink] = (), trace_id: str | None = None,
+                 unavailable: Mapping[str, str] | None = None) -> None:
         self.run_id = run_id
         self.trace_id = trace_id or new_trace_id()
         self.log_path = Path(log_path)
         self.jsonl = JsonlSink(self.log_path)
         self._seq = last_seq(self.log_path) + 1
+        self._first_seq = self._seq
+        self.unavailable = dict(unavailable or {})  # sinks that could not start: all their records are dropped
         self._lock = threading.Lock()
         self.sinks = list(sinks)
         self.dispatcher = Dispatcher(self.sinks, flushed=[self.jsonl])
@@ -67,6 +70,8 @@ class RunRecorder:
         dropped = dict(self.dispatcher.dropped)
         if self.rejected:
             dropped["rejected"] = self.rejected
+        for name in self.unavailable:
+            dropped[name] = self._seq - self._first_seq + 1  # every record of this process, the end included
         end = End(status=status, reason=reason, env_steps=env_steps, dropped=dropped)
         with self._lock:
             end.run_id, end.trace_id, end.seq, end.t = self.run_id, self.trace_id, self._seq, time.time()
@@ -84,4 +89,4 @@ class RunRecorder:
 
     @property
     def failures(self) -> dict[str, str]:
-        return self.dispatcher.failures
+        return {**self.unavailable, **self.dispatcher.failures}

@@ -1,0 +1,126 @@
+"""``rlops runs``: the run store from the terminal (list, show, reindex)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rlops.cli.shared import CONFIG, JSON, PASS_OPTIONS, resolve
+from rlops.store.ingest import reindex as reindex_runs
+from rlops.store.runs import RunStore
+
+app = typer.Typer(help="Runs in the run store: list, show, reindex.", no_args_is_help=True)
+
+
+def _store(ctx: typer.Context, config: Path | None) -> tuple[RunStore, Any]:
+    options = resolve(ctx, config).options
+    return RunStore(options.registry.db_path), options
+
+
+@app.command("list", context_settings=PASS_OPTIONS)
+def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--status", help="only runs in this state"),
+              limit: int = typer.Option(50, "--limit", min=1, help="newest N runs"),
+              config: Path | None = CONFIG, as_json: bool = JSON) -> int:
+    """Runs, newest first: status, env, algorithm, steps, last return, SPS."""
+    store, _ = _store(ctx, config)
+    try:
+        store.mark_lost_runs()
+        runs = store.list_runs(status=status, limit=limit)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(runs))
+        return 0
+    table = Table(box=None, header_style="bold")
+    for column in ("run", "status", "env", "algo", "env steps", "last return", "best eval", "SPS", "elapsed"):
+        table.add_column(column, justify="right" if column not in ("run", "status", "env", "algo") else "left")
+    for run in runs:
+        table.add_row(run["run_id"], run["status"], run["env_id"] or "", run["algorithm"] or "", f"{run['env_steps']:,}",
+                      _number(run["last_return"]), _number(run["best_eval"]), _number(run["sps"], "{:,.0f}"),
+                      _elapsed(run))
+    if not runs:
+        typer.echo("no runs yet: start one with rlops train", err=True)
+        return 0
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=240)  # piped: never cut a run id to fit 80 columns
+    console.print(table)
+    return 0
+
+
+@app.command("show", context_settings=PASS_OPTIONS)
+def show(ctx: typer.Context, run: str = typer.Argument(..., help="run id (its directory name)"),
+         config: Path | None = CONFIG, as_json: bool = JSON) -> int:
+    """One run: status, steps, returns, SPS, evaluations, paths, metric keys, artifacts."""
+    store, _ = _store(ctx, config)
+    try:
+        store.mark_lost_runs()
+        detail = store.get_run(run)
+        returns = store.recent_returns(run, 100)
+        detail["return_mean_100"] = sum(returns) / len(returns) if returns else None
+        detail["metric_keys"] = store.metric_keys(run)
+        detail["evals"] = store.events(run, types=("eval",))
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(detail))
+        return 0
+    lines = [
+        ("run", detail["run_id"]), ("status", detail["status"] + (f" ({detail['reason']})" if detail["reason"] else "")),
+        ("env / algo", f"{detail['env_id']} / {detail['algorithm']} (seed {detail['seed']})"),
+        ("env steps", f"{detail['env_steps']:,} ({detail['opt_steps']:,} optimizer steps, {detail['resumes']} resumes)"),
+        ("episodes", f"{detail['episodes']:,}; last return {_number(detail['last_return'])}, "
+                     f"mean of last 100 {_number(detail['return_mean_100'])}"),
+        ("SPS", _number(detail["sps"], "{:,.0f}")), ("elapsed", _elapsed(detail)),
+        ("evaluations", ", ".join(f"{e['mean_reward']:.2f}+/-{e['std_reward']:.2f} @ {e['env_steps']:,}"
+                                  for e in detail["evals"]) or "none"),
+        ("run dir", detail["run_dir"]), ("log", detail["log_path"]),
+        ("last checkpoint", detail["last_checkpoint"] or "none"),
+        ("metrics", ", ".join(detail["metric_keys"]) or "none"),
+        ("artifacts", ", ".join(f"{a['kind']}:{a['path']}" for a in detail["artifacts"]) or "none"),
+    ]
+    if detail["dropped"]:
+        lines.append(("dropped", json.dumps(detail["dropped"])))
+    if detail["bad_lines"]:
+        lines.append(("bad log lines", str(detail["bad_lines"])))
+    for label, value in lines:
+        typer.echo(f"{label + ':':<17}{value}")
+    return 0
+
+
+@app.command("reindex", context_settings=PASS_OPTIONS)
+def reindex(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
+    """Rebuild the run store from the JSONL logs under store.model_dir."""
+    store, options = _store(ctx, config)
+    try:
+        results = reindex_runs(store, Path(options.store.model_dir))
+    finally:
+        store.close()
+    summary = [{"run": r.run_id, "records": r.records, "bad_lines": r.bad_lines} for r in results]
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        for entry in summary:
+            typer.echo(f"{entry['run']}: {entry['records']} records" +
+                       (f", {entry['bad_lines']} unreadable lines kept out" if entry["bad_lines"] else ""))
+        typer.echo(f"reindexed {len(summary)} runs from {options.store.model_dir} into {options.registry.db_path}",
+                   err=True)
+    return 0
+
+
+def _number(value: float | None, form: str = "{:.2f}") -> str:
+    return "-" if value is None else form.format(value)
+
+
+def _elapsed(run: dict[str, Any]) -> str:
+    if not run.get("started"):
+        return "-"
+    end = run.get("ended") or (time.time() if run["status"] == "running" else run.get("updated") or run["started"])
+    seconds = max(0, int(end - run["started"]))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

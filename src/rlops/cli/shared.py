@@ -1,0 +1,18 @@
+"""Pieces every command shares: the options file flag, ``--json``, and reading the option set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rlops.options import ResolvedOptions, resolve_options
+
+CONFIG = typer.Option(None, "--config", "-c", help="TOML options file (default: $RL_CONFIG or ./rlops.toml)")
+JSON = typer.Option(False, "--json", help="print only JSON on stdout")
+PASS_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def resolve(ctx: typer.Context, config: Path | None) -> ResolvedOptions:
+    """The option set from file < environment < the command's extra ``--section.key`` flags."""
+    return resolve_options(config=config, args=ctx.args)

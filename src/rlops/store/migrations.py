@@ -1,0 +1,103 @@
+"""The database schema as numbered migrations; ``PRAGMA user_version`` says how many are applied.
+
+Append only: a released migration is never edited, a change is a new one. Each is applied in its
+own ``BEGIN IMMEDIATE`` transaction together with the version bump, so a crash leaves the
+database at one version or the next, never between.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: runs, their metric points (chunked), episodes and the other records.
+    """
+    CREATE TABLE runs (
+        run_id        TEXT PRIMARY KEY,
+        run_dir       TEXT,
+        log_path      TEXT,
+        status        TEXT NOT NULL DEFAULT 'running',  -- queued|running|finished|failed|stopped|lost
+        reason        TEXT,
+        runner        TEXT NOT NULL DEFAULT 'rlops',
+        env_id        TEXT,
+        algorithm     TEXT,
+        experiment    TEXT,
+        seed          INTEGER,
+        config        TEXT,          -- JSON: the options snapshot of the meta record
+        trace_id      TEXT,
+        host          TEXT,
+        pid           INTEGER,
+        exit_code     INTEGER,
+        created       REAL NOT NULL,
+        started       REAL,
+        ended         REAL,
+        updated       REAL,
+        env_steps     INTEGER NOT NULL DEFAULT 0,
+        opt_steps     INTEGER NOT NULL DEFAULT 0,
+        sps           REAL,
+        episodes      INTEGER NOT NULL DEFAULT 0,
+        last_return   REAL,
+        last_eval     REAL,
+        best_eval     REAL,
+        checkpoints   INTEGER NOT NULL DEFAULT 0,
+        last_checkpoint TEXT,
+        resumes       INTEGER NOT NULL DEFAULT 0,
+        artifacts     TEXT NOT NULL DEFAULT '[]',  -- JSON: [{kind, path, action, t}]
+        dropped       TEXT,          -- JSON: what the run's sinks dropped (from its end record)
+        ingested_seq  INTEGER NOT NULL DEFAULT -1,  -- exactly-once: records up to here are in
+        ingested_bytes INTEGER NOT NULL DEFAULT 0,  -- how far the JSONL log has been read
+        bad_lines     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_by_created ON runs(created);
+    CREATE INDEX runs_by_status ON runs(status, created);
+
+    -- Metric points of one key, packed: int64 env steps and float64 values, little-endian, in
+    -- chunks of up to a few thousand points. A chart reads a few rows instead of 100,000.
+    CREATE TABLE metric_chunks (
+        run_id     TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        chunk      INTEGER NOT NULL,   -- 0, 1, 2... in the order the points arrived
+        first_step INTEGER NOT NULL,
+        last_step  INTEGER NOT NULL,
+        n          INTEGER NOT NULL,
+        min_value  REAL,
+        max_value  REAL,
+        steps      BLOB NOT NULL,
+        vals       BLOB NOT NULL,
+        PRIMARY KEY (run_id, key, chunk)
+    ) WITHOUT ROWID;
+
+    -- Non-scalar metric values (short histograms such as action_hist), as JSON.
+    CREATE TABLE metric_lists (
+        run_id    TEXT NOT NULL,
+        key       TEXT NOT NULL,
+        seq       INTEGER NOT NULL,
+        env_steps INTEGER NOT NULL,
+        value     TEXT NOT NULL,
+        PRIMARY KEY (run_id, key, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE episodes (
+        run_id    TEXT NOT NULL,
+        seq       INTEGER NOT NULL,
+        env_index INTEGER NOT NULL,
+        episode   INTEGER NOT NULL,
+        return    REAL NOT NULL,
+        length    INTEGER NOT NULL,
+        env_steps INTEGER NOT NULL,
+        success   INTEGER,
+        t         REAL NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+
+    -- Every record that is not a metrics or episode record, whole (step records for replay too).
+    CREATE TABLE events (
+        run_id    TEXT NOT NULL,
+        seq       INTEGER NOT NULL,
+        type      TEXT NOT NULL,
+        t         REAL NOT NULL,
+        env_steps INTEGER,
+        body      TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX events_by_type ON events(run_id, type, seq);
+    """,
+]
