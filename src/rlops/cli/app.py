@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import typer
 
-from rlops.cli import commands_options, commands_train, commands_views
+from rlops.cli import commands_options, commands_runs, commands_train, commands_views
+from rlops.cli import commands_log
 from rlops.errors import RlopsError
 
 app = typer.Typer(
@@ -31,6 +32,8 @@ app.command("infer", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(comma
 app.command("options")(commands_options.options)
 app.command("plot")(commands_views.plot)
 app.command("rollout")(commands_views.rollout)
+app.add_typer(commands_log.app, name="log")
+app.add_typer(commands_runs.app, name="runs")
 
 
 def _log_to_stderr() -> None:
