@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import typer
 
 from rlops.cli import commands_options, commands_runs, commands_train, commands_views
-from rlops.cli import commands_log
+from rlops.cli import commands_log, commands_registry
 from rlops.errors import RlopsError
 
 app = typer.Typer(
@@ -34,14 +34,23 @@ app.command("plot")(commands_views.plot)
 app.command("rollout")(commands_views.rollout)
 app.add_typer(commands_log.app, name="log")
 app.add_typer(commands_runs.app, name="runs")
+app.add_typer(commands_registry.app, name="registry")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each message, not at creation: the
+    handler outlives any one command (and any redirection of stderr around it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def _log_to_stderr() -> None:
     logger = logging.getLogger("rlops")
-    if not any(getattr(handler, "_rlops_cli", False) for handler in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        handler = _StderrHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._rlops_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
 
@@ -91,3 +100,11 @@ def rl_eval() -> None:
 
 def rl_infer() -> None:
     _alias("infer")
+
+
+def rl_registry_list() -> None:
+    sys.exit(main(["registry", "list", *sys.argv[1:]]))
+
+
+def rl_registry_validate() -> None:
+    sys.exit(main(["registry", "validate", *sys.argv[1:]]))

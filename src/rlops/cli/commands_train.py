@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from rlops.errors import UsageError
 from rlops.options import ResolvedOptions, resolve_options
+from rlops.options.sources import split_positionals
 from rlops.pipeline.evaluate import evaluate_policy_of
 from rlops.pipeline.infer import run_episodes
 from rlops.pipeline.loading import LoadedPolicy, load_policy, open_checkpoint
+from rlops.pipeline.registry_ops import open_registry, record_evaluation, resolve_model, rules_from
 from rlops.pipeline.train import open_run, prepare_options
 from rlops.pipeline.train import train as train_run
 
@@ -43,12 +46,18 @@ def train(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON
         "env_steps": result.env_steps,
         "seconds": round(result.seconds, 2),
         "eval": result.evaluation.to_dict() if result.evaluation else None,
+        "model_id": result.model_id,
+        "validation": result.validation.to_dict() if result.validation else None,
     }
     if as_json:
         typer.echo(json.dumps(summary))
     else:
         typer.echo(f"run:     {summary['run']}  ({result.status}, {result.env_steps} env steps, {result.seconds:.1f} s)")
-        typer.echo(f"model:   {summary['model']}")
+        registered = ""
+        if result.model_id is not None:
+            registered = f"  (registry id {result.model_id}, " + ("validated)" if result.validation and
+                                                                 result.validation.validated else "not validated)")
+        typer.echo(f"model:   {summary['model']}{registered}")
         typer.echo(f"log:     {summary['log']}")
         if result.evaluation:
             ev = result.evaluation
@@ -57,41 +66,75 @@ def train(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON
     return 0 if result.status == "finished" else 1
 
 
-def _load(ctx: typer.Context, config: Path | None, model: Path | None) -> tuple[ResolvedOptions, LoadedPolicy]:
-    args = list(ctx.args)
-    if model is not None:
-        args += ["--infer.model-path", str(model)]
+def _load(ctx: typer.Context, config: Path | None,
+          for_eval: bool = False) -> tuple[ResolvedOptions, LoadedPolicy, dict[str, Any] | None]:
+    """The policy to run, by path or from the registry, with its registry row when it has one."""
+    positionals, args = split_positionals(ctx.args)
+    if len(positionals) > 1:
+        raise UsageError(f"more than one model given: {', '.join(positionals)}", hint="give one run or checkpoint path")
+    if positionals:
+        args += ["--infer.model-path", positionals[0]]
     resolved = resolve_options(config=config, args=args)
-    infer = resolved.options.infer
-    if infer.model_id is not None or infer.load_best:
-        raise UsageError("loading from the model registry (infer.model_id, infer.load_best) is not available yet",
-                         hint="give a checkpoint or run directory: rlops eval PATH")
+    options = resolved.options
+    infer = options.infer
+    if infer.model_id is not None or infer.load_best or infer.status is not None:
+        registry = open_registry(options)
+        try:
+            # Evaluating is how a model gets validated, so eval takes unvalidated models.
+            row, checkpoint = resolve_model(registry, infer.model_id, infer.load_best, infer.env_id, infer.status,
+                                            allow_unvalidated=infer.allow_unvalidated or for_eval)
+        finally:
+            registry.close()
+        return resolved, load_policy(checkpoint, device=infer.device), row
     if infer.model_path is None:
-        raise UsageError("no model given", hint="rlops eval PATH (a run directory or a checkpoint directory)")
-    return resolved, load_policy(open_checkpoint(infer.model_path), device=infer.device)
+        raise UsageError("no model given", hint="rlops eval PATH (a run or checkpoint directory), --model-id ID, "
+                                                "--load-best or --status production")
+    checkpoint = open_checkpoint(infer.model_path)
+    row = None
+    if options.registry.enable and Path(options.registry.db_path).is_file():
+        registry = open_registry(options)
+        try:
+            row = registry.by_path(Path(checkpoint.path).resolve())
+        finally:
+            registry.close()
+    return resolved, load_policy(checkpoint, device=infer.device), row
 
 
-MODEL = typer.Argument(None, help="a run directory (its newest intact checkpoint) or a checkpoint directory")
+def evaluate(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
+    """Evaluate a model over eval.episodes episodes: rlops eval PATH | --model-id ID | --load-best | --status S.
 
-
-def evaluate(ctx: typer.Context, model: Path | None = MODEL, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
-    """Evaluate a checkpoint over eval.episodes episodes."""
-    resolved, loaded = _load(ctx, config, model)
+    PATH is a run directory (its newest intact checkpoint) or a checkpoint directory. A registered
+    model gets the score written onto its registry row, and the validation rules applied."""
+    resolved, loaded, row = _load(ctx, config, for_eval=True)
+    options = resolved.options
     try:
-        result = evaluate_policy_of(loaded, resolved.options.eval.episodes, resolved.options.eval.deterministic)
+        result = evaluate_policy_of(loaded, options.eval.episodes, options.eval.deterministic)
     finally:
         loaded.close()
+    summary = result.to_dict()
+    if row is not None:  # the score goes onto the model's registry row, and the rules are applied
+        registry = open_registry(options)
+        try:
+            validation = record_evaluation(registry, row["id"], result, rules_from(options.registry))
+        finally:
+            registry.close()
+        summary.update(model_id=row["id"], validation=validation.to_dict())
     if as_json:
-        typer.echo(json.dumps(result.to_dict()))
+        typer.echo(json.dumps(summary))
     else:
         typer.echo(f"{result.checkpoint}: mean reward {result.mean_reward:.2f} +/- {result.std_reward:.2f}, "
                    f"mean length {result.mean_length:.1f} over {result.episodes} episodes")
+        if row is not None:
+            state = "validated" if validation.validated else "not validated: " + "; ".join(validation.failed)
+            typer.echo(f"model {row['id']}: {state}")
     return 0
 
 
-def infer(ctx: typer.Context, model: Path | None = MODEL, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
-    """Run a model for infer.episodes episodes and print each episode."""
-    resolved, loaded = _load(ctx, config, model)
+def infer(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
+    """Run a model episode by episode: rlops infer PATH | --model-id ID | --load-best [--env ID] | --status S.
+
+    Registry models must be validated (--allow-unvalidated to override) and intact."""
+    resolved, loaded, _ = _load(ctx, config)
     try:
         for episode in run_episodes(loaded, resolved.options.infer.episodes, resolved.options.eval.deterministic):
             if as_json:

@@ -149,8 +149,16 @@ class InferOptions(Section):
     """Infer: which model to run."""
 
     model_path: str | None = Field(None, description="a checkpoint directory, or a run directory (its newest checkpoint)")
-    model_id: int | None = Field(None, ge=1, description="a registry model id")
-    load_best: bool = Field(False, description="load the best validated model in the registry")
+    model_id: int | None = Field(None, ge=1, description="a registry model id",
+                                 json_schema_extra=aliases(cli=["--model-id"]))
+    load_best: bool = Field(False, description="load the best validated model in the registry",
+                            json_schema_extra=aliases(cli=["--load-best"]))
+    env_id: str | None = Field(None, description="with load_best or status: only models of this env",
+                               json_schema_extra=aliases(cli=["--env"]))
+    status: Literal["staging", "production"] | None = Field(
+        None, description="load the model in this deployment status", json_schema_extra=aliases(cli=["--status"]))
+    allow_unvalidated: bool = Field(False, description="accept a registry model that failed or skipped validation",
+                                    json_schema_extra=aliases(cli=["--allow-unvalidated"]))
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     episodes: int = Field(1, ge=1, description="episodes to run")
 
@@ -158,7 +166,8 @@ class InferOptions(Section):
     def _one_model_source(self) -> InferOptions:
         chosen = [name for name, on in (("model_path", self.model_path is not None),
                                         ("model_id", self.model_id is not None),
-                                        ("load_best", self.load_best)) if on]
+                                        ("load_best", self.load_best),
+                                        ("status", self.status is not None)) if on]
         if len(chosen) > 1:
             raise ValueError(f"choose one model source, not {' and '.join(chosen)}")
         return self
@@ -199,6 +208,8 @@ class RegistryOptions(Section):
     min_reward: float | None = Field(None, description="validation: mean eval reward must reach this",
                                      json_schema_extra=aliases(cli=["--min-reward"]))
     min_episodes: int = Field(10, ge=1, description="validation: at least this many eval episodes")
+    max_std_ratio: float | None = Field(0.5, gt=0, description="validation: reward std must stay below this x |mean| "
+                                                               "(unset: no stability rule)")
     keep_top_n: int | None = Field(None, ge=1, description="retention: keep the N best models per env and algorithm")
     max_age_days: float | None = Field(None, gt=0, description="retention: prune models older than this",
                                        json_schema_extra=aliases(cli=["--max-age"]))
@@ -251,6 +262,18 @@ class LogsOptions(Section):
         return value
 
 
+class ServeOptions(Section):
+    """Serve: the policy server (``rlops serve``) and how it follows the registry."""
+
+    host: str = Field("127.0.0.1", description="address to bind; anything but loopback requires serve.token")
+    port: int = Field(8700, ge=0, le=65535, description="port to bind (0: any free port)")
+    hotswap: Literal["best", "production", "off"] = Field(
+        "best", description="switch to a better validated model (best), to each newly promoted production model "
+                            "(production), or never (off)")
+    poll_interval: float = Field(1.0, gt=0, description="seconds between registry checks for a model to swap to")
+    token: str | None = Field(None, description="bearer token every request must carry (required beyond loopback)")
+
+
 class Options(BaseModel):
     """The whole option set of rlops, one section per pipeline feature."""
 
@@ -268,3 +291,4 @@ class Options(BaseModel):
     metrics: MetricsOptions = Field(default_factory=MetricsOptions)
     traces: TracesOptions = Field(default_factory=TracesOptions)
     logs: LogsOptions = Field(default_factory=LogsOptions)
+    serve: ServeOptions = Field(default_factory=ServeOptions)

@@ -159,6 +159,35 @@ def read_cli(args: Sequence[str]) -> Layer:
     return layer
 
 
+BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+def split_positionals(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate a command's positional arguments from its ``--section.key`` flags and their values.
+
+    Click cannot tell them apart (to it ``--model-id 1`` is an unknown flag and a positional ``1``),
+    but the option table knows which flags take a value."""
+    flags = cli_flags()
+    positionals: list[str] = []
+    options: list[str] = []
+    index = 0
+    while index < len(args):
+        token = args[index]
+        index += 1
+        if not token.startswith("--"):
+            positionals.append(token)
+            continue
+        options.append(token)
+        flag = token.partition("=")[0]
+        spec = flags.get(flag) or flags.get("--" + flag.removeprefix("--no-"))
+        if spec is None or "=" in token or index >= len(args) or args[index].startswith("--"):
+            continue
+        if not spec.is_bool or args[index].lower() in BOOLEAN_WORDS:
+            options.append(args[index])
+            index += 1
+    return positionals, options
+
+
 @functools.cache
 def cli_flags() -> dict[str, OptionSpec]:
     flags = {}

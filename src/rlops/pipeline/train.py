@@ -38,7 +38,9 @@ from rlops.pipeline.evaluate import EvalResult, evaluate_model, evaluate_policy_
 from rlops.pipeline.loading import EVAL_SEED_OFFSET, load_policy
 from rlops.pipeline.observations import wrap_observations
 from rlops.pipeline.receipts import write_receipt
+from rlops.pipeline.registry_ops import Validation
 from rlops.pipeline.run_meta import meta_record
+from rlops.pipeline.run_models import RunModels
 from rlops.pipeline.telemetry import EvalStepRecorder, TelemetryCallback, event_logger
 from rlops.sinks.base import Sink
 from rlops.sinks.recorder import RunRecorder
@@ -59,6 +61,8 @@ class TrainResult:
     status: str  # finished | stopped
     env_steps: int
     seconds: float
+    model_id: int | None = None  # the final checkpoint's registry id
+    validation: Validation | None = None
 
 
 def prepare_options(options: Options, saved: dict[str, Any] | None = None) -> Options:
@@ -116,7 +120,8 @@ def train(options: Options, progress: bool = True) -> TrainResult:
                      time.monotonic() - started)
     finally:
         venv.close()
-    return TrainResult(run, checkpoint, evaluation, status, checkpoint.env_steps, time.monotonic() - started)
+    return TrainResult(run, checkpoint, evaluation, status, checkpoint.env_steps, time.monotonic() - started,
+                       session.models.ids.get(checkpoint.path), session.validation)
 
 
 class TrainingSession:
@@ -131,6 +136,8 @@ class TrainingSession:
                                            info_keys=tuple(metrics.info_keys))
         model.set_logger(event_logger(self.telemetry))
         self.saved: list[Checkpoint] = []
+        self.models = RunModels(options, run.name)
+        self.validation: Validation | None = None
 
     def resume(self) -> None:
         checkpoint = latest_checkpoint(self.run_dir.checkpoints)
@@ -147,6 +154,8 @@ class TrainingSession:
         except BaseException as error:
             self._fail(error)
             raise
+        finally:
+            self.models.close()
         self.recorder.close(status, reason=self.stop.reason, env_steps=self.model.num_timesteps)
         self._report_sink_failures()
         return status, checkpoint, evaluation
@@ -184,12 +193,15 @@ class TrainingSession:
     def save(self) -> Checkpoint:
         checkpoint = save_checkpoint(self.model, self.venv, self.options, self.run_dir)
         self.saved.append(checkpoint)
+        self.models.register(checkpoint)
         self.recorder.emit(CheckpointRecord(path=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
                                             sha256=checkpoint.sha256))
         return checkpoint
 
     def _periodic_eval(self, env_steps: int) -> None:
         options = self.options
+        # Score a checkpoint, not a passing state of the weights: the registry row is what the score is for.
+        checkpoint = self.saved[-1] if self.saved and self.saved[-1].env_steps == env_steps else self.save()
         eval_env = wrap_observations(make_vector_env(options.env, seed=options.env.seed + EVAL_SEED_OFFSET, n_envs=1),
                                      options.obs, options.train.gamma or 0.99, training=False)
         try:
@@ -197,7 +209,8 @@ class TrainingSession:
             result = evaluate_model(self.model, eval_env, options.eval.episodes, options.eval.deterministic)
         finally:
             eval_env.close()
-        self._record_eval(result, None, env_steps)
+        self._record_eval(result, self._relative(checkpoint.path), env_steps)
+        self.models.evaluated(checkpoint, result)
 
     def _final_evaluation(self, checkpoint: Checkpoint) -> EvalResult:
         options = self.options.eval
@@ -212,6 +225,7 @@ class TrainingSession:
             loaded.close()
         self.run_dir.write_json(self.run_dir.eval_file, result.to_dict())
         self._record_eval(result, self._relative(checkpoint.path), checkpoint.env_steps)
+        self.validation = self.models.evaluated(checkpoint, result)
         return result
 
     def _record_eval(self, result: EvalResult, checkpoint: str | None, env_steps: int) -> None:

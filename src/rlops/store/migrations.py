@@ -100,4 +100,39 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX events_by_type ON events(run_id, type, seq);
     """,
+    # 2: the model registry: the seed's models table and indexes, plus run, hash, tags, lineage and
+    # deployment status.
+    """
+    CREATE TABLE models (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        model_path          TEXT NOT NULL,
+        algorithm           TEXT NOT NULL,
+        env_id              TEXT NOT NULL,
+        timestamp           INTEGER NOT NULL,   -- unix seconds the model was registered
+        total_timesteps     INTEGER,
+        mean_reward         REAL,
+        std_reward          REAL,
+        mean_episode_length REAL,
+        eval_episodes       INTEGER,
+        hyperparams         TEXT,               -- JSON
+        git_commit          TEXT,
+        validated           BOOLEAN NOT NULL DEFAULT 0,
+        validation          TEXT,               -- JSON: each rule, its threshold and whether it held
+        run_id              TEXT,
+        sha256              TEXT,
+        tags                TEXT NOT NULL DEFAULT '{}',  -- JSON
+        parent_model_id     INTEGER REFERENCES models(id) ON DELETE SET NULL,
+        deployment_status   TEXT NOT NULL DEFAULT 'none'
+                            CHECK (deployment_status IN ('none', 'staging', 'production', 'archived')),
+        created             REAL NOT NULL
+    );
+    CREATE INDEX idx_timestamp ON models(timestamp);
+    CREATE INDEX idx_mean_reward ON models(mean_reward);
+    CREATE INDEX idx_validated ON models(validated);
+    CREATE UNIQUE INDEX models_by_path ON models(model_path);
+    -- "the best validated model for an env": one index seek, rows already in reward order.
+    CREATE INDEX models_best ON models(env_id, validated, mean_reward DESC);
+    CREATE INDEX models_by_status ON models(env_id, deployment_status);
+    CREATE INDEX models_by_run ON models(run_id, total_timesteps);
+    """,
 ]
