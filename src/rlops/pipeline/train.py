@@ -22,7 +22,7 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from rlops import __version__
-from rlops.errors import OptionsError, RlopsError, TrainingError
+from rlops.errors import CheckpointNotFoundError, OptionsError, RlopsError, TrainingError
 from rlops.events.accumulator import MetricsAccumulator
 from rlops.events.schema import Artifact, Resume
 from rlops.events.schema import Checkpoint as CheckpointRecord
@@ -140,7 +140,15 @@ class TrainingSession:
         self.validation: Validation | None = None
 
     def resume(self) -> None:
-        checkpoint = latest_checkpoint(self.run_dir.checkpoints)
+        try:
+            checkpoint = latest_checkpoint(self.run_dir.checkpoints)
+        except CheckpointNotFoundError:
+            # Killed before its first checkpoint: nothing was learned that could be kept, so the run
+            # starts over in its own directory (its log and options stay) rather than being stuck.
+            self.recorder.emit(Resume(checkpoint="", env_steps=0, opt_steps=0))
+            log.warning("run %s has no complete checkpoint (stopped before its first one): it starts over from "
+                        "step 0", self.run_dir.name)
+            return
         restore_agent(self.model, self.venv, checkpoint)
         self.recorder.emit(Resume(checkpoint=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
                                   opt_steps=int(getattr(self.model, "_n_updates", 0))))
