@@ -130,8 +130,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX idx_mean_reward ON models(mean_reward);
     CREATE INDEX idx_validated ON models(validated);
     CREATE UNIQUE INDEX models_by_path ON models(model_path);
-    -- "the best validated model for an env": one index seek, rows already in reward order.
-    CREATE INDEX models_best ON models(env_id, validated, mean_reward DESC);
+    -- "the best validated model for an env": one index seek, read backwards (best reward, newest id first).
+    CREATE INDEX models_best ON models(env_id, validated, mean_reward);
     CREATE INDEX models_by_status ON models(env_id, deployment_status);
     CREATE INDEX models_by_run ON models(run_id, total_timesteps);
     """,
