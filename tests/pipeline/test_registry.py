@@ -143,3 +143,20 @@ def test_import_copies_into_managed_storage_and_add_registers_in_place(capsys, t
     assert "does not match the checkpoint's env" in capsys.readouterr()[1]
     assert main(["registry", "show", "999"]) == 2
     assert "no model with id 999" in capsys.readouterr()[1]
+
+
+def test_a_warm_started_run_points_at_its_parent(capsys):
+    parent = train_tiny("ppo", "--store.run-name", "parent", steps=128)
+    child = train_tiny("ppo", "--store.run-name", "child", "--train.init-from", str(parent.run.path), steps=128)
+    grandchild = train_tiny("ppo", "--store.run-name", "grandchild", "--train.init-from", str(child.model_id),
+                            steps=128)
+    code, shown = cli_json(capsys, "registry", "show", str(grandchild.model_id))
+    assert shown["lineage"] == [grandchild.model_id, child.model_id, parent.model_id]
+    resumed = train_tiny("ppo", "--store.run-name", "child", "--train.resume", steps=256)
+    assert Registry(DB).get(resumed.model_id)["parent_model_id"] == parent.model_id  # lineage survives a resume
+
+    assert main(["train", "--store.run-name", "misfit", "--train.init-from", str(parent.run.path),
+                 "--agent.net-arch", "[8]", "--train.total-timesteps", "64"]) == 2
+    err = capsys.readouterr()[1]
+    assert "does not fit this run's network" in err and "agent.net_arch [16]" in err
+    assert not Path("rlruns/misfit").exists()  # refused before anything was written

@@ -117,6 +117,8 @@ class TrainOptions(Section):
         10_000, ge=0, description="write a checkpoint every N env steps (0: only at the end)"
     )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
+    init_from: str | None = Field(None, description="warm start: begin from the weights of this checkpoint or run "
+                                                    "directory, or registry model id (it becomes the parent)")
     resume: bool = Field(
         False, description="continue the run named by store.run_name (or the newest run) from its last checkpoint"
     )

@@ -33,6 +33,10 @@ class RunModels:
         self.registry: Registry | None = None
         if options.registry.enable:
             self.registry = self._guard("open", lambda: Registry(options.registry.db_path))
+        if self.registry is not None and parent_model_id is None and options.train.resume:
+            registry = self.registry  # a resumed run keeps the lineage it started with
+            earlier = self._guard("read the run's models", lambda: registry.newest_of_run(run_id))
+            self.parent_model_id = earlier["parent_model_id"] if earlier else None
 
     def register(self, checkpoint: Checkpoint) -> int | None:
         if self.registry is None:

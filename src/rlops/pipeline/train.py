@@ -42,6 +42,7 @@ from rlops.pipeline.registry_ops import Validation
 from rlops.pipeline.run_meta import meta_record
 from rlops.pipeline.run_models import RunModels
 from rlops.pipeline.telemetry import EvalStepRecorder, TelemetryCallback, event_logger
+from rlops.pipeline.warm_start import apply_init, resolve_init
 from rlops.sinks.base import Sink
 from rlops.sinks.recorder import RunRecorder
 from rlops.sinks.sqlite import SqliteSink
@@ -101,6 +102,10 @@ def train(options: Options, progress: bool = True) -> TrainResult:
         venv = wrap_observations(venv, options.obs, options.train.gamma or 0.99)
         # Built before the run directory exists, so that any choice SB3 rejects leaves nothing behind.
         model = build_model(options, venv, options.env.seed)
+        parent_model_id = None
+        if options.train.init_from is not None and not options.train.resume:
+            init, parent_model_id = resolve_init(options)
+            apply_init(model, venv, init, options)
         run = open_run(options)
         options.store.run_name = run.name
         snapshot = options.model_dump(mode="json")
@@ -109,7 +114,7 @@ def train(options: Options, progress: bool = True) -> TrainResult:
         with _file_log(run.log_file):
             sinks, unavailable = make_sinks(options, run)
             recorder = RunRecorder(run.name, run.events_file, sinks=sinks, unavailable=unavailable)
-            session = TrainingSession(model, venv, options, run, recorder, render_mode)
+            session = TrainingSession(model, venv, options, run, recorder, render_mode, parent_model_id)
             recorder.emit(meta_record(snapshot, options.env.seed, str(model.device), probe.spec))
             if options.train.resume:
                 session.resume()
@@ -128,7 +133,7 @@ class TrainingSession:
     """One process's share of a run: learn, checkpoint, evaluate, and record all of it."""
 
     def __init__(self, model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunDirectory,
-                 recorder: RunRecorder, render_mode: str | None) -> None:
+                 recorder: RunRecorder, render_mode: str | None, parent_model_id: int | None = None) -> None:
         self.model, self.venv, self.options, self.run_dir, self.recorder = model, venv, options, run, recorder
         self.render_mode = render_mode
         metrics = options.metrics
@@ -136,7 +141,7 @@ class TrainingSession:
                                            info_keys=tuple(metrics.info_keys))
         model.set_logger(event_logger(self.telemetry))
         self.saved: list[Checkpoint] = []
-        self.models = RunModels(options, run.name)
+        self.models = RunModels(options, run.name, parent_model_id)
         self.validation: Validation | None = None
 
     def resume(self) -> None:
