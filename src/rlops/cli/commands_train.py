@@ -42,6 +42,8 @@ def train(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON
         "run": str(result.run.path),
         "model": str(result.checkpoint.path),
         "log": str(result.run.log_file),
+        "events": str(result.run.events_file),
+        "store": options.registry.db_path,
         "options": str(result.run.options_file),
         "env_steps": result.env_steps,
         "seconds": round(result.seconds, 2),
@@ -59,6 +61,8 @@ def train(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON
                                                                  result.validation.validated else "not validated)")
         typer.echo(f"model:   {summary['model']}{registered}")
         typer.echo(f"log:     {summary['log']}")
+        typer.echo(f"events:  {summary['events']}  (rlops log validate, rlops plot)")
+        typer.echo(f"store:   {summary['store']}  (rlops runs show {result.run.name}, rlops registry list)")
         if result.evaluation:
             ev = result.evaluation
             typer.echo(f"eval:    mean reward {ev.mean_reward:.2f} +/- {ev.std_reward:.2f} over {ev.episodes} episodes")
