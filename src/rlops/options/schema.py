@@ -184,6 +184,9 @@ class StoreOptions(Section):
                                      json_schema_extra=aliases(cli=["--tracking-uri"]))
     experiment_name: str = Field("default", description="experiment the run belongs to",
                                  json_schema_extra=aliases(cli=["--experiment-name"]))
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint for the s3 backend (unset: AWS)")
+    wandb_mode: Literal["online", "offline"] = Field("offline", description="Weights & Biases mode of the wandb "
+                                                                          "backend ($WANDB_MODE wins)")
     run_name: str | None = Field(None, description="name of the run directory; unset: <env>-<algo>-<time>")
     model_dir: str = Field("rlruns", description="root directory of run directories")
     checkpoint_freq: int | None = Field(

@@ -22,7 +22,7 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from rlops import __version__
-from rlops.errors import CheckpointNotFoundError, OptionsError, RlopsError, TrainingError
+from rlops.errors import CheckpointNotFoundError, OptionsError, TrainingError
 from rlops.events.accumulator import MetricsAccumulator
 from rlops.events.schema import Artifact, Resume
 from rlops.events.schema import Checkpoint as CheckpointRecord
@@ -43,9 +43,9 @@ from rlops.pipeline.run_meta import meta_record
 from rlops.pipeline.run_models import RunModels
 from rlops.pipeline.telemetry import EvalStepRecorder, TelemetryCallback, event_logger
 from rlops.pipeline.warm_start import apply_init, resolve_init
-from rlops.sinks.base import Sink
-from rlops.sinks.recorder import RunRecorder
-from rlops.sinks.sqlite import SqliteSink
+from rlops.sinks.base import RunContext
+from rlops.sinks.recorder import RunRecorder, new_trace_id
+from rlops.sinks.registry import build_sinks
 from rlops.store.run_dir import RunDirectory, create_run_directory, find_run_directory, run_name_for
 
 log = logging.getLogger("rlops.train")
@@ -112,8 +112,10 @@ def train(options: Options, progress: bool = True) -> TrainResult:
         run.write_json(run.options_file, snapshot)
         remove_partial(run.checkpoints)
         with _file_log(run.log_file):
-            sinks, unavailable = make_sinks(options, run)
-            recorder = RunRecorder(run.name, run.events_file, sinks=sinks, unavailable=unavailable)
+            context = RunContext(run.name, run.path, run.events_file, options, new_trace_id())
+            sinks, unavailable = build_sinks(context)
+            recorder = RunRecorder(run.name, run.events_file, sinks=sinks, trace_id=context.trace_id,
+                                   unavailable=unavailable)
             session = TrainingSession(model, venv, options, run, recorder, render_mode, parent_model_id)
             recorder.emit(meta_record(snapshot, options.env.seed, str(model.device), probe.spec))
             if options.train.resume:
@@ -267,21 +269,6 @@ class TrainingSession:
 
     def _relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.run_dir.path))
-
-
-def make_sinks(options: Options, run: RunDirectory) -> tuple[list[Sink], dict[str, str]]:
-    """The sinks of a run besides its JSONL log, and those that could not start (name: why).
-
-    A sink that cannot start never stops training: the JSONL log is the source of truth, and
-    every other store can be rebuilt from it."""
-    sinks: list[Sink] = []
-    unavailable: dict[str, str] = {}
-    try:
-        sinks.append(SqliteSink(options.registry.db_path, run.name, run.path, run.events_file))
-    except RlopsError as exc:
-        unavailable["sqlite"] = str(exc)
-        log.warning("the run store is unavailable, the run goes on with its JSONL log only: %s", exc)
-    return sinks, unavailable
 
 
 def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunDirectory) -> Checkpoint:

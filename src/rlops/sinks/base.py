@@ -7,9 +7,12 @@ counts what was dropped and reports the sink once; training never sees the excep
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from rlops.events.schema import Record
+from rlops.options.schema import Options
 
 
 @runtime_checkable
@@ -24,3 +27,14 @@ class Sink(Protocol):
 
     def shutdown(self) -> None:
         """Flush and release resources; called once."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a sink may know of the run it records, given once at construction."""
+
+    run_id: str
+    run_dir: Path  # where the run's files live: checkpoints are ``run_dir / record.path``
+    log_path: Path  # the JSONL log
+    options: Options
+    trace_id: str  # the run's OpenTelemetry trace id (the envelope's default trace_id)

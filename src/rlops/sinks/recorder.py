@@ -64,9 +64,11 @@ class RunRecorder:
         self.dispatcher.submit(record)
         return record
 
-    def close(self, status: str = "finished", reason: str | None = None, env_steps: int | None = None) -> End:
-        """Drain the sinks, then write the ``end`` record (with drop counts) everywhere and shut down."""
-        self.dispatcher.close()
+    def close(self, status: str = "finished", reason: str | None = None, env_steps: int | None = None,
+              timeout: float = 30.0) -> End:
+        """Drain the sinks (at most ``timeout`` seconds), write the ``end`` record with what each
+        sink dropped to the log, then hand it to the sinks and shut them down (bounded again)."""
+        self.dispatcher.drain(timeout)
         dropped = dict(self.dispatcher.dropped)
         if self.rejected:
             dropped["rejected"] = self.rejected
@@ -77,12 +79,7 @@ class RunRecorder:
             end.run_id, end.trace_id, end.seq, end.t = self.run_id, self.trace_id, self._seq, time.time()
             self._seq += 1
             self.jsonl.export([end])
-        for sink in self.sinks:
-            try:
-                sink.export([end])
-                sink.shutdown()
-            except Exception as exc:
-                log.warning("sink %s failed at shutdown: %s", sink.name, exc)
+        self.dispatcher.finish(end, timeout)
         self.jsonl.shutdown()
         self.closed = True
         return end

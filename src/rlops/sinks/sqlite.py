@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rlops.events.schema import Record
+from rlops.sinks.base import RunContext
 from rlops.store.runs import RunStore
 
 
@@ -22,6 +23,10 @@ class SqliteSink:
         self.store = RunStore(db_path)
         self.store.register_run(run_id, Path(run_dir).resolve(), Path(log_path).resolve(), runner=runner,
                                 pid=os.getpid())
+
+    @classmethod
+    def for_run(cls, context: RunContext) -> SqliteSink:
+        return cls(context.options.registry.db_path, context.run_id, context.run_dir, context.log_path)
 
     def export(self, batch: Sequence[Record]) -> None:
         self.store.ingest(batch)
