@@ -26,7 +26,10 @@ class Sink(Protocol):
         """Make everything exported so far durable or visible."""
 
     def shutdown(self) -> None:
-        """Flush and release resources; called once."""
+        """Flush and release resources; called once, on the sink's own thread."""
+
+    # Optional: ``lost: int``, items the sink's own background exporter (an OTLP batch processor,
+    # an upload thread) failed to deliver; the run's end record adds it to the sink's drop count.
 
 
 @dataclass(frozen=True)

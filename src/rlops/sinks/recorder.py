@@ -70,6 +70,10 @@ class RunRecorder:
         sink dropped to the log, then hand it to the sinks and shut them down (bounded again)."""
         self.dispatcher.drain(timeout)
         dropped = dict(self.dispatcher.dropped)
+        for sink in self.sinks:  # what a sink's own background exporter failed to deliver so far
+            lost = int(getattr(sink, "lost", 0) or 0)
+            if lost:
+                dropped[sink.name] = dropped.get(sink.name, 0) + lost
         if self.rejected:
             dropped["rejected"] = self.rejected
         for name in self.unavailable:
