@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import typer
 
 from rlops.cli import commands_options, commands_runs, commands_train, commands_views
-from rlops.cli import commands_log, commands_registry, commands_serve
+from rlops.cli import commands_export, commands_log, commands_registry, commands_serve
 from rlops.errors import RlopsError
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.command("train", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(comma
 app.command("eval", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.evaluate)
 app.command("infer", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.infer)
 app.command("serve", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_serve.serve)
+app.command("export", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_export.export)
 app.command("options")(commands_options.options)
 app.command("plot")(commands_views.plot)
 app.command("rollout")(commands_views.rollout)
