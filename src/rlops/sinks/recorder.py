@@ -4,6 +4,10 @@
 record has its own), ``seq`` (continuing an existing log after a resume) and ``t``; writes the
 record to the JSONL log at once and queues it for the other sinks. ``close`` drains the sinks and
 writes the ``end`` record with what was dropped.
+
+Metrics and episodes reach the disk within a second (the dispatcher's timer flushes the log);
+milestones (start, resume, checkpoint, eval, artifact, error) are flushed as they are written,
+because a kill right after a checkpoint must not leave a checkpoint the log does not mention.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from rlops.events.schema import End, EventError, Record
+from rlops.events.schema import Artifact, Checkpoint, End, Error, Eval, EventError, Meta, Record, Resume
 from rlops.sinks.base import Sink
 from rlops.sinks.dispatcher import Dispatcher
 from rlops.sinks.jsonl import JsonlSink, last_seq
 
 log = logging.getLogger(__name__)
+
+
+MILESTONES = (Meta, Resume, Checkpoint, Eval, Artifact, Error)  # rare, and each one worth a write syscall
 
 
 def new_trace_id() -> str:
@@ -56,6 +63,8 @@ class RunRecorder:
             record.t = time.time()
             try:
                 self.jsonl.export([record])
+                if isinstance(record, MILESTONES):
+                    self.jsonl.flush()
             except EventError as exc:
                 self.rejected += 1
                 log.warning("record not written: %s", exc)
