@@ -14,7 +14,8 @@ message on stderr and an exit code, the API into one JSON error shape.
         │   └── CheckpointCorruptError
         ├── RunDirectoryError
         ├── TrainingError
-        └── StoreError              the SQLite database: unusable, corrupt, or on a network filesystem
+        ├── StoreError              the SQLite database: unusable, corrupt, or on a network filesystem
+        └── BackendError            a tracking backend or object store (MLflow, W&B, S3...) refused or is unreachable
 """
 
 from __future__ import annotations
@@ -94,3 +95,7 @@ class TrainingError(WorkError):
 
 class StoreError(WorkError):
     pass
+
+
+class BackendError(WorkError):
+    """An external backend said no or did not answer; the message names the endpoint."""

@@ -184,6 +184,8 @@ class StoreOptions(Section):
                                      json_schema_extra=aliases(cli=["--tracking-uri"]))
     experiment_name: str = Field("default", description="experiment the run belongs to",
                                  json_schema_extra=aliases(cli=["--experiment-name"]))
+    s3_uri: str | None = Field(None, description="s3://bucket/prefix of the s3 backend (unset: tracking_uri "
+                                                 "when it is an s3:// URL)")
     endpoint_url: str | None = Field(None, description="S3-compatible endpoint for the s3 backend (unset: AWS)")
     wandb_mode: Literal["online", "offline"] = Field("offline", description="Weights & Biases mode of the wandb "
                                                                           "backend ($WANDB_MODE wins)")

@@ -40,6 +40,7 @@ from rlops.pipeline.observations import wrap_observations
 from rlops.pipeline.receipts import write_receipt
 from rlops.pipeline.registry_ops import Validation
 from rlops.pipeline.run_meta import meta_record
+from rlops.pipeline.remote_resume import fetch_run, uses_s3
 from rlops.pipeline.run_models import RunModels
 from rlops.pipeline.telemetry import EvalStepRecorder, TelemetryCallback, event_logger
 from rlops.pipeline.warm_start import apply_init, resolve_init
@@ -85,6 +86,8 @@ def prepare_options(options: Options, saved: dict[str, Any] | None = None) -> Op
 
 def open_run(options: Options) -> RunDirectory:
     if options.train.resume:
+        if uses_s3(options):
+            fetch_run(options)  # a newer checkpoint on the store than here (or none here): bring it down
         return find_run_directory(options.store.model_dir, options.store.run_name)
     run_name = options.store.run_name or run_name_for(options.env.env_id, options.agent.algorithm)
     options.store.run_name = run_name

@@ -30,7 +30,9 @@ FACTORIES: dict[str, tuple[str, str | None]] = {
 def wanted(context: RunContext) -> list[str]:
     options = context.options
     names = ["sqlite"]
-    names += [name for name in options.store.backend.split(",") if name != "local"]
+    if options.metrics.enable or options.traces.enable or options.logs.enable:
+        names.append("otel")
+    names += [name.strip() for name in options.store.backend.split(",") if name.strip() not in ("local", "")]
     return names
 
 
