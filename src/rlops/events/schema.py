@@ -10,6 +10,7 @@ every field; its example records are checked by the tests.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -149,24 +150,23 @@ JSON_NAMES = {"episode_return": "return"}
 ATTRIBUTE_NAMES = {json_name: attr for attr, json_name in JSON_NAMES.items()}
 
 
+@functools.cache
+def _layout(cls: type[Record]) -> tuple[tuple[str, str, bool], ...]:
+    """(attribute, JSON name, always written) per field of a record type: computed once per type,
+    since ``dataclasses.fields`` costs more than the rest of encoding a record."""
+    return tuple((item.name, JSON_NAMES.get(item.name, item.name), item.name in ENVELOPE)
+                 for item in dataclasses.fields(cls))
+
+
 def to_dict(record: Record) -> dict[str, Any]:
     data: dict[str, Any] = {"v": SCHEMA_VERSION, "type": record.type}
-    for item in dataclasses.fields(record):
-        value = getattr(record, item.name)
-        if item.name == "values":
+    for name, json_name, always in _layout(type(record)):
+        value = getattr(record, name)
+        if name == "values":
             data.update(value)
-        elif value is not None or item.name in ENVELOPE:
-            data[JSON_NAMES.get(item.name, item.name)] = value
+        elif value is not None or always:
+            data[json_name] = value
     return data
-
-
-def encode(record: Record) -> str:
-    """One JSON line (no newline). Raises ``EventError`` on NaN or Inf: they never reach a log."""
-    try:
-        return json.dumps(to_dict(record), allow_nan=False, separators=(",", ":"), default=_plain)
-    except ValueError:
-        bad = [key for key, value in to_dict(record).items() if isinstance(value, float) and not math.isfinite(value)]
-        raise EventError(f"{record.type} record has non-finite values in {', '.join(bad) or 'a nested field'}") from None
 
 
 def _plain(value: Any) -> Any:
@@ -174,6 +174,19 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# One encoder for every record: json.dumps with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_plain)
+
+
+def encode(record: Record) -> str:
+    """One JSON line (no newline). Raises ``EventError`` on NaN or Inf: they never reach a log."""
+    try:
+        return _ENCODER.encode(to_dict(record))
+    except ValueError:
+        bad = [key for key, value in to_dict(record).items() if isinstance(value, float) and not math.isfinite(value)]
+        raise EventError(f"{record.type} record has non-finite values in {', '.join(bad) or 'a nested field'}") from None
 
 
 def decode(line: str | bytes) -> Record:
