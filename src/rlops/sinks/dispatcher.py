@@ -7,7 +7,7 @@ A sink whose ``export`` raises is reported once (with its name, which names its 
 batch is counted as dropped, and it is tried again with the next batch. A separate timer flushes
 the flush-on-time sinks (the JSONL log, written by the producer) at least every ``flush_interval``.
 
-``drain`` waits, up to a deadline, until every queue is empty; ``finish`` hands each sink its last
+``drain`` waits, up to a deadline, until every queue is empty (and, if asked, every sink flushed); ``finish`` hands each sink its last
 record, stops its thread and calls ``shutdown`` on that thread, never waiting past the deadline: a
 sink that hangs at the end is left behind, counted, and cannot hold the process.
 """
@@ -26,6 +26,7 @@ from rlops.sinks.base import Sink
 
 log = logging.getLogger(__name__)
 _STOP = object()
+_FLUSH = object()  # queued by drain(flush=True): the sink flushes on its own thread, in order
 
 
 class _SinkWorker:
@@ -48,21 +49,25 @@ class _SinkWorker:
         while True:
             item = self.queue.get()
             batch: list[Record] = []
-            stop = item is _STOP
-            if not stop:
+            stop, flush = item is _STOP, item is _FLUSH
+            if not (stop or flush):
                 batch.append(item)
-            while not stop and len(batch) < self.batch_size:
+            while not (stop or flush) and len(batch) < self.batch_size:
                 try:
                     item = self.queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP:
                     stop = True
+                elif item is _FLUSH:
+                    flush = True
                 else:
                     batch.append(item)
             if batch:
                 self._export(batch)
-            for _ in range(len(batch) + stop):
+            if flush:
+                self._call("flush", self.sink.flush)
+            for _ in range(len(batch) + stop + flush):
                 self.queue.task_done()
             if stop:
                 self._call("shutdown", self.sink.shutdown)
@@ -109,9 +114,16 @@ class Dispatcher:
         for worker in self._workers:
             worker.submit(record)
 
-    def drain(self, timeout: float = 30.0) -> None:
-        """Wait until every sink has taken everything queued, or the deadline passes."""
+    def drain(self, timeout: float = 30.0, flush: bool = False) -> None:
+        """Wait until every sink has taken everything queued, or the deadline passes; with ``flush``,
+        until each has flushed it too (what its own exporter then fails to deliver is known)."""
         deadline = time.monotonic() + timeout
+        if flush:
+            for worker in self._workers:
+                try:
+                    worker.queue.put(_FLUSH, timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Full:
+                    pass  # a sink that cannot even take the marker is counted at finish
         while not all(w.idle() for w in self._workers) and time.monotonic() < deadline:
             time.sleep(0.005)
 

@@ -75,9 +75,10 @@ class RunRecorder:
 
     def close(self, status: str = "finished", reason: str | None = None, env_steps: int | None = None,
               timeout: float = 30.0) -> End:
-        """Drain the sinks (at most ``timeout`` seconds), write the ``end`` record with what each
-        sink dropped to the log, then hand it to the sinks and shut them down (bounded again)."""
-        self.dispatcher.drain(timeout)
+        """Drain and flush the sinks (at most ``timeout`` seconds), write the ``end`` record with what
+        each sink dropped to the log, then hand it to the sinks and shut them down (bounded again).
+        Flushing first lets a sink with a background exporter know what it failed to deliver."""
+        self.dispatcher.drain(timeout, flush=True)
         dropped = dict(self.dispatcher.dropped)
         for sink in self.sinks:  # what a sink's own background exporter failed to deliver so far
             lost = int(getattr(sink, "lost", 0) or 0)

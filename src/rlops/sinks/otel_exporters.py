@@ -1,0 +1,120 @@
+"""Where each OpenTelemetry signal goes: JSON-lines files, OTLP over HTTP or gRPC, or the console.
+
+``metrics.exporter`` picks the kind for all three signals (a Prometheus scrape endpoint is for
+metrics only, so with ``prometheus`` the traces and logs go to files). OTLP endpoints follow the
+OpenTelemetry convention: ``traces.endpoint`` and ``logs.endpoint`` fall back to
+``metrics.endpoint``; over HTTP a base URL gets ``/v1/<signal>`` appended (an endpoint that
+already ends in ``/v1/metrics``, ``/v1/traces`` or ``/v1/logs`` has that path swapped for the
+signal's own). Network exporters get a short timeout, so a collector that is down costs each
+batch about a second on the exporter's own thread, never the training loop.
+
+Network exporters are imported only when chosen: the default file export needs nothing but the SDK.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from rlops.options.schema import Options
+
+OTLP_TIMEOUT_S = 2.0  # per export request, retries included: bounds how long a dead collector holds a batch
+SIGNALS = ("metrics", "traces", "logs")
+DEFAULT_OTLP = {"http": "http://localhost:4318", "grpc": "http://localhost:4317"}
+DEFAULT_PROMETHEUS = ("127.0.0.1", 9464)
+
+
+def exporter_kind(options: Options, signal: str) -> str:
+    kind = options.metrics.exporter
+    return "file" if kind == "prometheus" and signal != "metrics" else kind
+
+
+def otlp_endpoint(options: Options, signal: str) -> str:
+    """The URL (HTTP) or address (gRPC) a signal is sent to."""
+    protocol = options.metrics.protocol
+    endpoint = getattr(options, signal).endpoint or options.metrics.endpoint or DEFAULT_OTLP[protocol]
+    if "://" not in endpoint:
+        endpoint = f"http://{endpoint}"
+    if protocol == "grpc":
+        return endpoint
+    base = endpoint.rstrip("/")
+    for known in SIGNALS:
+        base = base.removesuffix(f"/v1/{known}")
+    return f"{base}/v1/{signal}"
+
+
+def prometheus_address(options: Options) -> tuple[str, int]:
+    """``metrics.endpoint`` read as the host:port to serve /metrics on (127.0.0.1:9464 when unset)."""
+    endpoint = options.metrics.endpoint
+    if not endpoint:
+        return DEFAULT_PROMETHEUS
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    return parts.hostname or DEFAULT_PROMETHEUS[0], parts.port if parts.port is not None else DEFAULT_PROMETHEUS[1]
+
+
+def describe(options: Options, signal: str, files: Path) -> str:
+    """Where a signal goes, in words, for warnings and logs."""
+    kind = exporter_kind(options, signal)
+    if kind == "file":
+        return str(files / f"{signal}.jsonl")
+    if kind == "otlp":
+        return f"{otlp_endpoint(options, signal)} (OTLP/{options.metrics.protocol.upper()})"
+    if kind == "prometheus":
+        host, port = prometheus_address(options)
+        return f"http://{host}:{port}/metrics"
+    return "the console"
+
+
+def one_line(item: Any) -> str:
+    return item.to_json(indent=None) + "\n"
+
+
+def span_exporter(options: Options, out: IO[str] | None) -> Any:
+    kind = exporter_kind(options, "traces")
+    if kind == "otlp":
+        if options.metrics.protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+
+            return Grpc(endpoint=otlp_endpoint(options, "traces"), timeout=OTLP_TIMEOUT_S)
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+        return Http(endpoint=otlp_endpoint(options, "traces"), timeout=OTLP_TIMEOUT_S)
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    return ConsoleSpanExporter(out=out or sys.stdout, formatter=one_line if out else _pretty)
+
+
+def log_exporter(options: Options, out: IO[str] | None) -> Any:
+    kind = exporter_kind(options, "logs")
+    if kind == "otlp":
+        if options.metrics.protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Grpc
+
+            return Grpc(endpoint=otlp_endpoint(options, "logs"), timeout=OTLP_TIMEOUT_S)
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as Http
+
+        return Http(endpoint=otlp_endpoint(options, "logs"), timeout=OTLP_TIMEOUT_S)
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+    return ConsoleLogRecordExporter(out=out or sys.stdout, formatter=one_line if out else _pretty)
+
+
+def metric_exporter(options: Options, out: IO[str] | None) -> Any:
+    """The push exporter for metrics (file, otlp, console); Prometheus is a pull reader instead."""
+    if options.metrics.exporter == "otlp":
+        if options.metrics.protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
+
+            return Grpc(endpoint=otlp_endpoint(options, "metrics"), timeout=OTLP_TIMEOUT_S)
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
+
+        return Http(endpoint=otlp_endpoint(options, "metrics"), timeout=OTLP_TIMEOUT_S)
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+    return ConsoleMetricExporter(out=out or sys.stdout, formatter=one_line if out else _pretty)
+
+
+def _pretty(item: Any) -> str:
+    return item.to_json(indent=2) + "\n"

@@ -1,0 +1,204 @@
+"""The OpenTelemetry sink against real receivers: what a run's log says must arrive, as metrics,
+spans and logs, through the file exporter, OTLP over HTTP and gRPC (decoded with the protocol's
+own messages) and a real Prometheus server scraping the run's endpoint."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from rlops.events.reader import read_records
+from rlops.events.schema import End, Episode, Eval, Metrics, Record
+from rlops.options import resolve_options
+from rlops.sinks.base import RunContext
+from rlops.sinks.otel import OtelSink
+from tests.helpers import train_tiny
+from tests.sinks import otel_files
+from tests.sinks.otlp_receiver import OtlpGrpcReceiver, OtlpHttpReceiver
+from tests.sinks.prometheus_server import PrometheusServer
+
+
+def records_of(log: Path) -> list[Record]:
+    return [record for _, record in read_records(log)]
+
+
+def last_points(points: list[dict]) -> dict[tuple, dict]:
+    """The newest data point of each (name, attributes): metrics are cumulative, the last one holds the totals."""
+    newest = {}
+    for point in points:
+        newest[(point["name"], tuple(sorted(point["attributes"].items())))] = point
+    return newest
+
+
+def assert_signals_match_log(records: list[Record], points: list[dict], spans: list[dict], logs: list[dict]) -> None:
+    episodes = [r for r in records if isinstance(r, Episode)]
+    evals = [r for r in records if isinstance(r, Eval)]
+    windows = [r for r in records if isinstance(r, Metrics)]
+    assert episodes and evals and windows
+    trace_id = records[0].trace_id
+
+    # Metrics: the histograms' sum and count are exact, so the mean return equals the log's.
+    newest = last_points(points)
+    returns = newest[("rl.episode.return", ())]
+    assert returns["count"] == len(episodes)
+    assert returns["sum"] == pytest.approx(sum(e.episode_return for e in episodes))
+    assert newest[("rl.episode.length", ())]["sum"] == sum(e.length for e in episodes)
+    assert newest[("rl.sps", ())]["value"] == pytest.approx(windows[-1].sps)
+    losses = {key.removeprefix("train/"): value for key, value in windows[-1].values.items() if "loss" in key}
+    assert losses
+    for name, value in losses.items():
+        assert newest[("rl.loss", (("loss", name),))]["value"] == pytest.approx(value)
+
+    # Traces: one trace, the run's own id; the run span is the root, everything else its child.
+    assert {span["trace_id"] for span in spans} == {trace_id}
+    (run,) = [span for span in spans if span["name"] == "rl.run"]
+    assert run["parent_id"] == ""
+    assert {span["parent_id"] for span in spans if span is not run} == {run["span_id"]}
+    episode_spans = [span for span in spans if span["name"] == "rl.episode"]
+    assert sorted(span["attributes"]["rl.episode.return"] for span in episode_spans) == \
+        pytest.approx(sorted(e.episode_return for e in episodes))
+    (eval_span,) = [span for span in spans if span["name"] == "rl.eval"]
+    assert eval_span["attributes"]["rl.eval.mean_reward"] == pytest.approx(evals[-1].mean_reward)
+    assert run["attributes"]["rl.end.status"] == "finished"
+
+    # Logs: the milestones, in order, each joined to the run's trace.
+    bodies = [entry["body"] for entry in logs]
+    assert bodies[0] == "run started" and bodies[-1] == "run ended"
+    assert "checkpoint saved" in bodies and "eval done" in bodies
+    assert {entry["trace_id"] for entry in logs} == {trace_id}
+    (eval_log,) = [entry for entry in logs if entry["body"] == "eval done"]
+    assert eval_log["span_id"] == eval_span["span_id"]
+    assert eval_log["attributes"]["rl.eval.mean_reward"] == pytest.approx(evals[-1].mean_reward)
+
+
+def assert_resource(attributes: dict, records: list[Record]) -> None:
+    assert attributes["service.name"] == "rlops"
+    assert attributes["rlops.run_id"] == records[0].run_id
+    assert attributes["rl.env_id"] == "CartPole-v1" and attributes["rl.algorithm"] == "ppo"
+
+
+def test_the_file_exporter_holds_what_the_log_says():
+    result = train_tiny("ppo")
+    records = records_of(result.run.events_file)
+    files = result.run.path / "otel"
+    assert_signals_match_log(records, otel_files.points(files / "metrics.jsonl"), otel_files.spans(
+        files / "traces.jsonl"), otel_files.log_records(files / "logs.jsonl"))
+    for attributes in otel_files.resources(files / "metrics.jsonl"):
+        assert_resource(attributes, records)
+    end = records[-1]
+    assert isinstance(end, End) and "otel" not in end.dropped
+
+
+@pytest.mark.parametrize("receiver, protocol", [(OtlpHttpReceiver, "http"), (OtlpGrpcReceiver, "grpc")])
+def test_otlp_delivers_every_signal_to_a_collector(receiver, protocol):
+    with receiver() as collector:
+        result = train_tiny("ppo", "--metrics.exporter", "otlp", "--metrics.protocol", protocol,
+                            "--metrics.endpoint", collector.url)
+    records = records_of(result.run.events_file)
+    assert_signals_match_log(records, collector.points(), collector.spans(), collector.log_records())
+    for attributes in collector.resources():
+        assert_resource(attributes, records)
+    if protocol == "http":  # the base URL got each signal's own path
+        assert set(collector.paths) == {"/v1/metrics", "/v1/traces", "/v1/logs"}
+    assert "otel" not in records[-1].dropped
+    assert not (result.run.path / "otel").exists()
+
+
+def test_a_collector_that_is_down_costs_the_run_nothing_but_is_counted(caplog):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        result = train_tiny("ppo", "--metrics.exporter", "otlp", "--metrics.endpoint", dead)
+    elapsed = time.monotonic() - started
+    records = records_of(result.run.events_file)
+    end = records[-1]
+    assert isinstance(end, End) and end.status == "finished"
+    assert end.dropped["otel"] > 0  # what could not be delivered is counted, not hidden
+    failures = [r.getMessage() for r in caplog.records if "export to" in r.getMessage() and "failed" in r.getMessage()]
+    assert 1 <= len(failures) <= 3 and dead in failures[0]  # once per signal, with the endpoint
+    assert elapsed < 30  # shutdown abandons a dead collector instead of waiting out every retry
+    assert result.run.events_file.stat().st_size > 0 and any(isinstance(r, Episode) for r in records)
+
+
+def test_sampling_and_levels_filter_what_is_exported():
+    result = train_tiny("ppo", "--traces.sample-rate", "0", "--logs.level", "warn", "--metrics.track-loss", "false")
+    files = result.run.path / "otel"
+    assert otel_files.spans(files / "traces.jsonl") == []  # the run's trace was not sampled: no span of it
+    assert otel_files.log_records(files / "logs.jsonl") == []  # a finished run logs nothing at warn
+    names = {point["name"] for point in otel_files.points(files / "metrics.jsonl")}
+    assert "rl.loss" not in names and "rl.episode.return" in names
+
+
+def test_two_runs_in_one_process_keep_their_own_resource_and_trace(tmp_path):
+    logs = [train_tiny("ppo").run for _ in range(2)]
+    for run in logs:
+        records = records_of(run.events_file)
+        files = run.path / "otel"
+        assert {span["trace_id"] for span in otel_files.spans(files / "traces.jsonl")} == {records[0].trace_id}
+        assert {attributes["rlops.run_id"] for attributes in otel_files.resources(files / "metrics.jsonl")} == \
+            {records[0].run_id}
+    assert logs[0].path != logs[1].path
+
+
+def test_prometheus_scrapes_the_run_endpoint(tmp_path):
+    """The sink serves /metrics on its own registry; a real Prometheus scrapes it and answers queries."""
+    log = train_tiny("ppo", "--metrics.enable", "false").run.events_file
+    records = records_of(log)
+    episodes = [r for r in records if isinstance(r, Episode)]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options = resolve_options(environ={}, args=["--metrics.exporter", "prometheus", "--metrics.endpoint",
+                                                f"127.0.0.1:{port}", "--traces.enable", "false",
+                                                "--logs.enable", "false"]).options
+    options.env.env_id, options.agent.algorithm = "CartPole-v1", "ppo"
+    sink = OtelSink.for_run(RunContext(records[0].run_id, tmp_path, log, options, records[0].trace_id))
+    try:
+        sink.export([r for r in records if not isinstance(r, End)])
+        with PrometheusServer(tmp_path / "prometheus", targets=[f"127.0.0.1:{port}"]) as prometheus:
+            count = prometheus.wait_for('rl_episode_return_bucket{le="+Inf"}')
+            lengths = prometheus.query("rl_episode_length_sum")
+            mean = prometheus.query("rl_episode_return_mean")
+    finally:
+        sink.shutdown()
+    assert len(count) == 1
+    labels = count[0]["metric"]
+    assert labels["rlops_run_id"] == records[0].run_id and labels["rl_algorithm"] == "ppo"
+    assert float(count[0]["value"][1]) == len(episodes)
+    assert float(lengths[0]["value"][1]) == sum(e.length for e in episodes)
+    recent = [e.episode_return for e in episodes][-100:]
+    assert float(mean[0]["value"][1]) == pytest.approx(sum(recent) / len(recent), rel=1e-9)
+    with pytest.raises(ConnectionRefusedError):  # shutdown closed the endpoint
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_a_prometheus_port_in_use_leaves_the_run_going_without_otel():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = train_tiny("ppo", "--metrics.exporter", "prometheus", "--metrics.endpoint", f"127.0.0.1:{port}")
+    end = records_of(result.run.events_file)[-1]
+    assert isinstance(end, End) and end.status == "finished"
+    assert end.dropped.get("otel", 0) == end.seq + 1  # every record, counted: the sink never started
+
+
+def test_step_spans_follow_the_recorded_steps():
+    result = train_tiny("ppo", "--traces.trace-steps", "true")
+    records = records_of(result.run.events_file)
+    steps = [r for r in records if r.type == "step"]
+    assert steps  # the final evaluation records its steps (eval.record_steps)
+    spans = otel_files.spans(result.run.path / "otel" / "traces.jsonl")
+    (run,) = [span for span in spans if span["name"] == "rl.run"]
+    step_spans = [span for span in spans if span["name"] == "rl.step"]
+    assert [(s["attributes"]["rl.episode.index"], s["attributes"]["rl.step"], s["attributes"]["rl.reward"])
+            for s in step_spans] == [(r.episode, r.step, r.reward) for r in steps]
+    assert {span["parent_id"] for span in step_spans} == {run["span_id"]}
+    without = otel_files.spans(train_tiny("ppo").run.path / "otel" / "traces.jsonl")
+    assert not [span for span in without if span["name"] == "rl.step"]  # off by default: high volume
