@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,10 +15,7 @@ import pytest
 
 from rlops.events.reader import read_records
 from rlops.events.schema import End, Episode, Eval, Metrics, Record
-from rlops.options import resolve_options
-from rlops.sinks.base import RunContext
-from rlops.sinks.otel import OtelSink
-from tests.helpers import train_tiny
+from tests.helpers import tiny_args, train_tiny
 from tests.sinks import otel_files
 from tests.sinks.otlp_receiver import OtlpGrpcReceiver, OtlpHttpReceiver
 from tests.sinks.prometheus_server import PrometheusServer
@@ -146,35 +145,43 @@ def test_two_runs_in_one_process_keep_their_own_resource_and_trace(tmp_path):
     assert logs[0].path != logs[1].path
 
 
-def test_prometheus_scrapes_the_run_endpoint(tmp_path):
-    """The sink serves /metrics on its own registry; a real Prometheus scrapes it and answers queries."""
-    log = train_tiny("ppo", "--metrics.enable", "false").run.events_file
-    records = records_of(log)
-    episodes = [r for r in records if isinstance(r, Episode)]
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    options = resolve_options(environ={}, args=["--metrics.exporter", "prometheus", "--metrics.endpoint",
-                                                f"127.0.0.1:{port}", "--traces.enable", "false",
-                                                "--logs.enable", "false"]).options
-    options.env.env_id, options.agent.algorithm = "CartPole-v1", "ppo"
-    sink = OtelSink.for_run(RunContext(records[0].run_id, tmp_path, log, options, records[0].trace_id))
-    try:
-        sink.export([r for r in records if not isinstance(r, End)])
-        with PrometheusServer(tmp_path / "prometheus", targets=[f"127.0.0.1:{port}"]) as prometheus:
-            count = prometheus.wait_for('rl_episode_return_bucket{le="+Inf"}')
-            lengths = prometheus.query("rl_episode_length_sum")
-            mean = prometheus.query("rl_episode_return_mean")
-    finally:
-        sink.shutdown()
-    assert len(count) == 1
-    labels = count[0]["metric"]
+        return probe.getsockname()[1]
+
+
+def test_prometheus_scrapes_a_training_run(tmp_path):
+    """A real Prometheus scrapes a live run's endpoint; what its query API returns is what the log says."""
+    port = free_port()
+    command = [sys.executable, "-m", "rlops", "train", *tiny_args(
+        "ppo", "--metrics.exporter", "prometheus", "--metrics.endpoint", f"127.0.0.1:{port}",
+        "--store.run-name", "scraped", steps=10_000_000)]
+    with PrometheusServer(tmp_path / "prometheus", targets=[f"127.0.0.1:{port}"]) as prometheus:
+        trainer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            scraped = prometheus.wait_for('rl_episode_return_bucket{le="+Inf"} > 20', timeout=120)
+        finally:
+            trainer.terminate()  # a stop: the run ends "stopped" and closes its endpoint
+            _, stderr = trainer.communicate(timeout=60)
+        assert trainer.returncode == 1 and b"stopped" in stderr, stderr.decode()[-2000:]  # stopped: exit 1
+        # The endpoint is gone now (Prometheus marks the series stale): read the last scraped samples.
+        count = prometheus.query('last_over_time(rl_episode_return_bucket{le="+Inf"}[5m])')
+        mean = prometheus.query("last_over_time(rl_episode_return_mean[5m])")
+        lengths = prometheus.query("last_over_time(rl_episode_length_sum[5m])")
+    labels = scraped[0]["metric"]
+    records = records_of(Path("rlruns/scraped/train_log.jsonl"))
     assert labels["rlops_run_id"] == records[0].run_id and labels["rl_algorithm"] == "ppo"
-    assert float(count[0]["value"][1]) == len(episodes)
-    assert float(lengths[0]["value"][1]) == sum(e.length for e in episodes)
-    recent = [e.episode_return for e in episodes][-100:]
+    assert labels["rl_env_id"] == "CartPole-v1" and labels["job"] == "rlops"
+    assert records[-1].status == "stopped"
+    # The last scrape saw the first k episodes of the log: its count, length sum and rolling mean agree.
+    episodes = [r for r in records if isinstance(r, Episode)]
+    k = int(float(count[0]["value"][1]))
+    assert 20 < k <= len(episodes)
+    assert float(lengths[0]["value"][1]) == sum(e.length for e in episodes[:k])
+    recent = [e.episode_return for e in episodes[:k]][-100:]
     assert float(mean[0]["value"][1]) == pytest.approx(sum(recent) / len(recent), rel=1e-9)
-    with pytest.raises(ConnectionRefusedError):  # shutdown closed the endpoint
+    with pytest.raises(ConnectionRefusedError):  # the stopped run closed its endpoint
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
