@@ -15,6 +15,8 @@ import pytest
 
 from rlops.events.reader import read_records
 from rlops.events.schema import End, Episode, Eval, Metrics, Record
+from rlops.options import resolve_options
+from rlops.pipeline.train import prepare_options, train
 from tests.helpers import tiny_args, train_tiny
 from tests.sinks import otel_files
 from tests.sinks.otlp_receiver import OtlpGrpcReceiver, OtlpHttpReceiver
@@ -209,3 +211,14 @@ def test_step_spans_follow_the_recorded_steps():
     assert {span["parent_id"] for span in step_spans} == {run["span_id"]}
     without = otel_files.spans(train_tiny("ppo").run.path / "otel" / "traces.jsonl")
     assert not [span for span in without if span["name"] == "rl.step"]  # off by default: high volume
+
+
+def test_the_standard_otel_variables_choose_the_collector():
+    with OtlpHttpReceiver() as collector:
+        environ = {"OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                   "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{collector.url}/v1/traces",
+                   "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url}
+        options = resolve_options(environ=environ, args=tiny_args("ppo")).options
+        result = train(prepare_options(options), progress=False)
+    records = records_of(result.run.events_file)
+    assert_signals_match_log(records, collector.points(), collector.spans(), collector.log_records())
