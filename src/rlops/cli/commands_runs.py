@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rlops.cli.shared import CONFIG, JSON, PASS_OPTIONS, resolve
+from rlops.pipeline.reconcile import reconcile_lost_runs
 from rlops.store.ingest import reindex as reindex_runs
 from rlops.store.runs import RunStore
 
@@ -30,7 +31,7 @@ def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--sta
     """Runs, newest first: status, env, algorithm, steps, last return, SPS."""
     store, _ = _store(ctx, config)
     try:
-        store.mark_lost_runs()
+        reconcile_lost_runs(store)
         runs = store.list_runs(status=status, limit=limit)
     finally:
         store.close()
@@ -60,7 +61,7 @@ def show(ctx: typer.Context, run: str = typer.Argument(..., help="run id (its di
     """One run: status, steps, returns, SPS, evaluations, paths, metric keys, artifacts."""
     store, _ = _store(ctx, config)
     try:
-        store.mark_lost_runs()
+        reconcile_lost_runs(store)
         detail = store.get_run(run)
         returns = store.recent_returns(run, 100)
         detail["return_mean_100"] = sum(returns) / len(returns) if returns else None

@@ -19,6 +19,7 @@ from rlops.options.schema import Options, RegistryOptions
 from rlops.pipeline.checkpoints import Checkpoint, read_checkpoint, verify_files
 from rlops.pipeline.evaluate import EvalResult
 from rlops.pipeline.loading import open_checkpoint
+from rlops.pipeline.reconcile import reconcile_lost_runs
 from rlops.pipeline.run_meta import git_commit
 from rlops.store.model_rules import Rules, check
 from rlops.store.registry import Registry
@@ -213,7 +214,7 @@ def apply_prune(registry: Registry, plan: PrunePlan) -> PrunePlan:
 def _live_runs(store: RunStore | None) -> list[str]:
     if store is None:
         return []
-    store.mark_lost_runs()
+    reconcile_lost_runs(store)
     return [run["run_id"] for run in store.list_runs() if run["status"] in ("running", "queued")]
 
 

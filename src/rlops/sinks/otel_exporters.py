@@ -13,6 +13,7 @@ Network exporters are imported only when chosen: the default file export needs n
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +25,13 @@ OTLP_TIMEOUT_S = 2.0  # per export request, retries included: bounds how long a 
 SIGNALS = ("metrics", "traces", "logs")
 DEFAULT_OTLP = {"http": "http://localhost:4318", "grpc": "http://localhost:4317"}
 DEFAULT_PROMETHEUS = ("127.0.0.1", 9464)
+
+
+def quiet_otlp_retries() -> None:
+    """The SDK's OTLP exporters log every retry and every failed batch (several lines per export
+    interval while a collector is down); the sink's ``Delivery`` reports each signal's failure once,
+    with its endpoint, and counts the loss, so the SDK's own lines are kept to CRITICAL."""
+    logging.getLogger("opentelemetry.exporter.otlp").setLevel(logging.CRITICAL)
 
 
 def exporter_kind(options: Options, signal: str) -> str:
@@ -74,6 +82,7 @@ def one_line(item: Any) -> str:
 def span_exporter(options: Options, out: IO[str] | None) -> Any:
     kind = exporter_kind(options, "traces")
     if kind == "otlp":
+        quiet_otlp_retries()
         if options.metrics.protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
 
@@ -89,6 +98,7 @@ def span_exporter(options: Options, out: IO[str] | None) -> Any:
 def log_exporter(options: Options, out: IO[str] | None) -> Any:
     kind = exporter_kind(options, "logs")
     if kind == "otlp":
+        quiet_otlp_retries()
         if options.metrics.protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Grpc
 
@@ -104,6 +114,7 @@ def log_exporter(options: Options, out: IO[str] | None) -> Any:
 def metric_exporter(options: Options, out: IO[str] | None) -> Any:
     """The push exporter for metrics (file, otlp, console); Prometheus is a pull reader instead."""
     if options.metrics.exporter == "otlp":
+        quiet_otlp_retries()
         if options.metrics.protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
 
