@@ -1,0 +1,292 @@
+"""The MLflow backend: one rlops run is one MLflow run, however many processes it took.
+
+The MLflow run carries the tag ``rlops.run_id``; a resumed run, ``rlops export`` and the
+reconciler find it by that tag. Params are the ``meta`` record's options, flattened
+(``train.learning_rate``); metrics are TensorBoard's series (``sps``, ``train/value_loss``,
+``episode/return``, ``eval/mean_reward``...) at step ``env_steps`` and at the records' own times,
+so a replayed run looks like the live one. Checkpoints go up as artifacts under
+``checkpoints/<name>`` (every one, or every ``store.checkpoint_freq`` env steps, the last always),
+the event log at the end. The ``end`` record sets the status; a process that dies leaves the run
+RUNNING, and ``pipeline.reconcile`` marks it FAILED once the run store knows the run is lost.
+
+Only ``MlflowClient`` is used, never the fluent API: its one global active run would let two
+runs of one process (tests, a sweep runner) write into each other.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+import socket
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from rlops.errors import BackendError
+from rlops.events.schema import Artifact, Checkpoint, End, Episode, Eval, Meta, Metrics, Record
+from rlops.sinks.base import RunContext
+
+log = logging.getLogger(__name__)
+
+RUN_TAG = "rlops.run_id"
+REASON_TAG = "rlops.end_reason"
+CHANGED_TAG = "rlops.changed."  # + param key: a value that differs from the one logged first
+DATABASE = "mlflow.db"  # the default store, in the runs' directory (store.model_dir)
+STATUSES = {"finished": "FINISHED", "failed": "FAILED", "stopped": "KILLED"}
+# MLflow's own limits (mlflow.utils.validation); above them it refuses the whole call.
+MAX_PARAM_VALUE = 6000
+MAX_KEY = 250
+CONNECT_TIMEOUT_S = 3.0
+
+
+class MlflowSink:
+    name = "mlflow"
+
+    def __init__(self, client: MlflowClient, mlflow_run_id: str, run_dir: Path, log_path: Path,
+                 push_every: int | None, params: dict[str, str] | None = None) -> None:
+        self.client = client
+        self.mlflow_run_id = mlflow_run_id
+        self.run_dir, self.log_path = Path(run_dir).resolve(), Path(log_path).resolve()
+        self.push_every = push_every  # None: every checkpoint
+        self.params = dict(params or {})  # what the MLflow run holds already (a resumed run)
+        self.pending: Checkpoint | None = None  # the newest checkpoint not pushed yet
+        self.pushed_steps: int | None = None
+        self.ended = False
+
+    @classmethod
+    def for_run(cls, context: RunContext) -> MlflowSink:
+        options = context.options
+        uri = tracking_uri(options.store.tracking_uri, Path(context.run_dir).resolve().parent)
+        check_reachable(uri)
+        try:
+            client = MlflowClient(tracking_uri=uri)  # refuses a file store (./mlruns) unless told otherwise
+            experiment = experiment_id(client, options.store.experiment_name, uri)
+            run = find_run(client, experiment, context.run_id)
+            if run is None:
+                run = client.create_run(experiment, run_name=options.store.run_name or context.run_id, tags={
+                    RUN_TAG: context.run_id, "rl.env_id": options.env.env_id,
+                    "rl.algorithm": options.agent.algorithm, "rlops.trace_id": context.trace_id})
+            elif run.info.status != "RUNNING":
+                reopen(client, run)
+        except MlflowException as exc:
+            raise BackendError(f"MLflow at {uri} refused the run: {exc.message}",
+                               hint="check --store.tracking-uri and --store.experiment-name; the JSONL log stays "
+                                    "complete and `rlops export RUN --to mlflow` can publish it later") from exc
+        return cls(client, run.info.run_id, context.run_dir, context.log_path, options.store.checkpoint_freq or None,
+                   run.data.params)
+
+    def export(self, batch: Sequence[Record]) -> None:
+        metrics: list[Metric] = []
+        for record in batch:
+            if isinstance(record, Metrics | Episode | Eval):
+                metrics.extend(metrics_of(record))
+            elif isinstance(record, Meta):
+                self._meta(record)
+            elif isinstance(record, Checkpoint):
+                self.pending = record
+                if self._due(record.env_steps):
+                    self._push_pending()
+            elif isinstance(record, Artifact) and record.action == "added" and "://" not in record.path:
+                self._upload(record.path)
+            elif isinstance(record, End):
+                self._log_metrics(metrics)  # the status comes last
+                metrics = []
+                self._end(record)
+        self._log_metrics(metrics)
+
+    def _log_metrics(self, metrics: list[Metric]) -> None:
+        # MlflowClient splits a batch into calls within the server's limits (1000 metrics, 100
+        # params or tags a call). Synchronous, whatever $MLFLOW_ENABLE_ASYNC_LOGGING says: a server
+        # that fails must raise here, where the dispatcher counts the drop.
+        if metrics:
+            self.client.log_batch(self.mlflow_run_id, metrics=metrics, synchronous=True)
+
+    def _meta(self, record: Meta) -> None:
+        """Params once; a value that changed on resume (train.total_timesteps...) becomes a tag,
+        since MLflow refuses to change a logged param."""
+        if self.ended:  # a replayed log goes on after an end record: the run was resumed
+            reopen(self.client, self.client.get_run(self.mlflow_run_id))
+            self.ended = False
+        params, tags = [], []
+        for key, value in flatten(record.config).items():
+            before = self.params.get(key)
+            if before is None:
+                params.append(Param(key, value))
+                self.params[key] = value
+            elif before != value:
+                tags.append(RunTag(CHANGED_TAG + key, value))
+        tags += [RunTag(key, value) for key, value in (("mlflow.source.git.commit", record.git_commit),
+                                                       ("rl.device", record.device)) if value]
+        if params or tags:
+            self.client.log_batch(self.mlflow_run_id, params=params, tags=tags, synchronous=True)
+
+    def _due(self, env_steps: int) -> bool:
+        return self.push_every is None or self.pushed_steps is None or env_steps - self.pushed_steps >= self.push_every
+
+    def _push_pending(self) -> None:
+        record, self.pending = self.pending, None
+        if record is None:
+            return
+        self._upload(record.path)  # checkpoints/step-.../
+        self.pushed_steps = record.env_steps
+
+    def _upload(self, relative: str) -> None:
+        """A file or directory of the run, at the same place among the run's artifacts."""
+        path = self.run_dir / relative
+        parent = str(Path(relative).parent)
+        if path.is_dir():
+            self.client.log_artifacts(self.mlflow_run_id, str(path), relative)
+        elif path.is_file():
+            self.client.log_artifact(self.mlflow_run_id, str(path), None if parent == "." else parent)
+        else:  # gone (pruned before a replay reached it): no backend failure, so no dropped batch
+            log.warning("mlflow: %s is gone, not uploaded", path)
+
+    def _end(self, record: End) -> None:
+        self._push_pending()
+        if self.log_path.is_file():  # complete here: the producer flushed it, end record included
+            self.client.log_artifact(self.mlflow_run_id, str(self.log_path))
+        if (self.run_dir / "eval.json").is_file():
+            self._upload("eval.json")
+        if record.reason:
+            self.client.set_tag(self.mlflow_run_id, REASON_TAG, record.reason[:MAX_PARAM_VALUE])
+        self.client.set_terminated(self.mlflow_run_id, STATUSES.get(record.status, "FAILED"), end_time=_ms(record.t))
+        self.ended = True
+
+    def flush(self) -> None:
+        pass  # every call is complete when export returns
+
+    def shutdown(self) -> None:
+        # Without an end record (a replayed log of a killed run) the last checkpoint still goes up,
+        # and the status stays RUNNING: the reconciler marks it once the run is known lost.
+        if not self.ended:
+            self._push_pending()
+
+
+def metrics_of(record: Metrics | Episode | Eval) -> Iterator[Metric]:
+    """The same series as the TensorBoard backend's; lists (action_hist) have no MLflow form."""
+    if isinstance(record, Metrics):
+        points: dict[str, Any] = {"opt_steps": record.opt_steps, "wall_time_s": record.wall_time_s, "sps": record.sps,
+                                  **record.values}
+    elif isinstance(record, Episode):
+        points = {"episode/return": record.episode_return, "episode/length": record.length}
+    else:
+        points = {"eval/mean_reward": record.mean_reward, "eval/std_reward": record.std_reward,
+                  "eval/mean_length": record.mean_length}
+    timestamp = _ms(record.t)
+    for key, value in points.items():
+        if not isinstance(value, list):
+            yield Metric(metric_key(key), float(value), timestamp, record.env_steps)
+
+
+@functools.lru_cache(maxsize=4096)
+def metric_key(key: str) -> str:
+    """A name MLflow accepts: its characters (no colon, which Windows stores refuse), and no
+    path tricks (``a//b``, ``/a``, ``..``) since MLflow may store a name as a file."""
+    parts = [re.sub(r"[^/\w.\- ]", "_", part) for part in key.split("/")]
+    parts = [part if part not in ("", ".", "..") else "_" for part in parts]
+    return "/".join(parts)[:MAX_KEY]
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested options as dotted params, values as text (JSON but for strings) within MLflow's limit."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, dotted + "."))
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            flat[metric_key(dotted)] = text[:MAX_PARAM_VALUE]
+    return flat
+
+
+def _ms(t: float) -> int:
+    return int(round(t * 1000))
+
+
+# -- where the MLflow run lives: shared with pipeline.reconcile ------------------------------------
+
+def tracking_uri(configured: str | None, model_dir: Path) -> str:
+    """``store.tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else a SQLite store in ``model_dir``.
+
+    Not MLflow's own default: it depends on the directory the process starts in, and MLflow 3
+    refuses a new file store (``./mlruns``) unless told otherwise."""
+    if configured and not configured.startswith("s3://"):  # an s3:// URL there is the s3 backend's
+        return configured
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(model_dir).resolve() / DATABASE}"
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment of a local SQLite store keeps its files: beside the database, not
+    in ``./mlruns`` of whatever directory the process runs in. A server decides its own."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri[len("sqlite:///"):].split("?")[0])
+    return (database.resolve().parent / "mlartifacts").as_uri()
+
+
+def check_reachable(uri: str) -> None:
+    """Fail in seconds on a server that is down: MLflow's own client retries for minutes."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise BackendError(f"MLflow tracking server {uri} cannot be reached: {exc}",
+                           hint="start it (mlflow server ...) or fix --store.tracking-uri; the JSONL log stays "
+                                "complete and `rlops export RUN --to mlflow` can publish the run later") from None
+
+
+def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location(uri))
+        except MlflowException:
+            experiment = client.get_experiment_by_name(name)  # another run created it meanwhile
+            if experiment is None:
+                raise
+    if experiment.lifecycle_stage == "deleted":
+        raise BackendError(f"MLflow experiment {name!r} at {uri} is deleted",
+                           hint=f"restore it (mlflow experiments restore --experiment-id {experiment.experiment_id}) "
+                                "or choose another --store.experiment-name")
+    return experiment.experiment_id
+
+
+def reopen(client: MlflowClient, run: Any) -> None:
+    """A resumed run goes on: RUNNING again, and why it ended before no longer holds."""
+    client.update_run(run.info.run_id, status="RUNNING")
+    if REASON_TAG in run.data.tags:
+        client.delete_tag(run.info.run_id, REASON_TAG)
+
+
+def find_run(client: MlflowClient, experiment: str, run_id: str) -> Any:
+    """The MLflow run of an rlops run, by its tag (run ids are plain names: no quoting needed)."""
+    runs = client.search_runs([experiment], filter_string=f"tags.`{RUN_TAG}` = '{run_id}'", max_results=1)
+    return runs[0] if runs else None
+
+
+def fail_lost_run(store: dict[str, Any], run_dir: Path, run_id: str, reason: str) -> bool:
+    """Mark the MLflow run of a run whose process died FAILED; False if there is none to mark.
+
+    ``store`` is the run's saved ``store`` options, so the same store is found as the run used."""
+    uri = tracking_uri(store.get("tracking_uri"), Path(run_dir).resolve().parent)
+    check_reachable(uri)
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(store.get("experiment_name") or "default")
+    run = find_run(client, experiment.experiment_id, run_id) if experiment is not None else None
+    if run is None or run.info.status != "RUNNING":
+        return False
+    client.set_tag(run.info.run_id, REASON_TAG, reason[:MAX_PARAM_VALUE])
+    client.set_terminated(run.info.run_id, "FAILED")
+    return True
