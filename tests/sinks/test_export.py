@@ -86,9 +86,6 @@ def test_an_unreachable_tracking_server_fails_the_export_with_a_hint(capsys):
     assert "cannot be reached" in err and "hint: start it (mlflow server ...) or fix --store.tracking-uri" in err
 
 
-@pytest.mark.xfail(strict=True, reason="pipeline/replay.py (outside this change): a run directory without its "
-                                       "train_log.jsonl raises FileNotFoundError, and a missing run directory "
-                                       "has no hint")
 def test_a_run_directory_without_a_log_says_what_to_do(capsys):
     run = create_run_directory("rlruns", "nolog")
     run.write_json(run.options_file, resolve_options(environ={}, args=[]).options.model_dump(mode="json"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rlops.errors import UsageError
+from rlops.errors import RunDirectoryError, UsageError
 from rlops.events.reader import BadLine, read_records
 from rlops.options import ResolvedOptions, resolve_options
 from rlops.sinks.base import RunContext
@@ -39,6 +39,9 @@ def export_run(run_path: Path, target: str, overrides: ResolvedOptions) -> Expor
         raise UsageError(f"unknown export target {target!r}", hint=f"use one of {', '.join(EXPORT_TARGETS)}")
     run = RunDirectory(Path(run_path))
     saved = run.read_options()
+    if not run.events_file.exists():
+        raise RunDirectoryError(f"{run.path} has no event log ({run.events_file.name}): there is nothing to export",
+                                hint="export a run that has trained (rlops runs list shows them)")
     explicit = {dotted: source for dotted, source in overrides.sources.items() if source != "default"}
     options = resolve_options(environ={}, base=saved).options
     for dotted in explicit:  # the caller's flags and environment win over the saved options

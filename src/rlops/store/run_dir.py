@@ -57,7 +57,8 @@ class RunDirectory:
         try:
             return json.loads(self.options_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise RunDirectoryError(f"{self.path} is not a run directory: it has no {OPTIONS_FILE}") from None
+            raise RunDirectoryError(f"{self.path} is not a run directory: it has no {OPTIONS_FILE}",
+                                    hint="give a directory under store.model_dir (rlops runs list shows them)") from None
         except json.JSONDecodeError as exc:
             raise RunDirectoryError(f"{self.options_file} is not valid JSON: {exc}") from None
 
