@@ -201,3 +201,35 @@ def test_the_reconciler_warns_when_mlflow_is_down_and_still_marks_the_run_lost(c
     store.close()
     warnings = [r.getMessage() for r in caplog.records if r.name == "rlops.pipeline.reconcile"]
     assert len(warnings) == 1 and "down" in warnings[0] and "cannot be reached" in warnings[0], warnings
+
+
+def launch(uri: str, name: str) -> subprocess.Popen:
+    """A real training process, endless, with the MLflow backend; back once its first checkpoint is whole."""
+    command = [sys.executable, "-m", "rlops", "train", *tiny_args(
+        "ppo", *mlflow_args(uri, "--store.run-name", name, "--train.checkpoint-freq", "128"), steps=10_000_000)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(Path("rlruns", name, "checkpoints").glob("step-*/manifest.json")):
+        assert process.poll() is None and time.monotonic() < deadline, "the trainer never checkpointed"
+        time.sleep(0.05)
+    return process
+
+
+@pytest.mark.slow
+def test_a_sigkilled_run_is_reconciled_failed_and_a_stopped_run_ends_killed(uri, capsys):
+    killed = launch(uri, "sigkilled")
+    killed.kill()  # SIGKILL: no end record, the MLflow run stays RUNNING
+    killed.wait()
+    client, run = mlflow_run(uri, "sigkilled")
+    assert run.info.status == "RUNNING"
+    assert main(["runs", "show", "sigkilled", "--json"]) == 0
+    assert json.loads(capsys.readouterr()[0])["status"] == "lost"
+    run = client.get_run(run.info.run_id)
+    assert run.info.status == "FAILED" and run.data.tags["rlops.end_reason"].startswith("lost: ")
+
+    stopped = launch(uri, "stopped")
+    stopped.terminate()  # SIGTERM: a stop, the run ends "stopped"
+    assert stopped.wait(60) == 1
+    _, run = mlflow_run(uri, "stopped")
+    assert run.info.status == "KILLED"
+    assert records_of(Path("rlruns/stopped/train_log.jsonl"))[-1].status == "stopped"
