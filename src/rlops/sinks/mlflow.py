@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,10 @@ STATUSES = {"finished": "FINISHED", "failed": "FAILED", "stopped": "KILLED"}
 MAX_PARAM_VALUE = 6000
 MAX_KEY = 250
 CONNECT_TIMEOUT_S = 3.0
+# Metric points wait for a full batch or this long: each log_batch is a SQL transaction (or an HTTP
+# request) of ~10 ms of Python, on a thread that shares the GIL with training.
+BATCH_POINTS = 1000
+BATCH_SECONDS = 5.0
 
 
 class MlflowSink:
@@ -60,6 +65,10 @@ class MlflowSink:
         self.pending: Checkpoint | None = None  # the newest checkpoint not pushed yet
         self.pushed_steps: int | None = None
         self.ended = False
+        self.buffer: list[Metric] = []  # points not sent yet (see BATCH_POINTS)
+        self.buffered_records = 0  # the records they came from
+        self.sent_at = time.monotonic()
+        self.lost = 0  # records of earlier batches whose buffered points a failed call took with it
 
     @classmethod
     def for_run(cls, context: RunContext) -> MlflowSink:
@@ -84,30 +93,37 @@ class MlflowSink:
                    run.data.params)
 
     def export(self, batch: Sequence[Record]) -> None:
-        metrics: list[Metric] = []
-        for record in batch:
-            if isinstance(record, Metrics | Episode | Eval):
-                metrics.extend(metrics_of(record))
-            elif isinstance(record, Meta):
-                self._meta(record)
-            elif isinstance(record, Checkpoint):
-                self.pending = record
-                if self._due(record.env_steps):
-                    self._push_pending()
-            elif isinstance(record, Artifact) and record.action == "added" and "://" not in record.path:
-                self._upload(record.path)
-            elif isinstance(record, End):
-                self._log_metrics(metrics)  # the status comes last
-                metrics = []
-                self._end(record)
-        self._log_metrics(metrics)
+        earlier = self.buffered_records  # the dispatcher counts this batch if a call raises; these are ours
+        try:
+            for record in batch:
+                if isinstance(record, Metrics | Episode | Eval):
+                    self.buffer.extend(metrics_of(record))
+                    self.buffered_records += 1
+                elif isinstance(record, Meta):
+                    self._meta(record)
+                elif isinstance(record, Checkpoint):
+                    self.pending = record
+                    if self._due(record.env_steps):
+                        self._push_pending()
+                elif isinstance(record, Artifact) and record.action == "added" and "://" not in record.path:
+                    self._upload(record.path)
+                elif isinstance(record, End):
+                    self._send_metrics()  # the status comes last
+                    self._end(record)
+            if len(self.buffer) >= BATCH_POINTS or time.monotonic() - self.sent_at >= BATCH_SECONDS:
+                self._send_metrics()
+        except Exception:
+            self.lost += min(earlier, self.buffered_records)
+            self.buffer, self.buffered_records = [], 0
+            raise
 
-    def _log_metrics(self, metrics: list[Metric]) -> None:
+    def _send_metrics(self) -> None:
         # MlflowClient splits a batch into calls within the server's limits (1000 metrics, 100
         # params or tags a call). Synchronous, whatever $MLFLOW_ENABLE_ASYNC_LOGGING says: a server
         # that fails must raise here, where the dispatcher counts the drop.
-        if metrics:
-            self.client.log_batch(self.mlflow_run_id, metrics=metrics, synchronous=True)
+        if self.buffer:
+            self.client.log_batch(self.mlflow_run_id, metrics=self.buffer, synchronous=True)
+        self.buffer, self.buffered_records, self.sent_at = [], 0, time.monotonic()
 
     def _meta(self, record: Meta) -> None:
         """Params once; a value that changed on resume (train.total_timesteps...) becomes a tag,
@@ -161,12 +177,18 @@ class MlflowSink:
         self.ended = True
 
     def flush(self) -> None:
-        pass  # every call is complete when export returns
+        try:
+            self._send_metrics()
+        except Exception:
+            self.lost += self.buffered_records
+            self.buffer, self.buffered_records = [], 0
+            raise
 
     def shutdown(self) -> None:
         # Without an end record (a replayed log of a killed run) the last checkpoint still goes up,
         # and the status stays RUNNING: the reconciler marks it once the run is known lost.
         if not self.ended:
+            self.flush()
             self._push_pending()
 
 
