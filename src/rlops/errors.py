@@ -99,3 +99,11 @@ class StoreError(WorkError):
 
 class BackendError(WorkError):
     """An external backend said no or did not answer; the message names the endpoint."""
+
+
+class PreflightError(WorkError):
+    """A run cannot start here: a GPU it needs, a module its interpreter lacks, disk space."""
+
+
+class RunStateError(UsageError):
+    """The run is not in a state that allows this (stopping a finished run...)."""

@@ -12,8 +12,18 @@ from collections.abc import Sequence
 
 import typer
 
-from rlops.cli import commands_options, commands_runs, commands_train, commands_views
-from rlops.cli import commands_export, commands_log, commands_registry, commands_serve
+from rlops.cli import (
+    commands_export,
+    commands_gc,
+    commands_log,
+    commands_options,
+    commands_registry,
+    commands_runs,
+    commands_serve,
+    commands_train,
+    commands_views,
+    shared,
+)
 from rlops.errors import RlopsError
 
 app = typer.Typer(
@@ -31,6 +41,7 @@ app.command("eval", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(comman
 app.command("infer", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.infer)
 app.command("serve", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_serve.serve)
 app.command("export", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_export.export)
+app.command("gc", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_gc.gc)
 app.command("options")(commands_options.options)
 app.command("plot")(commands_views.plot)
 app.command("rollout")(commands_views.rollout)
@@ -60,8 +71,10 @@ def _log_to_stderr() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; turn rlops errors into a message and an exit code."""
     _log_to_stderr()
+    args = list(sys.argv[1:] if argv is None else argv)
+    shared.RAW_ARGV[:] = args
     try:
-        result = app(args=list(sys.argv[1:] if argv is None else argv), prog_name="rlops", standalone_mode=False)
+        result = app(args=args, prog_name="rlops", standalone_mode=False)
     except RlopsError as exc:
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code

@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from rlops.cli.shared import CONFIG, JSON, PASS_OPTIONS, resolve
-from rlops.pipeline.registry_ops import (add_model, apply_prune, import_checkpoint, open_registry, plan_prune,
-                                         rules_from, validate as validate_model, verify as verify_models)
+from rlops.pipeline.registry_ops import add_model, apply_prune, import_checkpoint, open_registry, plan_prune, rules_from
+from rlops.pipeline.registry_ops import validate as validate_model
+from rlops.pipeline.registry_ops import verify as verify_models
 from rlops.store.registry import STATUSES, Registry
 from rlops.store.runs import RunStore
 

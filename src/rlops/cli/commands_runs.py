@@ -125,3 +125,14 @@ def _elapsed(run: dict[str, Any]) -> str:
     end = run.get("ended") or (time.time() if run["status"] == "running" else run.get("updated") or run["started"])
     seconds = max(0, int(end - run["started"]))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+# Supervised runs (the orchestrator): same group, their own module.
+from rlops.cli import commands_supervise  # noqa: E402 - registered after the store commands above
+
+app.command("start", context_settings=PASS_OPTIONS)(commands_supervise.start)
+app.command("stop", context_settings=PASS_OPTIONS)(commands_supervise.stop)
+app.command("logs", context_settings=PASS_OPTIONS)(commands_supervise.logs)
+app.command("watch", context_settings=PASS_OPTIONS)(commands_supervise.watch)
+app.command("runners")(commands_supervise.runners)
+app.command("daemon", context_settings=PASS_OPTIONS)(commands_supervise.daemon)

@@ -20,7 +20,8 @@ def serve(ctx: typer.Context, config: Path | None = CONFIG) -> int:
     With no model named, the best validated model in the registry. POST /v1/act, GET /v1/model,
     GET /healthz, GET /docs (OpenAPI). Binds serve.host:serve.port (127.0.0.1:8700); serve.hotswap
     says which newer registry model to switch to while serving (best | production | off)."""
-    from rlops.api.policy_server import initial_policy, serve as run_server
+    from rlops.api.policy_server import initial_policy
+    from rlops.api.policy_server import serve as run_server
 
     positionals, args = split_positionals(ctx.args)
     if len(positionals) > 1:

@@ -16,3 +16,8 @@ PASS_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
 def resolve(ctx: typer.Context, config: Path | None) -> ResolvedOptions:
     """The option set from file < environment < the command's extra ``--section.key`` flags."""
     return resolve_options(config=config, args=ctx.args)
+
+
+# The command line as given, "--" included: click drops the separator, and ``rlops runs start``
+# needs it to tell rlops's own flags from the run's arguments. Set by ``rlops.cli.app.main``.
+RAW_ARGV: list[str] = []

@@ -281,6 +281,23 @@ class ServeOptions(Section):
     token: str | None = Field(None, description="bearer token every request must carry (required beyond loopback)")
 
 
+class OrchestratorOptions(Section):
+    """Orchestrator: supervised runs (``rlops runs start``, sweeps), their queue, pre-flight and retention."""
+
+    max_concurrent: int = Field(2, ge=1, description="runs that may run at once; more wait in a FIFO queue")
+    stop_grace_s: float = Field(10.0, ge=0, description="seconds between SIGTERM and SIGKILL when a run is stopped")
+    poll_interval: float = Field(0.5, gt=0, description="seconds between the supervisor's looks at its runs")
+    min_free_disk_gb: float = Field(1.0, ge=0, description="pre-flight: free disk under store.model_dir needed "
+                                                           "to launch a run")
+    python: str | None = Field(None, description="interpreter of the cleanrl runner's script (its own virtualenv; "
+                                                 "unset: this Python)")
+    max_videos_per_run: int | None = Field(None, ge=0, description="retention: keep the newest N videos of each "
+                                                                   "run (unset: all)")
+    max_runs_per_agent: int | None = Field(None, ge=1, description="retention: keep the newest N finished runs per "
+                                                                   "runner and env (unset: all)")
+    max_age_days: float | None = Field(None, gt=0, description="retention: prune finished runs older than this")
+
+
 class Options(BaseModel):
     """The whole option set of rlops, one section per pipeline feature."""
 
@@ -299,3 +316,4 @@ class Options(BaseModel):
     traces: TracesOptions = Field(default_factory=TracesOptions)
     logs: LogsOptions = Field(default_factory=LogsOptions)
     serve: ServeOptions = Field(default_factory=ServeOptions)
+    orchestrator: OrchestratorOptions = Field(default_factory=OrchestratorOptions)

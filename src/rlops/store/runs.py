@@ -54,12 +54,12 @@ class RunStore:
     # -- writing --------------------------------------------------------------------------------
 
     def register_run(self, run_id: str, run_dir: str | Path | None = None, log_path: str | Path | None = None,
-                     runner: str = "rlops", pid: int | None = None) -> None:
+                     runner: str | None = None, pid: int | None = None) -> None:
         """Create or update a run's row before its records arrive (paths, process, host)."""
         now = time.time()
         with write(self.connection) as db:
             db.execute("INSERT OR IGNORE INTO runs (run_id, created, updated) VALUES (?, ?, ?)", (run_id, now, now))
-            db.execute("UPDATE runs SET run_dir = coalesce(?, run_dir), log_path = coalesce(?, log_path), runner = ?, "
+            db.execute("UPDATE runs SET run_dir = coalesce(?, run_dir), log_path = coalesce(?, log_path), runner = coalesce(?, runner), "
                        "pid = coalesce(?, pid), host = ?, updated = ? WHERE run_id = ?",
                        (_text(run_dir), _text(log_path), runner, pid, socket.gethostname(), now, run_id))
 
@@ -75,6 +75,39 @@ class RunStore:
             for run_id, offset in (log_bytes or {}).items():
                 db.execute("UPDATE runs SET ingested_bytes = max(ingested_bytes, ?) WHERE run_id = ?", (offset, run_id))
         return stats
+
+    # -- supervised runs (the orchestrator's lifecycle: queued -> running -> an end state) ------
+
+    def queue_run(self, run_id: str, env_id: str | None, algorithm: str | None, trace_id: str) -> None:
+        with write(self.connection) as db:
+            db.execute("UPDATE runs SET status = 'queued', env_id = coalesce(?, env_id), algorithm = coalesce(?, "
+                       "algorithm), trace_id = ?, pid = NULL, updated = ? WHERE run_id = ?",
+                       (env_id, algorithm, trace_id, time.time(), run_id))
+
+    def claim_queued(self, run_id: str) -> bool:
+        """Take a queued run for launch; False if another process took it first."""
+        with write(self.connection) as db:
+            return db.execute("UPDATE runs SET status = 'running', started = ?, updated = ? WHERE run_id = ? AND "
+                              "status = 'queued'", (time.time(), time.time(), run_id)).rowcount == 1
+
+    def set_pid(self, run_id: str, pid: int) -> None:
+        with write(self.connection) as db:
+            db.execute("UPDATE runs SET pid = ?, host = ?, updated = ? WHERE run_id = ?",
+                       (pid, socket.gethostname(), time.time(), run_id))
+
+    def settle(self, run_id: str, status: str, reason: str | None, exit_code: int | None) -> None:
+        """The final state of a supervised run: status, reason and exit code, whatever was there."""
+        with write(self.connection) as db:
+            db.execute("UPDATE runs SET status = ?, reason = ?, exit_code = ?, ended = coalesce(ended, ?), "
+                       "updated = ? WHERE run_id = ?", (status, reason, exit_code, time.time(), time.time(), run_id))
+
+    def unsettled(self, since: float) -> list[dict[str, Any]]:
+        """Runs that ended (by their end record, or marked lost) since ``since`` but have no exit code
+        yet: a supervised run's worker may still have its exit status to add."""
+        rows = self.connection.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE exit_code IS NULL AND status IN "
+            "('finished', 'failed', 'stopped', 'lost') AND coalesce(ended, updated, created) >= ?", (since,))
+        return [_row(RUN_COLUMNS, row) for row in rows]
 
     def count_bad_lines(self, run_id: str, count: int) -> None:
         with write(self.connection) as db:

@@ -1,0 +1,95 @@
+"""The daemon: one per runs directory, ticking the trainer service until it is told to stop.
+
+One instance is guaranteed by an exclusive ``flock`` on ``<model_dir>/daemon.lock`` (released by
+the kernel however the daemon dies, so a SIGKILLed daemon never blocks the next one). It owns no
+run: each run's worker is its own session, so killing the daemon stops nothing; a new daemon
+settles what ended meanwhile and ingests what was written meanwhile, exactly once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rlops.options.schema import Options
+from rlops.orchestrator.service import TrainerService
+
+log = logging.getLogger(__name__)
+LOCK_FILE = "daemon.lock"
+DAEMON_LOG = "daemon.log"
+
+
+def _lock(root: Path) -> int | None:
+    """The held lock's descriptor, or None if another daemon holds it."""
+    root.mkdir(parents=True, exist_ok=True)
+    handle = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(handle)
+        return None
+    os.ftruncate(handle, 0)
+    os.write(handle, str(os.getpid()).encode())
+    return handle
+
+
+def daemon_running(root: Path) -> bool:
+    handle = _lock(root)
+    if handle is None:
+        return True
+    os.close(handle)
+    return False
+
+
+def run_daemon(options: Options) -> int:
+    root = Path(options.store.model_dir)
+    handle = _lock(root)
+    if handle is None:
+        log.info("a daemon already supervises %s", root)
+        return 0
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    service = TrainerService(options)
+    log.info("daemon %d supervising %s (at most %d runs at once)", os.getpid(), root,
+             options.orchestrator.max_concurrent)
+    try:
+        while not stopping:
+            try:
+                service.tick()
+            except Exception:  # one bad round (a run directory deleted under us...) must not end supervision
+                log.exception("supervision round failed; trying again")
+            time.sleep(options.orchestrator.poll_interval)
+    finally:
+        service.close()
+        os.close(handle)
+    return 0
+
+
+def ensure_daemon(options: Options) -> bool:
+    """Start a daemon for this runs directory unless one runs; True if one was started."""
+    root = Path(options.store.model_dir)
+    if daemon_running(root):
+        return False
+    orchestrator = options.orchestrator
+    args = ["--store.model-dir", str(root.resolve()), "--registry.db-path", str(Path(options.registry.db_path).resolve()),
+            "--orchestrator.max-concurrent", str(orchestrator.max_concurrent),
+            "--orchestrator.stop-grace-s", str(orchestrator.stop_grace_s),
+            "--orchestrator.poll-interval", str(orchestrator.poll_interval)]
+    if orchestrator.python:
+        args += ["--orchestrator.python", orchestrator.python]
+    with open(root / DAEMON_LOG, "ab") as out:
+        subprocess.Popen([sys.executable, "-m", "rlops", "runs", "daemon", *args], stdin=subprocess.DEVNULL,
+                         stdout=out, stderr=out, start_new_session=True)
+    return True

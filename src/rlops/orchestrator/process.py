@@ -1,0 +1,73 @@
+"""Processes of supervised runs: start a worker as the leader of its own session, signal its whole
+group, and tell whether it still lives.
+
+A run's worker and its program share one process group whose id is the worker's pid, so a stop
+reaches every child the program spawned (a script that forks env workers leaves no orphan). The
+worker's own output goes to a file, never to the process that started it: closing the terminal,
+or killing the daemon, does not touch the run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+WORKER_LOG = "worker.log"  # the worker's own stderr (a traceback if it ever fails)
+
+
+def spawn_worker(run_dir: Path) -> int:
+    """Start ``python -m rlops.orchestrator.worker RUN_DIR`` detached; return its pid (= its group id)."""
+    with open(Path(run_dir) / WORKER_LOG, "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "rlops.orchestrator.worker", str(run_dir)],
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                   close_fds=True)
+    _reap_later(process)
+    return process.pid
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to a run's whole process group; False if none of it is left."""
+    try:
+        os.killpg(pgid, signum)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a recycled group id that is not ours: nothing of the run is left in it
+        return False
+
+
+def group_alive(pgid: int) -> bool:
+    return signal_group(pgid, 0)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+_children: list[subprocess.Popen] = []
+
+
+def _reap_later(process: subprocess.Popen) -> None:
+    _children.append(process)
+    reap_children()
+
+
+def reap_children() -> None:
+    """Workers started by this process are its children: collect the exited ones so none stays a zombie."""
+    _children[:] = [child for child in _children if child.poll() is None]

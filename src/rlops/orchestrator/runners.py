@@ -1,0 +1,107 @@
+"""Runners, registered by name: how a kind of run is launched and what it needs and gives.
+
+- ``rlops``: our own pipeline (``rlops train`` with the run's options) in a child process; it
+  writes its own log, checkpoints and registry rows.
+- ``command``: any program that prints schema v1 records on stdout, one per line; other lines are
+  kept as log text. It learns its run from ``RLOPS_RUN_ID``, ``RLOPS_RUN_DIR``, ``RLOPS_TRACE_ID``.
+- ``cleanrl``: an unmodified CleanRL-style script run by its own interpreter
+  (``orchestrator.python``: CleanRL pins gymnasium 0.29, so it lives in its own virtualenv); its
+  TensorBoard scalars become records and its videos artifacts.
+
+Each declares its capabilities (shown by ``rlops runs runners``) and the modules its interpreter
+must import, which pre-flight checks before anything is launched.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+from rlops.errors import UnknownNameError, UsageError
+from rlops.options import resolve_options
+from rlops.options.schema import Options
+from rlops.orchestrator.launch import LaunchSpec
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    warm_start: bool  # can start from another model's weights (train.init_from)
+    needs_gpu: bool
+    external_services: tuple[str, ...]  # what must be reachable (a tracking server...)
+    python: str  # the interpreter the run uses
+    emits: str  # what the run's records come from
+    modules: tuple[str, ...]  # importable in that interpreter, checked by pre-flight
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Runner(Protocol):
+    name: str
+    description: str
+
+    def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
+        """The launch of a run from the user's arguments, and what it needs."""
+
+
+class RlopsRunner:
+    name = "rlops"
+    description = "rlops's own pipeline: rlops train with the run's options"
+
+    def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
+        resolved = resolve_options(args=args).options  # a bad option fails here, before any launch
+        model_dir, db = str(Path(run_dir).parent.resolve()), str(Path(options.registry.db_path).resolve())
+        argv = [sys.executable, "-m", "rlops", "train", *args, "--store.run-name", run_id, "--store.model-dir",
+                model_dir, "--registry.db-path", db]
+        services = tuple(name for name in resolved.store.backend.split(",") if name.strip() not in ("local", ""))
+        capabilities = Capabilities(warm_start=True, needs_gpu=resolved.train.device.startswith("cuda"),
+                                    external_services=services, python=sys.executable,
+                                    emits="its own event log", modules=("rlops", "stable_baselines3", "gymnasium"))
+        spec = LaunchSpec(run_id, self.name, argv, "rlops", str(Path.cwd()), env={"RLOPS_SUPERVISED": "1"},
+                          env_id=resolved.env.env_id, algorithm=resolved.agent.algorithm)
+        return spec, capabilities
+
+
+class CommandRunner:
+    name = "command"
+    description = "any program that prints schema v1 records on stdout (other lines are kept as log text)"
+
+    def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
+        if not args:
+            raise UsageError("the command runner needs a program to run", hint="rlops runs start --runner command "
+                                                                              "-- python my_trainer.py")
+        capabilities = Capabilities(warm_start=False, needs_gpu=False, external_services=(), python=args[0],
+                                    emits="records printed on stdout", modules=())
+        return LaunchSpec(run_id, self.name, list(args), "command", str(Path.cwd())), capabilities
+
+
+class CleanrlRunner:
+    name = "cleanrl"
+    description = "an unmodified CleanRL-style script (its TensorBoard scalars and videos), in its own interpreter"
+
+    def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
+        if not args or not args[0].endswith(".py"):
+            raise UsageError("the cleanrl runner needs a script to run", hint="rlops runs start --runner cleanrl -- "
+                                                                             "examples/cleanrl_ppo.py --capture-video")
+        script = Path(args[0]).resolve()
+        if not script.is_file():
+            raise UsageError(f"no script {args[0]!r}", hint="give the path of a CleanRL-style .py file")
+        python = options.orchestrator.python or sys.executable
+        # The script writes runs/<run_name>/ and videos/<run_name>/ where it runs: in the run directory.
+        spec = LaunchSpec(run_id, self.name, [python, str(script), *args[1:]], "cleanrl", str(Path(run_dir).resolve()),
+                          env={"PYTHONUNBUFFERED": "1"})
+        capabilities = Capabilities(warm_start=False, needs_gpu="--cuda=True" in args, external_services=(),
+                                    python=python, emits="TensorBoard scalars under runs/, videos under videos/",
+                                    modules=("torch", "gymnasium", "tyro", "tensorboard"))
+        return spec, capabilities
+
+
+RUNNERS: dict[str, Runner] = {runner.name: runner for runner in (RlopsRunner(), CommandRunner(), CleanrlRunner())}
+
+
+def get_runner(name: str) -> Runner:
+    if name not in RUNNERS:
+        raise UnknownNameError("runner", name, RUNNERS)
+    return RUNNERS[name]

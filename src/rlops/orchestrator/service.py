@@ -1,0 +1,241 @@
+"""The trainer service: start, stop, follow and settle supervised runs.
+
+A library first: every method works from any process, because the state lives in the run store
+(the ``runs`` table: queued -> running -> finished | failed | stopped | lost) and in each run's
+directory (``launch.json``, ``worker.json``, ``stop.json``, ``exit.json``). ``tick`` does one round
+of supervision and is what the daemon (``rlops runs daemon``) runs every ``poll_interval``:
+
+1. settle the runs whose worker exited (``exit.json``) or vanished without one (lost);
+2. escalate stops: SIGKILL to the group once ``stop_grace_s`` has passed since the SIGTERM;
+3. ingest what the running runs wrote to their logs, exactly once (by ``seq``), from where the
+   last ingest stopped: a daemon killed and restarted picks up where the store says it was;
+4. launch queued runs, oldest first, while fewer than ``max_concurrent`` run.
+
+Several processes may tick at once (the daemon, a CLI command): a queued run is claimed in one
+SQLite transaction before launch, ingest skips what is in, and settling is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rlops.errors import RunDirectoryError, RunStateError, UsageError
+from rlops.events.schema import EventError, Record, decode
+from rlops.options.schema import Options
+from rlops.orchestrator.launch import (
+    OUTPUT_FILE,
+    STOP_FILE,
+    read_exit,
+    read_launch,
+    write_json_atomic,
+    write_launch,
+)
+from rlops.orchestrator.preflight import preflight
+from rlops.orchestrator.process import alive, reap_children, signal_group, spawn_worker
+from rlops.orchestrator.runners import get_runner
+from rlops.sinks.recorder import new_trace_id
+from rlops.store.ingest import ingest_log
+from rlops.store.runs import RunStore
+
+log = logging.getLogger(__name__)
+
+LOG_FILE = "train_log.jsonl"
+WORKER_FILE = "worker.json"
+LIVE = ("queued", "running")
+LAUNCH_TIMEOUT_S = 60.0
+UNSETTLED_WINDOW_S = 24 * 3600.0  # how far back an ended run may still get its exit status  # a claimed run with no worker after this was interrupted mid-launch
+
+
+class TrainerService:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.root = Path(options.store.model_dir)
+        self.store = RunStore(options.registry.db_path)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- the API -------------------------------------------------------------------------------
+
+    def start(self, runner_name: str, args: list[str], name: str | None = None) -> str:
+        """Check, create and queue a run (launched at once when a slot is free); return its id."""
+        runner = get_runner(runner_name)
+        run_id = name or f"{runner_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", run_id) or run_id in {".", ".."}:
+            raise UsageError(f"run name {run_id!r} is not a plain directory name", hint="use letters, digits, . _ -")
+        run_dir = self.root / run_id
+        if run_dir.exists():
+            raise RunDirectoryError(f"run {run_id!r} already exists in {self.root}", hint="choose another --name")
+        spec, capabilities = runner.prepare(run_id, run_dir, list(args), self.options)  # bad arguments fail here
+        preflight(capabilities, self.options, self.root)  # ... and a run that cannot start here, here
+        run_dir.mkdir(parents=True)
+        spec.trace_id = new_trace_id()
+        write_launch(run_dir, spec)
+        self.store.register_run(run_id, run_dir.resolve(), (run_dir / LOG_FILE).resolve(), runner=runner_name)
+        self.store.queue_run(run_id, spec.env_id, spec.algorithm, spec.trace_id)
+        log.info("run %s queued (%s: %s)", run_id, runner_name, " ".join(spec.argv))
+        self.tick()
+        return run_id
+
+    def stop(self, run_id: str) -> str:
+        """Stop a run: a queued one never starts; a running one gets SIGTERM, SIGKILL after the grace."""
+        run = self.store.get_run(run_id)
+        if run["status"] == "queued" and self._settle_if("queued", run_id, "stopped", "stopped before it started"):
+            return "stopped"
+        if run["status"] != "running":
+            raise RunStateError(f"run {run_id} is {run['status']}, not running", hint="rlops runs list shows runs")
+        run_dir = Path(run["run_dir"])
+        if not (run_dir / STOP_FILE).exists():
+            write_json_atomic(run_dir / STOP_FILE, {"asked": time.time()})
+        pid = self._worker_pid(run_dir)
+        if pid is not None:
+            signal_group(pid, signal.SIGTERM)
+        return "stopping"
+
+    def status(self, run_id: str | None = None) -> Any:
+        self.tick()
+        return self.store.get_run(run_id) if run_id else self.store.list_runs()
+
+    def stream(self, run_id: str, follow: bool = False, poll: float = 0.25) -> Iterator[Record]:
+        """The run's records in order; with ``follow``, new ones as they come, until the run has ended."""
+        path = Path(self.store.get_run(run_id)["log_path"])
+        offset, carry = 0, b""
+        while True:
+            ended = self.store.get_run(run_id)["status"] not in LIVE  # read before the last look at the file
+            data = b""
+            if path.exists():
+                with open(path, "rb") as handle:
+                    handle.seek(offset)
+                    data = handle.read()
+            offset += len(data)
+            lines = (carry + data).split(b"\n")
+            carry = lines.pop()  # a line still being written
+            for line in lines:
+                if line.strip():
+                    try:
+                        yield decode(line)
+                    except EventError:
+                        continue  # the validator's business (rlops log validate), not a follower's
+            if not follow or (ended and not data):
+                return
+            time.sleep(poll)
+            self.tick()
+
+    def output(self, run_id: str) -> Path:
+        return Path(self.store.get_run(run_id)["run_dir"]) / OUTPUT_FILE
+
+    # -- supervision ---------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        reap_children()
+        for run in self.store.list_runs(status="running"):
+            if _supervised(run):
+                self._supervise(run)
+        for run in self.store.unsettled(since=time.time() - UNSETTLED_WINDOW_S):
+            # Ended by its own end record (the exit code is still to add), or marked lost by a reader
+            # that only saw a dead pid (rlops runs list): ingest the rest of its log, and settle it
+            # from its worker's exit status if there is one.
+            if _supervised(run):
+                self._ingest(run)
+                exit_status = read_exit(Path(run["run_dir"]))
+                if exit_status is not None:
+                    self._settle_exited(run["run_id"], exit_status, (Path(run["run_dir"]) / STOP_FILE).exists())
+        self._launch_queued()
+
+    def _supervise(self, run: dict[str, Any]) -> None:
+        run_id, run_dir = run["run_id"], Path(run["run_dir"])
+        self._ingest(run)
+        exit_status = read_exit(run_dir)
+        pid = self._worker_pid(run_dir)
+        stop = _read_json(run_dir / STOP_FILE)
+        if exit_status is not None:
+            self._ingest(run)  # what the worker wrote before it left
+            self._settle_exited(run_id, exit_status, stop is not None)
+        elif pid is None:
+            if run["status"] == "running" and time.time() - (run["started"] or 0) > LAUNCH_TIMEOUT_S:
+                self.store.settle(run_id, "lost", "its launch was interrupted (no worker started)", None)
+        elif not alive(pid):
+            self._ingest(run)
+            status = "stopped" if stop else "lost"
+            reason = "killed after the stop grace period" if stop else \
+                "its processes are gone without an exit status (killed while nobody watched?)"
+            self.store.settle(run_id, status, reason, None)
+            log.warning("run %s is %s: %s", run_id, status, reason)
+        elif stop and time.time() - stop["asked"] > self.options.orchestrator.stop_grace_s:
+            if not stop.get("killed"):
+                write_json_atomic(run_dir / STOP_FILE, {**stop, "killed": time.time()})
+            signal_group(pid, signal.SIGKILL)
+
+    def _settle_exited(self, run_id: str, exit_status: Any, stop_asked: bool) -> None:
+        run = self.store.get_run(run_id)
+        code = exit_status.exit_code
+        if run["exit_code"] is not None:
+            return  # settled already
+        if run["status"] in ("finished", "failed", "stopped"):  # the run's own end record said
+            status, reason = run["status"], run["reason"]
+        elif exit_status.stopped or stop_asked:
+            status, reason = "stopped", "stopped on request"
+        elif code == 0:
+            status, reason = "finished", None
+        else:
+            status = "failed"
+            reason = f"killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
+                else f"exit code {code}"
+        if exit_status.bad_lines:
+            self.store.count_bad_lines(run_id, exit_status.bad_lines - run.get("bad_lines", 0))
+        self.store.settle(run_id, status, reason, code)
+        log.info("run %s %s%s", run_id, status, f" ({reason})" if reason else "")
+
+    def _ingest(self, run: dict[str, Any]) -> None:
+        log_path = Path(run["log_path"]) if run["log_path"] else None
+        if log_path is None or not log_path.exists():
+            return
+        current = self.store.get_run(run["run_id"])
+        if log_path.stat().st_size <= current["ingested_bytes"]:
+            return
+        ingest_log(self.store, log_path, offset=current["ingested_bytes"], run_dir=Path(run["run_dir"]))
+
+    def _launch_queued(self) -> None:
+        running = len(self.store.list_runs(status="running"))
+        for run in sorted(self.store.list_runs(status="queued"), key=lambda r: r["created"]):
+            if running >= self.options.orchestrator.max_concurrent:
+                return
+            if not self.store.claim_queued(run["run_id"]):
+                continue  # another process launched it
+            run_dir = Path(run["run_dir"])
+            read_launch(run_dir)  # a launch file that cannot be read fails here, loudly
+            pid = spawn_worker(run_dir.resolve())
+            write_json_atomic(run_dir / WORKER_FILE, {"pid": pid, "started": time.time()})
+            self.store.set_pid(run["run_id"], pid)
+            running += 1
+            log.info("run %s started (worker pid %d)", run["run_id"], pid)
+
+    def _worker_pid(self, run_dir: Path) -> int | None:
+        worker = _read_json(run_dir / WORKER_FILE)
+        return worker["pid"] if worker else None
+
+    def _settle_if(self, current: str, run_id: str, status: str, reason: str) -> bool:
+        run = self.store.get_run(run_id)
+        if run["status"] != current:
+            return False
+        self.store.settle(run_id, status, reason, None)
+        return True
+
+
+def _supervised(run: dict[str, Any]) -> bool:
+    return bool(run["run_dir"]) and (Path(run["run_dir"]) / "launch.json").exists()
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,215 @@
+"""The per-run worker: ``python -m rlops.orchestrator.worker RUN_DIR``, one per supervised run.
+
+The daemon never holds a run's pipes: a program whose stdout is a pipe to the daemon dies with
+the daemon (SIGPIPE on its next print). Instead the daemon starts this small process as the
+leader of a new session and process group; it starts the program in the same group, reads its
+stdout, and writes what it reads to files in the run directory:
+
+- ``output.log``: the program's stderr and every stdout line that is not a record, byte for byte;
+- ``train_log.jsonl``: the run's records (``command``: those printed on stdout; ``cleanrl``: the
+  TensorBoard scalars the script writes, translated), plus a ``meta`` record first and an ``end``
+  record last when the program wrote none, and an ``artifact`` record per file it produced;
+- ``exit.json`` when the program has exited: exit code, whether it was stopped, line counts.
+
+The ``rlops`` protocol (our own trainer) writes its log itself; the worker only keeps its output.
+A stop is SIGTERM to the whole group: the program gets it, the worker notes it and keeps reading
+until the program is gone. The daemon can die and come back at any time; it reads the files.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+from rlops.events.schema import End, Meta, Record, encode
+from rlops.orchestrator.launch import OUTPUT_FILE, ExitStatus, LaunchSpec, read_launch, write_exit
+from rlops.orchestrator.protocol import ProtocolReader
+
+LOG_FILE = "train_log.jsonl"
+FLUSH_S = 0.2  # the log reaches the disk (and the daemon's ingest) at least this often
+POLL_S = 0.5
+READ_BLOCK = 1 << 16  # cleanrl scalars and artifacts are looked for this often
+
+
+class RunLog:
+    """The run's JSONL log, written by this process only; flushed on time by the reader loop."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle = open(path, "a", encoding="utf-8")
+        self.flushed = time.monotonic()
+        self.lock = threading.Lock()
+
+    def write(self, record: Record) -> None:
+        with self.lock:
+            self.handle.write(encode(record) + "\n")
+
+    def flush(self, force: bool = False) -> None:
+        if force or time.monotonic() - self.flushed >= FLUSH_S:
+            with self.lock:
+                self.handle.flush()
+            self.flushed = time.monotonic()
+
+    def close(self) -> None:
+        with self.lock:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+
+
+class Worker:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.spec: LaunchSpec = read_launch(self.run_dir)
+        self.stopped = False
+        self.reader = ProtocolReader(self.spec.run_id, self.spec.trace_id)
+        self.log: RunLog | None = None
+        self.saw_meta = self.saw_end = False
+        self.known_artifacts: set[str] = set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_stop)  # the program got it too (same group); we outlive it
+        signal.signal(signal.SIGINT, self._on_stop)
+        output = open(self.run_dir / OUTPUT_FILE, "ab", buffering=0)
+        writes_log = self.spec.protocol in ("command", "cleanrl")
+        if writes_log:
+            self.log = RunLog(self.run_dir / LOG_FILE)
+        environment = {**os.environ, **self.spec.env}
+        try:
+            program = subprocess.Popen(self.spec.argv, cwd=self.spec.cwd, env=environment, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE if self.spec.protocol == "command" else output,
+                                       stderr=output)
+        except OSError as exc:  # not found, not executable: the run fails with the reason
+            output.write(f"rlops worker: cannot start {self.spec.argv[0]!r}: {exc}\n".encode())
+            return self._finish(127, output)
+        watcher = None
+        if self.spec.protocol == "cleanrl":
+            watcher = threading.Thread(target=self._watch_cleanrl, args=(program,), daemon=True)
+            watcher.start()
+        elif self.spec.protocol == "command":
+            self._read_stdout(program.stdout, output)
+        code = program.wait()
+        if watcher is not None:
+            watcher.join()
+        return self._finish(code, output)
+
+    def _on_stop(self, *_: object) -> None:
+        self.stopped = True
+
+    def _read_stdout(self, stdout: IO[bytes], output: IO[bytes]) -> None:
+        """Read the program's stdout in blocks; the log is flushed whenever the pipe runs dry (a quiet
+        program's last record is on disk at once) and at least every ``FLUSH_S`` while it streams."""
+        fd, carry = stdout.fileno(), b""
+        while block := os.read(fd, READ_BLOCK):
+            lines = (carry + block).split(b"\n")
+            carry = lines.pop()
+            for line in lines:
+                record = self.reader.read(line)
+                if record is None:
+                    output.write(line + b"\n")
+                else:
+                    self._write(record)
+            if not select.select([fd], [], [], 0)[0] or time.monotonic() - self.log.flushed >= FLUSH_S:
+                self.log.flush(force=True)
+        if carry:  # a last line without its newline: text or a record all the same
+            record = self.reader.read(carry)
+            if record is None:
+                output.write(carry)
+            else:
+                self._write(record)
+        stdout.close()
+
+    def _watch_cleanrl(self, program: subprocess.Popen) -> None:
+        from rlops.orchestrator.cleanrl_scalars import ScalarTail
+
+        tail = ScalarTail(Path(self.spec.cwd))
+        while True:
+            done = program.poll() is not None
+            for record in tail.poll(final=done):
+                self._write(self.reader.stamp(record))
+            self._discover(final=done)
+            self.log.flush(force=True)
+            if done:
+                return
+            time.sleep(POLL_S)
+
+    def _write(self, record: Record) -> None:
+        """Append a record; a log starts with a meta record: the program's own if its first record is one."""
+        if not self.saw_meta:
+            self.saw_meta = True
+            if not isinstance(record, Meta):
+                meta = self._own_meta()
+                meta.run_id, meta.trace_id, meta.seq, meta.t = record.run_id, record.trace_id, record.seq, record.t
+                record.seq += 1  # renumbered after the meta it follows
+                self.reader.seq += 1
+                self.log.write(meta)
+        if isinstance(record, End):
+            self.saw_end = True
+        self.log.write(record)
+
+    def _own_meta(self) -> Meta:
+        return Meta(config={"runner": self.spec.runner, "argv": self.spec.argv}, argv=self.spec.argv,
+                    producer=self.spec.runner)
+
+    def _discover(self, final: bool = False) -> None:
+        try:
+            from rlops.orchestrator.artifacts import discover
+        except ImportError:
+            return
+        output_text = _tail(self.run_dir / OUTPUT_FILE) if final else ""  # a W&B run URL is printed near the end
+        for artifact in discover(self.run_dir, self.known_artifacts, output_text, final=final):
+            self.known_artifacts.add(artifact.path)
+            self._write(self.reader.stamp(artifact))
+
+    def _finish(self, code: int, output: IO[bytes]) -> int:
+        wrote_end = False
+        if self.log is not None:
+            if self.spec.protocol == "command":
+                self._discover(final=True)
+            if not self.saw_meta:
+                self._write(self.reader.stamp(self._own_meta()))
+            if not self.saw_end:
+                status = "stopped" if self.stopped else "finished" if code == 0 else "failed"
+                reason = None if code == 0 else _describe_exit(code)
+                self.log.write(self.reader.stamp(End(status=status, reason=reason)))
+                wrote_end = True
+            self.log.close()
+        if self.reader.last_error:
+            output.write(f"rlops worker: {self.reader.bad_lines} bad record line(s); the last: "
+                         f"{self.reader.last_error}\n".encode())
+        output.close()
+        write_exit(self.run_dir, ExitStatus(exit_code=code, ended=time.time(), stopped=self.stopped,
+                                            records=self.reader.records, text_lines=self.reader.text_lines,
+                                            bad_lines=self.reader.bad_lines, wrote_end=wrote_end))
+        return 0 if code == 0 else 1
+
+
+def _tail(path: Path, size: int = 1 << 16) -> str:
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - size))
+        return handle.read().decode("utf-8", errors="replace")
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m rlops.orchestrator.worker RUN_DIR")
+    sys.exit(Worker(Path(sys.argv[1])).run())
+
+
+if __name__ == "__main__":
+    main()
