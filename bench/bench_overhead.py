@@ -133,13 +133,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--torch-threads", type=int, default=1, help="0: torch's default")
+    parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="a subset of the variants (sb3_bare always)")
     args = parser.parse_args()
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     if args.variant:
         print(json.dumps({"sps": VARIANTS[args.variant](args.steps, args.seed, args.workdir)}))
         return
-    names = list(VARIANTS)
+    names = list(VARIANTS) if not args.only else ["sb3_bare", *[n for n in args.only if n != "sb3_bare"]]
     sps: dict[str, list[float]] = {name: [] for name in names}
     load = [os.getloadavg()[0]]
     for round_index in range(args.rounds):
@@ -162,6 +163,8 @@ def main() -> None:
     for name in names:
         print(f"{name:<18} {summary(sps[name]):<34} {summary(ratios[name])}")
     for name, base, target, what in TARGETS:
+        if name not in names or base not in names:
+            continue
         ratio = statistics.median(paired(name, base))
         verdict = "" if target is None else f" (target >= {target:.0%}: {'met' if ratio >= target else 'MISSED'})"
         print(f"{name} / {base}, {what}: {ratio:.1%}{verdict}")

@@ -183,3 +183,25 @@ def test_the_rlops_runner_from_the_cli(capsys):
     assert main(["runs", "logs", "mine"]) == 0
     assert "finished at 256 steps" in capsys.readouterr().out
     svc.close()
+
+
+def test_the_cleanrl_runner_turns_an_unmodified_script_into_a_run():
+    example = Path(__file__).resolve().parents[2] / "examples" / "cleanrl_ppo.py"
+    svc = service()
+    run_id = svc.start("cleanrl", [str(example), "--total-timesteps", "2048", "--num-envs", "2", "--num-steps", "128",
+                                   "--capture-video"], name="clean")
+    run = settle(svc, run_id)
+    assert run["status"] == "finished" and run["exit_code"] == 0 and run["runner"] == "cleanrl"
+    logged = records(run)
+    assert validate_log(Path(run["log_path"])).ok
+    assert logged[0].type == "meta" and logged[0].producer == "cleanrl"
+    assert logged[0].config["total_timesteps"] == 2048 and logged[0].config["capture_video"] is True
+    assert run["episodes"] == sum(isinstance(r, Episode) for r in logged) > 10
+    keys = svc.store.metric_keys(run_id)
+    assert {"losses/value_loss", "losses/policy_loss", "charts/SPS", "charts/learning_rate"} <= set(keys)
+    kinds = {artifact["kind"] for artifact in run["artifacts"]}
+    assert {"video", "tensorboard"} <= kinds, run["artifacts"]
+    videos = [a["path"] for a in run["artifacts"] if a["kind"] == "video"]
+    assert all((Path(run["run_dir"]) / path).stat().st_size > 0 for path in videos)
+    assert all(path.startswith("videos/") for path in videos)
+    svc.close()
