@@ -17,12 +17,10 @@ are removed, since their files are: ``--load-best`` must not pick a model that n
 Where the ``artifact`` pruned records go: the run store only, never the JSONL log. Retention only
 touches runs that ended, and the validator accepts nothing after an ``end`` record but a new
 process's ``meta`` or ``resume`` (anomaly ``after_end``); a pruned run's log is deleted anyway.
-Each record is ingested through ``RunStore.ingest`` with the seqs after the run's watermark, so it
-lands in the manifest and the events like any other. Because that moves the watermark, a run whose
-log holds records the store has not read yet is left for a later pass (its unread records would
-otherwise be skipped as already ingested). Consequences: ``reindex`` from the logs forgets the
-pruned marks, and a run resumed after its videos were pruned has its first records (as many as
-were pruned) skipped by the store, since its log continues at seqs the store has used.
+Each record goes into the run's artifact manifest (``RunStore.note_artifacts``) without moving the
+ingest watermark, so a run resumed after its videos were pruned still has every record of its log
+taken in. A run whose log holds records the store has not read yet is left for a later pass.
+``reindex`` from the logs forgets the pruned marks (the files are gone either way).
 """
 
 from __future__ import annotations
@@ -233,11 +231,10 @@ def _pruned_records(run: dict[str, Any], prune: Prune) -> list[Artifact]:
 
 def _record(store: RunStore, run: dict[str, Any], records: list[Artifact]) -> None:
     now = time.time()
-    for offset, record in enumerate(records, start=1):
-        record.run_id, record.trace_id = run["run_id"], run["trace_id"] or NO_TRACE
-        record.seq, record.t = run["ingested_seq"] + offset, now
+    for record in records:
+        record.run_id, record.trace_id, record.t = run["run_id"], run["trace_id"] or NO_TRACE, now
     if records:
-        store.ingest(records)
+        store.note_artifacts(run["run_id"], records)
 
 
 def _forget_models(registry: Registry, run_id: str, run_dir: Path) -> None:

@@ -109,6 +109,19 @@ class RunStore:
             "('finished', 'failed', 'stopped', 'lost') AND coalesce(ended, updated, created) >= ?", (since,))
         return [_row(RUN_COLUMNS, row) for row in rows]
 
+    def note_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
+        """Add entries to a run's artifact manifest that are not records of its log (the janitor's
+        prunes, made after the run ended): the ingest watermark does not move, so a resumed run's
+        records, which continue the log's seqs, are all still taken in."""
+        with write(self.connection) as db:
+            row = db.execute("SELECT artifacts FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                return
+            manifest = json.loads(row[0] or "[]") + [{"kind": a.kind, "path": a.path, "action": a.action, "t": a.t}
+                                                     for a in artifacts]
+            db.execute("UPDATE runs SET artifacts = ?, updated = ? WHERE run_id = ?",
+                       (json.dumps(manifest), time.time(), run_id))
+
     def count_bad_lines(self, run_id: str, count: int) -> None:
         with write(self.connection) as db:
             db.execute("UPDATE runs SET bad_lines = bad_lines + ? WHERE run_id = ?", (count, run_id))
