@@ -70,7 +70,7 @@ def test_a_command_run_survives_a_hostile_producer_and_keeps_every_line():
 def test_stopping_a_run_kills_its_whole_process_group():
     svc = service("--orchestrator.stop-grace-s", "1")
     run_id = svc.start("command", [sys.executable, str(PROGRAMS / "stubborn.py")], name="stubborn")
-    family_file = Path.cwd() / "family.json"  # the command runs in the caller's directory
+    family_file = Path("rlruns/stubborn/family.json")  # written where RLOPS_RUN_DIR says
     deadline = time.monotonic() + 60
     while not family_file.exists():
         assert time.monotonic() < deadline

@@ -51,7 +51,8 @@ class RlopsRunner:
     description = "rlops's own pipeline: rlops train with the run's options"
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
-        resolved = resolve_options(args=args).options  # a bad option fails here, before any launch
+        config, flags = _config_of(args)
+        resolved = resolve_options(config=config, args=flags).options  # a bad option fails here, before any launch
         model_dir, db = str(Path(run_dir).parent.resolve()), str(Path(options.registry.db_path).resolve())
         argv = [sys.executable, "-m", "rlops", "train", *args, "--store.run-name", run_id, "--store.model-dir",
                 model_dir, "--registry.db-path", db]
@@ -96,6 +97,16 @@ class CleanrlRunner:
                                     python=python, emits="TensorBoard scalars under runs/, videos under videos/",
                                     modules=("torch", "gymnasium", "tyro", "tensorboard"))
         return spec, capabilities
+
+
+def _config_of(args: list[str]) -> tuple[Path | None, list[str]]:
+    """``--config FILE`` (or ``-c``, ``--config=FILE``) out of a run's arguments, and the rest."""
+    for index, arg in enumerate(args):
+        if arg in ("--config", "-c") and index + 1 < len(args):
+            return Path(args[index + 1]), args[:index] + args[index + 2:]
+        if arg.startswith("--config="):
+            return Path(arg.split("=", 1)[1]), args[:index] + args[index + 1:]
+    return None, args
 
 
 RUNNERS: dict[str, Runner] = {runner.name: runner for runner in (RlopsRunner(), CommandRunner(), CleanrlRunner())}

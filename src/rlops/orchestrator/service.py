@@ -78,6 +78,7 @@ class TrainerService:
         preflight(capabilities, self.options, self.root)  # ... and a run that cannot start here, here
         run_dir.mkdir(parents=True)
         spec.trace_id = new_trace_id()
+        spec.env.update(RLOPS_RUN_ID=run_id, RLOPS_RUN_DIR=str(run_dir.resolve()), RLOPS_TRACE_ID=spec.trace_id)
         write_launch(run_dir, spec)
         self.store.register_run(run_id, run_dir.resolve(), (run_dir / LOG_FILE).resolve(), runner=runner_name)
         self.store.queue_run(run_id, spec.env_id, spec.algorithm, spec.trace_id)
