@@ -5,7 +5,9 @@ envs a per-step entropy over logits or a per-step quantile costs three times the
 
 - every step, on the batch's own device: sums of rewards, terminations, truncations, resets,
   successes, values and squared values, negative log-probabilities, and the action histogram.
-  Exact over the window, a few microseconds each.
+  Exact over the window, a few microseconds each. Small host batches (at most ``HOLD_ENVS`` envs,
+  e.g. SB3's 8 CartPoles) are copied aside instead and reduced together every ``HOLD_ROWS`` rows
+  and at the record: a NumPy reduction costs about a microsecond however few values it has.
 - every step, a strided copy of at most ``rows_per_step`` rows into a bounded sample (the newest
   ``sample_size`` rows are kept): logits, the chosen info arrays, and rewards when their
   percentiles are asked for. With few envs nothing is skipped and the results are exact.
@@ -20,13 +22,18 @@ record: they are dropped and counted under ``nonfinite``.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rlops.events.metrics_math import mean_std, ops_of, percentile_names, view
+import numpy as np
+
+from rlops.events.metrics_math import HOST_OPS, mean_std, ops_of, percentile_names, view
 
 QUANTILES = (0.1, 0.5, 0.9)
+HOLD_ENVS = 256  # host batches of at most this many envs are held and reduced together...
+HOLD_ROWS = 16384  # ...every this many rows (and at each record): 128 KiB of float64 per quantity
+_COUNTS = frozenset(("done", "trunc", "reset", "success"))
 
 
 class _Sample:
@@ -65,6 +72,8 @@ class MetricsAccumulator:
         self._sums: dict[str, Any] = {}
         self._counts: dict[str, int] = {}
         self._samples: dict[str, _Sample] = {}
+        self._held: defaultdict[str, list[np.ndarray]] = defaultdict(list)
+        self._held_rows = 0
 
     # -- every step ---------------------------------------------------------------------------
 
@@ -72,45 +81,77 @@ class MetricsAccumulator:
                values: Any = None, logits: Any = None, log_probs: Any = None,
                infos: Mapping[str, Any] | None = None, successes: Any = None) -> None:
         """Add one vector step: each argument holds one entry per env (``logits``: one row per env)."""
-        ops, rewards = self._flat(rewards)
+        rewards = self._flat(rewards)[1]
         n = len(rewards)
         self.transitions += n
-        self._add("reward", ops.total(rewards), n)
-        self._add_count("done", terminated, n)
-        self._add_count("trunc", truncated, n)
+        self._put("reward", rewards)
+        self._put("done", terminated)
+        self._put("trunc", truncated)
         if resets is not None:
-            self._add_count("reset", resets, n)
+            self._put("reset", resets)
         if successes is not None:
-            self._add_count("success", successes, n)
+            self._put("success", successes)
         if self.reward_percentiles:
             self._sample("pct:reward", rewards)
         if actions is not None:
-            self._add_actions(actions)
+            self._put("actions", actions)
         if values is not None:
-            vops, values = self._flat(values)
-            self._add("value", vops.total(values), len(values))
-            self._add("value_sq", vops.squares(values), len(values))
+            self._put("value", values)
         if logits is not None:
             self._sample("logits", view(logits, self.numpy_for_cpu_tensors)[1])
         elif log_probs is not None:
             # E[-log pi(a|s)] over the sampled actions is the policy's entropy: exact in expectation, cheap.
-            lops, log_probs = self._flat(log_probs)
-            self._add("neg_log_prob", -lops.total(log_probs), len(log_probs))
+            self._put("neg_log_prob", log_probs)
         for key, array in (infos or {}).items():
             self._sample(f"pct:{key}", self._flat(array)[1])
+        if n <= HOLD_ENVS:
+            self._held_rows += n
+            if self._held_rows >= HOLD_ROWS:
+                self._reduce_held()
 
     def _flat(self, x: Any) -> tuple[Any, Any]:
+        if type(x) is np.ndarray and x.ndim == 1:  # most inputs: skip two calls, a few hundred ns each
+            return HOST_OPS, x
         ops, array = view(x, self.numpy_for_cpu_tensors)
         return ops, ops.asarray(array)
+
+    def _put(self, name: str, x: Any) -> None:
+        """Reduce one per-env quantity now, or hold a copy of it when it is a small host batch."""
+        ops, x = self._flat(x)
+        if ops is HOST_OPS and len(x) <= HOLD_ENVS:
+            # A copy: producers may reuse their buffers (SB3 adds the bootstrapped value to rewards).
+            self._held[name].append(x.copy())
+        else:
+            self._reduce(name, ops, x)
+
+    def _reduce_held(self) -> None:
+        for name, parts in self._held.items():
+            if parts:
+                joined = np.concatenate(parts)
+                parts.clear()
+                if joined.dtype.kind == "f" and joined.dtype.itemsize < 8:
+                    joined = joined.astype(np.float64)  # one float64 sum: closer than per-step float32 sums
+                self._reduce(name, HOST_OPS, joined)
+        self._held_rows = 0
+
+    def _reduce(self, name: str, ops: Any, x: Any) -> None:
+        n = len(x)
+        if name in _COUNTS:
+            self._add(name, ops.count(x), n)
+        elif name == "actions":
+            self._add_actions(ops, x)
+        elif name == "value":
+            self._add("value", ops.total(x), n)
+            self._add("value_sq", ops.squares(x), n)
+        elif name == "neg_log_prob":
+            self._add(name, -ops.total(x), n)
+        else:
+            self._add(name, ops.total(x), n)
 
     def _add(self, name: str, value: Any, n: int) -> None:
         previous = self._sums.get(name)
         self._sums[name] = value if previous is None else previous + value
         self._counts[name] = self._counts.get(name, 0) + n
-
-    def _add_count(self, name: str, mask: Any, n: int) -> None:
-        ops, mask = self._flat(mask)
-        self._add(name, ops.count(mask), n)
 
     def _sample(self, name: str, array: Any) -> None:
         sample = self._samples.get(name)
@@ -120,8 +161,7 @@ class MetricsAccumulator:
         # A copy: producers may reuse their buffers (CleanRL's storage tensors) before we read it.
         sample.add(ops_of(array).copy(array[::stride]))
 
-    def _add_actions(self, actions: Any) -> None:
-        ops, actions = self._flat(actions)
+    def _add_actions(self, ops: Any, actions: Any) -> None:
         if self.n_actions is None or self._bins_from_data:
             # Unknown action count: size the histogram from the data, every step (a host read
             # for device tensors; give n_actions to avoid it).
@@ -151,6 +191,7 @@ class MetricsAccumulator:
         # An empty window (a record of losses only) repeats the last rate rather than claim 0.
         record["sps"] = self._last_sps
         if self.transitions:
+            self._reduce_held()
             record.update(self._window_values())
         self._reset_window()
         return record

@@ -129,7 +129,7 @@ class TorchOps:
         return x.tolist()  # the one host synchronisation (a single device-to-host copy on CUDA)
 
 
-_NUMPY = NumpyOps()
+HOST_OPS = NumpyOps()  # the one instance: ``ops is HOST_OPS`` tells a host value
 _TORCH: TorchOps | None = None
 
 
@@ -144,14 +144,14 @@ def view(x: Any, numpy_for_cpu: bool = True) -> tuple[NumpyOps | TorchOps, Any]:
     while a device tensor stays on its device, where every op is an asynchronous kernel."""
     global _TORCH
     if type(x) is np.ndarray:  # the common case first: a few hundred ns saved per array, ten arrays a step
-        return _NUMPY, x
+        return HOST_OPS, x
     if is_tensor(x):
-        if numpy_for_cpu and x.device.type == "cpu":
-            return _NUMPY, (x.detach() if x.requires_grad else x).numpy()
+        if numpy_for_cpu and x.is_cpu:
+            return HOST_OPS, (x.detach() if x.requires_grad else x).numpy()
         if _TORCH is None:
             _TORCH = TorchOps()
         return _TORCH, x.detach()
-    return _NUMPY, np.asarray(x)
+    return HOST_OPS, np.asarray(x)
 
 
 def ops_of(x: Any) -> NumpyOps | TorchOps:

@@ -43,51 +43,59 @@ class TelemetryCallback(BaseCallback):
         self.last_rewards: deque[np.ndarray] = deque(maxlen=RING)
         self.last_observations: deque[np.ndarray] = deque(maxlen=RING)
         self.last_metrics: dict[str, Any] = {}
+        self._discrete_actions: bool | None = None  # the model's action space is Discrete (the histogram)
 
     def _on_training_start(self) -> None:
-        from gymnasium import spaces
-
         self.started = time.monotonic()
         self.start_steps = self.num_timesteps
-        if isinstance(self.model.action_space, spaces.Discrete) and self.accumulator.n_actions is None:
+        self._discrete_actions = _is_discrete(self.model.action_space)
+        if self._discrete_actions and self.accumulator.n_actions is None:
             self.accumulator.n_actions = int(self.model.action_space.n)  # a fixed histogram: no sizing from data
 
     def _on_step(self) -> bool:
         local = self.locals
         rewards = np.asarray(local["rewards"])
-        if not np.isfinite(rewards).all():
+        if not _all_finite(rewards):
             index = int(np.flatnonzero(~np.isfinite(rewards))[0])
             raise TrainingError(f"env {index} returned reward {rewards[index]} at {self.num_timesteps} env steps",
                                 hint="a non-finite reward poisons every loss after it; fix the env or clip its rewards")
         dones = np.asarray(local["dones"], dtype=bool)
         infos: list[dict[str, Any]] = local.get("infos") or []
-        truncated = np.fromiter((info.get("TimeLimit.truncated", False) for info in infos), bool, len(infos))
-        if len(truncated) != len(dones):
-            truncated = np.zeros_like(dones)
-        terminated = dones & ~truncated
+        ended = np.count_nonzero(dones)
+        if not ended:
+            truncated = terminated = dones  # all False: most steps end no episode, and need no look at infos
+        elif len(infos) == len(dones):
+            # A truncation ends an episode: SB3's VecEnvs flag it on done envs only (False elsewhere).
+            truncated = np.fromiter((info.get("TimeLimit.truncated", False) for info in infos), bool, len(infos)) & dones
+            terminated = dones & ~truncated
+        else:
+            truncated, terminated = np.zeros_like(dones), dones
         actions = local.get("actions")
-        values = local.get("values")
         log_probs = local.get("log_probs")
-        extras = {key: np.asarray([info[key] for info in infos], dtype=np.float64)
-                  for key in self.info_keys if infos and all(key in info for info in infos)}
+        extras = None
+        if self.info_keys and infos:
+            extras = {key: np.asarray([info[key] for info in infos], dtype=np.float64)
+                      for key in self.info_keys if all(key in info for info in infos)}
         successes = None
-        if dones.any() and any("is_success" in info for info in infos):
+        if ended and any("is_success" in info for info in infos):
             successes = np.asarray([bool(info.get("is_success", False)) for info in infos]) & dones
+        if self._discrete_actions is None:
+            self._discrete_actions = _is_discrete(self.model.action_space)
         self.accumulator.update(
             rewards, terminated, truncated, resets=dones,
-            actions=_discrete(actions, self.model.action_space),
-            values=values.flatten() if values is not None else None,
+            actions=actions if self._discrete_actions else None,
+            values=local.get("values"),  # (n_envs, 1): the accumulator reads every input flat
             log_probs=log_probs,
             infos=extras or None,
             successes=successes,
         )
         if actions is not None:
             self.last_actions.append(np.array(actions, copy=True))
-        self.last_rewards.append(rewards.copy())
+        self.last_rewards.append(rewards.copy())  # a copy: SB3 then adds the bootstrapped value in place
         new_obs = local.get("new_obs")
         if isinstance(new_obs, np.ndarray):
             self.last_observations.append(new_obs[:1].copy())
-        if self.record_episodes and dones.any():
+        if self.record_episodes and ended:
             for index in np.flatnonzero(dones):
                 info = infos[index].get("episode") if index < len(infos) else None
                 if info is not None:  # Monitor's raw return, whatever normalization is on
@@ -108,12 +116,18 @@ class TelemetryCallback(BaseCallback):
         return self.accumulator.emit(env_steps, getattr(self.model, "_n_updates", 0), time.monotonic() - self.started)
 
 
-def _discrete(actions: Any, action_space: Any) -> Any:
+def _is_discrete(action_space: Any) -> bool:
     from gymnasium import spaces
 
-    if actions is None or not isinstance(action_space, spaces.Discrete):
-        return None
-    return np.asarray(actions).reshape(-1)
+    return isinstance(action_space, spaces.Discrete)
+
+
+def _all_finite(x: np.ndarray) -> bool:
+    # A NaN or an infinity makes the sum non-finite; so may an overflow, which the exact check clears.
+    # For a few values the Python sum costs a fifth of NumPy's isfinite + all.
+    if x.size <= 64 and math.isfinite(sum(x.ravel().tolist())):
+        return True
+    return bool(np.isfinite(x).all())
 
 
 class EventLogOutput(KVWriter):
