@@ -76,9 +76,13 @@ def rlops_telemetry(steps: int, seed: int, workdir: Path, sinks: tuple[str, ...]
     recorder = RunRecorder(run_id, log, sinks=built, trace_id=context.trace_id)
     telemetry = TelemetryCallback(recorder, MetricsAccumulator())
     model.set_logger(event_logger(telemetry))
-    started = time.perf_counter()
+    started, cpu, main_cpu = time.perf_counter(), time.process_time(), time.thread_time()
     model.learn(steps, callback=telemetry)
     elapsed = time.perf_counter() - started
+    # CPU the sinks' threads took while training (the process's CPU minus the training thread's):
+    # steadier than wall-clock ratios on a shared machine, and what they cost a 1-core budget.
+    main_cpu = time.thread_time() - main_cpu
+    other_cpu = time.process_time() - cpu - main_cpu
     end = recorder.close("finished", env_steps=model.num_timesteps)
     # Telemetry that silently wrote nothing would be free: check it all reached the store.
     store = RunStore(workdir / "rlops.db")
@@ -87,9 +91,14 @@ def rlops_telemetry(steps: int, seed: int, workdir: Path, sinks: tuple[str, ...]
     if end.dropped or run["ingested_seq"] != end.seq or run["episodes"] != telemetry.episodes:
         raise SystemExit(f"telemetry incomplete: dropped {end.dropped}, run row {run}")
     closing = time.perf_counter() - started - elapsed
-    print(f"rlops ({'+'.join(sinks)}): {end.seq + 1} records ({telemetry.episodes} episodes), close {closing:.3f} s",
+    print(f"rlops ({'+'.join(sinks)}): {end.seq + 1} records ({telemetry.episodes} episodes), close {closing:.3f} s, "
+          f"sink threads {other_cpu:.2f} s CPU = {other_cpu / main_cpu:.1%} of the training thread's {main_cpu:.1f} s",
           file=sys.stderr)
+    SINK_CPU.append(other_cpu / main_cpu)
     return model.num_timesteps / elapsed
+
+
+SINK_CPU: list[float] = []  # the measured variant's sink-thread CPU share (one value, in its own process)
 
 
 def rlops_local(steps: int, seed: int, workdir: Path) -> float:
@@ -120,9 +129,15 @@ def measure(name: str, steps: int, seed: int, threads: int) -> float:
     if done.returncode != 0:
         raise SystemExit(f"{name} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     for line in done.stderr.splitlines():
-        if line.startswith("rlops:"):
+        if line.startswith("rlops ("):
             print(f"  {line}", flush=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])["sps"]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["sink_cpu"] is not None:
+        SINK_CPU_BY_VARIANT.setdefault(name, []).append(result["sink_cpu"])
+    return result["sps"]
+
+
+SINK_CPU_BY_VARIANT: dict[str, list[float]] = {}
 
 
 def main() -> None:
@@ -138,7 +153,8 @@ def main() -> None:
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     if args.variant:
-        print(json.dumps({"sps": VARIANTS[args.variant](args.steps, args.seed, args.workdir)}))
+        sps = VARIANTS[args.variant](args.steps, args.seed, args.workdir)
+        print(json.dumps({"sps": sps, "sink_cpu": SINK_CPU[0] if SINK_CPU else None}))
         return
     names = list(VARIANTS) if not args.only else ["sb3_bare", *[n for n in args.only if n != "sb3_bare"]]
     sps: dict[str, list[float]] = {name: [] for name in names}
@@ -168,9 +184,11 @@ def main() -> None:
         ratio = statistics.median(paired(name, base))
         verdict = "" if target is None else f" (target >= {target:.0%}: {'met' if ratio >= target else 'MISSED'})"
         print(f"{name} / {base}, {what}: {ratio:.1%}{verdict}")
+    for name, shares in SINK_CPU_BY_VARIANT.items():
+        print(f"{name}: sink threads' CPU while training = {summary(shares)} of the training thread's (median [min-max])")
     print(f"1-minute load average at start and after each round: {', '.join(f'{x:.1f}' for x in load)} (2 cores)")
     print(json.dumps({"sps": sps, "ratios": ratios, "ratio_median": {n: statistics.median(r) for n, r in ratios.items()},
-                      "load": load}))
+                      "sink_cpu": SINK_CPU_BY_VARIANT, "load": load}))
 
 
 if __name__ == "__main__":

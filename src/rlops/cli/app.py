@@ -20,6 +20,7 @@ from rlops.cli import (
     commands_registry,
     commands_runs,
     commands_serve,
+    commands_sweep,
     commands_train,
     commands_views,
     shared,
@@ -41,6 +42,7 @@ app.command("eval", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(comman
 app.command("infer", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.infer)
 app.command("serve", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_serve.serve)
 app.command("export", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_export.export)
+app.command("sweep", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_sweep.sweep)
 app.command("gc", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_gc.gc)
 app.command("options")(commands_options.options)
 app.command("plot")(commands_views.plot)

@@ -90,6 +90,11 @@ def ensure_daemon(options: Options) -> bool:
     if orchestrator.python:
         args += ["--orchestrator.python", orchestrator.python]
     with open(root / DAEMON_LOG, "ab") as out:
-        subprocess.Popen([sys.executable, "-m", "rlops", "runs", "daemon", *args], stdin=subprocess.DEVNULL,
-                         stdout=out, stderr=out, start_new_session=True)
+        _started.append(subprocess.Popen([sys.executable, "-m", "rlops", "runs", "daemon", *args],
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True))
     return True
+
+
+# Daemons started by this process: held so that a handle is never collected while its daemon runs
+# (the daemon outlives us by design; it is not waited for).
+_started: list[subprocess.Popen] = []
