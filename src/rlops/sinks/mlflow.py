@@ -34,6 +34,7 @@ from mlflow.tracking import MlflowClient
 from rlops.errors import BackendError
 from rlops.events.schema import Artifact, Checkpoint, End, Episode, Eval, Meta, Metrics, Record
 from rlops.sinks.base import RunContext
+from rlops.sinks.push_cadence import PushCadence
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,8 @@ class MlflowSink:
         self.client = client
         self.mlflow_run_id = mlflow_run_id
         self.run_dir, self.log_path = Path(run_dir).resolve(), Path(log_path).resolve()
-        self.push_every = push_every  # None: every checkpoint
+        self.cadence = PushCadence(push_every)
         self.params = dict(params or {})  # what the MLflow run holds already (a resumed run)
-        self.pending: Checkpoint | None = None  # the newest checkpoint not pushed yet
-        self.pushed_steps: int | None = None
         self.ended = False
         self.buffer: list[Metric] = []  # points not sent yet (see BATCH_POINTS)
         self.buffered_records = 0  # the records they came from
@@ -102,9 +101,7 @@ class MlflowSink:
                 elif isinstance(record, Meta):
                     self._meta(record)
                 elif isinstance(record, Checkpoint):
-                    self.pending = record
-                    if self._due(record.env_steps):
-                        self._push_pending()
+                    self._push(self.cadence.offer(record))
                 elif isinstance(record, Artifact) and record.action == "added" and "://" not in record.path:
                     self._upload(record.path)
                 elif isinstance(record, End):
@@ -144,15 +141,9 @@ class MlflowSink:
         if params or tags:
             self.client.log_batch(self.mlflow_run_id, params=params, tags=tags, synchronous=True)
 
-    def _due(self, env_steps: int) -> bool:
-        return self.push_every is None or self.pushed_steps is None or env_steps - self.pushed_steps >= self.push_every
-
-    def _push_pending(self) -> None:
-        record, self.pending = self.pending, None
-        if record is None:
-            return
-        self._upload(record.path)  # checkpoints/step-.../
-        self.pushed_steps = record.env_steps
+    def _push(self, record: Checkpoint | None) -> None:
+        if record is not None:
+            self._upload(record.path)  # checkpoints/step-.../
 
     def _upload(self, relative: str) -> None:
         """A file or directory of the run, at the same place among the run's artifacts."""
@@ -166,7 +157,7 @@ class MlflowSink:
             log.warning("mlflow: %s is gone, not uploaded", path)
 
     def _end(self, record: End) -> None:
-        self._push_pending()
+        self._push(self.cadence.take())
         if self.log_path.is_file():  # complete here: the producer flushed it, end record included
             self.client.log_artifact(self.mlflow_run_id, str(self.log_path))
         if (self.run_dir / "eval.json").is_file():
@@ -189,7 +180,7 @@ class MlflowSink:
         # and the status stays RUNNING: the reconciler marks it once the run is known lost.
         if not self.ended:
             self.flush()
-            self._push_pending()
+            self._push(self.cadence.take())
 
 
 def metrics_of(record: Metrics | Episode | Eval) -> Iterator[Metric]:

@@ -13,6 +13,7 @@ Network exporters are imported only when chosen: the default file export needs n
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -79,33 +80,33 @@ def one_line(item: Any) -> str:
     return item.to_json(indent=None) + "\n"
 
 
+# The SDK's OTLP exporter of each signal; ``{}`` is the transport (metrics.protocol: grpc or http).
+OTLP_EXPORTERS = {
+    "traces": ("opentelemetry.exporter.otlp.proto.{}.trace_exporter", "OTLPSpanExporter"),
+    "logs": ("opentelemetry.exporter.otlp.proto.{}._log_exporter", "OTLPLogExporter"),
+    "metrics": ("opentelemetry.exporter.otlp.proto.{}.metric_exporter", "OTLPMetricExporter"),
+}
+
+
+def otlp_exporter(options: Options, signal: str) -> Any:
+    """The OTLP exporter of a signal, imported only now: the default file export needs none."""
+    quiet_otlp_retries()
+    module, name = OTLP_EXPORTERS[signal]
+    exporter = getattr(importlib.import_module(module.format(options.metrics.protocol)), name)
+    return exporter(endpoint=otlp_endpoint(options, signal), timeout=OTLP_TIMEOUT_S)
+
+
 def span_exporter(options: Options, out: IO[str] | None) -> Any:
-    kind = exporter_kind(options, "traces")
-    if kind == "otlp":
-        quiet_otlp_retries()
-        if options.metrics.protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
-
-            return Grpc(endpoint=otlp_endpoint(options, "traces"), timeout=OTLP_TIMEOUT_S)
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
-
-        return Http(endpoint=otlp_endpoint(options, "traces"), timeout=OTLP_TIMEOUT_S)
+    if exporter_kind(options, "traces") == "otlp":
+        return otlp_exporter(options, "traces")
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
     return ConsoleSpanExporter(out=out or sys.stdout, formatter=one_line if out else _pretty)
 
 
 def log_exporter(options: Options, out: IO[str] | None) -> Any:
-    kind = exporter_kind(options, "logs")
-    if kind == "otlp":
-        quiet_otlp_retries()
-        if options.metrics.protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Grpc
-
-            return Grpc(endpoint=otlp_endpoint(options, "logs"), timeout=OTLP_TIMEOUT_S)
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as Http
-
-        return Http(endpoint=otlp_endpoint(options, "logs"), timeout=OTLP_TIMEOUT_S)
+    if exporter_kind(options, "logs") == "otlp":
+        return otlp_exporter(options, "logs")
     from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
 
     return ConsoleLogRecordExporter(out=out or sys.stdout, formatter=one_line if out else _pretty)
@@ -114,14 +115,7 @@ def log_exporter(options: Options, out: IO[str] | None) -> Any:
 def metric_exporter(options: Options, out: IO[str] | None) -> Any:
     """The push exporter for metrics (file, otlp, console); Prometheus is a pull reader instead."""
     if options.metrics.exporter == "otlp":
-        quiet_otlp_retries()
-        if options.metrics.protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
-
-            return Grpc(endpoint=otlp_endpoint(options, "metrics"), timeout=OTLP_TIMEOUT_S)
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
-
-        return Http(endpoint=otlp_endpoint(options, "metrics"), timeout=OTLP_TIMEOUT_S)
+        return otlp_exporter(options, "metrics")
     from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
     return ConsoleMetricExporter(out=out or sys.stdout, formatter=one_line if out else _pretty)

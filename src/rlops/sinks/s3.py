@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rlops.events.schema import Artifact, Checkpoint, End, Meta, Record
 from rlops.sinks.base import RunContext
+from rlops.sinks.push_cadence import PushCadence
 from rlops.sinks.s3_objects import RunObjects, s3_client, s3_location
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,7 @@ class S3Sink:
     def __init__(self, objects: RunObjects, run_dir: Path, log_path: Path, push_every: int | None) -> None:
         self.objects = objects
         self.run_dir, self.log_path = Path(run_dir), Path(log_path)
-        self.push_every = push_every  # None: every checkpoint
-        self.pushed_steps: int | None = None
-        self.pending: Checkpoint | None = None  # the newest checkpoint not pushed yet
+        self.cadence = PushCadence(push_every)
         self.uploaded = 0
         self.finished = False
 
@@ -48,19 +47,13 @@ class S3Sink:
             if isinstance(record, Meta):
                 self._upload_run_file("options.json")
             elif isinstance(record, Checkpoint):
-                self.pending = record
-                if self._due(record.env_steps):
-                    self._push_pending()
+                self._push(self.cadence.offer(record))
             elif isinstance(record, Artifact) and record.action == "added" and "://" not in record.path:
                 self.uploaded += self.objects.upload_tree(self.run_dir / record.path, "artifacts", record.path)
             elif isinstance(record, End):
                 self._finish()
 
-    def _due(self, env_steps: int) -> bool:
-        return self.push_every is None or self.pushed_steps is None or env_steps - self.pushed_steps >= self.push_every
-
-    def _push_pending(self) -> None:
-        record, self.pending = self.pending, None
+    def _push(self, record: Checkpoint | None) -> None:
         if record is None:
             return
         path = self.run_dir / record.path
@@ -69,7 +62,6 @@ class S3Sink:
             self.objects.upload_file(path / file, "checkpoints", path.name, file)
         self.objects.upload_file(path / MANIFEST, "checkpoints", path.name, MANIFEST)  # last: now it counts
         self.uploaded += len(files) + 1
-        self.pushed_steps = record.env_steps
         self._upload_log()
         log.debug("pushed %s to %s", path.name, self.objects.url("checkpoints", path.name))
 
@@ -89,7 +81,7 @@ class S3Sink:
         if self.finished:
             return
         self.finished = True
-        self._push_pending()
+        self._push(self.cadence.take())
         self._upload_run_file("eval.json")
         self._upload_log()
 
