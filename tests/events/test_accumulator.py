@@ -6,26 +6,27 @@ import numpy as np
 import pytest
 import torch
 
+from rlops.events import accumulator as accumulator_module
 from rlops.events.accumulator import MetricsAccumulator
 
 ENVS, STEPS, ACTIONS = 64, 30, 4
 
 
-def batches(seed: int = 0):
+def batches(seed: int = 0, envs: int = ENVS):
     rng = np.random.default_rng(seed)
     for _ in range(STEPS):
-        terminated = rng.random(ENVS) < 0.05
-        truncated = ~terminated & (rng.random(ENVS) < 0.02)
+        terminated = rng.random(envs) < 0.05
+        truncated = ~terminated & (rng.random(envs) < 0.02)
         yield {
-            "rewards": rng.normal(1.0, 2.0, ENVS).astype(np.float32),
+            "rewards": rng.normal(1.0, 2.0, envs).astype(np.float32),
             "terminated": terminated,
             "truncated": truncated,
             "resets": terminated | truncated,
-            "actions": rng.integers(0, ACTIONS, ENVS),
-            "values": rng.normal(0.5, 3.0, ENVS).astype(np.float32),
-            "logits": rng.normal(0.0, 1.5, (ENVS, ACTIONS)).astype(np.float32),
-            "successes": (terminated | truncated) & (rng.random(ENVS) < 0.5),
-            "infos": {"dist": rng.exponential(2.0, ENVS)},
+            "actions": rng.integers(0, ACTIONS, envs),
+            "values": rng.normal(0.5, 3.0, envs).astype(np.float32),
+            "logits": rng.normal(0.0, 1.5, (envs, ACTIONS)).astype(np.float32),
+            "successes": (terminated | truncated) & (rng.random(envs) < 0.5),
+            "infos": {"dist": rng.exponential(2.0, envs)},
         }
 
 
@@ -59,21 +60,29 @@ def as_torch(batch: dict) -> dict:
     return out
 
 
+# 8 and 64 envs: NumPy batches held and reduced together; 300: reduced every step (above
+# HOLD_ENVS); "8-flushing": held batches reduced every HOLD_ROWS rows within one window.
+@pytest.mark.parametrize("envs", [8, 64, 300, "8-flushing"])
 @pytest.mark.parametrize("kind", ["numpy", "torch-cpu", "torch-device-path"])
-def test_every_quantity_matches_the_numpy_reference(kind):
-    steps = list(batches())
+def test_every_quantity_matches_the_numpy_reference(kind, envs, monkeypatch):
+    if envs == "8-flushing":
+        monkeypatch.setattr(accumulator_module, "HOLD_ROWS", 40)
+        envs = 8
+    steps = list(batches(envs=envs))
     accumulator = MetricsAccumulator(info_keys=("dist",), n_actions=ACTIONS, reward_percentiles=True,
-                                     numpy_for_cpu_tensors=kind != "torch-device-path")
+                                     numpy_for_cpu_tensors=kind != "torch-device-path",
+                                     sample_size=envs * STEPS)  # every row sampled: percentiles exact
+
     for batch in steps:
         accumulator.update(**(batch if kind == "numpy" else as_torch(batch)))
-    record = accumulator.emit(env_steps=ENVS * STEPS, opt_steps=7, wall_time_s=2.0)
+    record = accumulator.emit(env_steps=envs * STEPS, opt_steps=7, wall_time_s=2.0)
     expected = reference(steps)
     for key, value in expected.items():
         assert record[key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
     actions = np.concatenate([s["actions"] for s in steps])
     assert record["action_hist"] == np.bincount(actions, minlength=ACTIONS).tolist()
-    assert record["env_steps"] == ENVS * STEPS and record["opt_steps"] == 7
-    assert record["sps"] == pytest.approx(ENVS * STEPS / 2.0)
+    assert record["env_steps"] == envs * STEPS and record["opt_steps"] == 7
+    assert record["sps"] == pytest.approx(envs * STEPS / 2.0)
     assert all(type(v) in (int, float, list) for v in record.values())
 
 
