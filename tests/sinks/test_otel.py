@@ -223,3 +223,25 @@ def test_the_standard_otel_variables_choose_the_collector():
         result = train(prepare_options(options), progress=False)
     records = records_of(result.run.events_file)
     assert_signals_match_log(records, collector.points(), collector.spans(), collector.log_records())
+
+
+def test_the_file_exporter_writes_spans_exactly_as_the_sdk_formats_them():
+    import json as json_module
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Status, StatusCode
+
+    from rlops.sinks.otel_exporters import span_line
+
+    tracer = TracerProvider(resource=Resource.create({"rlops.run_id": "r"})).get_tracer("t")
+    root = tracer.start_span("rl.run", start_time=1_795_431_343_000_000_000)
+    child = tracer.start_span("rl.episode", context=trace.set_span_in_context(root), start_time=1_795_431_343_5,
+                              attributes={"rl.episode.return": 1.5, "rl.episode.length": 10, "rl.action": [0.5, 1.0]})
+    child.add_event("exception", {"exception.type": "ValueError"}, timestamp=1_795_431_344_000_000_123)
+    child.set_status(Status(StatusCode.ERROR, "diverged"))
+    child.end(end_time=1_795_431_344_999_999_999)
+    root.end(end_time=1_795_431_345_000_000_000)
+    for span in (root, child):
+        assert json_module.loads(span_line(span)) == json_module.loads(span.to_json(indent=None))
