@@ -105,10 +105,14 @@ class Worker:
     def _read_stdout(self, stdout: IO[bytes], output: IO[bytes]) -> None:
         """Read the program's stdout in blocks; the log is flushed whenever the pipe runs dry (a quiet
         program's last record is on disk at once) and at least every ``FLUSH_S`` while it streams."""
-        fd, carry = stdout.fileno(), b""
+        fd, partial = stdout.fileno(), []  # the pieces of a line not ended yet (a 10 MB line: many blocks)
         while block := os.read(fd, READ_BLOCK):
-            lines = (carry + block).split(b"\n")
-            carry = lines.pop()
+            if b"\n" not in block:
+                partial.append(block)
+                continue
+            lines = block.split(b"\n")
+            lines[0] = b"".join(partial) + lines[0]
+            partial = [lines.pop()]
             for line in lines:
                 record = self.reader.read(line)
                 if record is None:
@@ -117,6 +121,7 @@ class Worker:
                     self._write(record)
             if not select.select([fd], [], [], 0)[0] or time.monotonic() - self.log.flushed >= FLUSH_S:
                 self.log.flush(force=True)
+        carry = b"".join(partial)
         if carry:  # a last line without its newline: text or a record all the same
             record = self.reader.read(carry)
             if record is None:
