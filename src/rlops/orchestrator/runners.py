@@ -14,12 +14,13 @@ must import, which pre-flight checks before anything is launched.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from rlops.errors import UnknownNameError, UsageError
+from rlops.errors import PreflightError, UnknownNameError, UsageError
 from rlops.options import resolve_options
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import LaunchSpec
@@ -89,6 +90,9 @@ class CleanrlRunner:
         script = Path(args[0]).resolve()
         if not script.is_file():
             raise UsageError(f"no script {args[0]!r}", hint="give the path of a CleanRL-style .py file")
+        if importlib.util.find_spec("tensorboard") is None:  # rlops reads the script's event files itself
+            raise PreflightError("the cleanrl runner reads TensorBoard event files and this rlops has no tensorboard",
+                                 hint="pip install -c constraints.txt 'rlops[tensorboard]'")
         python = options.orchestrator.python or sys.executable
         # The script writes runs/<run_name>/ and videos/<run_name>/ where it runs: in the run directory.
         spec = LaunchSpec(run_id, self.name, [python, str(script), *args[1:]], "cleanrl", str(Path(run_dir).resolve()),
