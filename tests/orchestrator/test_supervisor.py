@@ -205,3 +205,20 @@ def test_the_cleanrl_runner_turns_an_unmodified_script_into_a_run():
     assert all((Path(run["run_dir"]) / path).stat().st_size > 0 for path in videos)
     assert all(path.startswith("videos/") for path in videos)
     svc.close()
+
+
+def test_odd_but_valid_records_and_huge_numbers_never_jam_supervision():
+    program = ("import json; print(json.dumps({'type': 'meta', 'config': {'env': 'CartPole-v1', 'agent': None}}));"
+               "print('{\"type\": \"metrics\", \"env_steps\": 1, \"x\": ' + '9' * 400 + '}');"
+               "print(json.dumps({'type': 'episode', 'episode_return': 1.0, 'length': 3, 'env_steps': 3}))")
+    svc = service("--orchestrator.max-concurrent", "1")
+    first = svc.start("command", [sys.executable, "-c", program], name="odd")
+    second = svc.start("command", [sys.executable, "-c", "print('queued behind it')"], name="after")
+    assert settle(svc, first)["status"] == "finished"
+    run = settle(svc, second)  # the queue moved on
+    assert run["status"] == "finished"
+    odd = svc.store.get_run(first)
+    assert odd["episodes"] == 1 and odd["bad_lines"] == 1 and odd["env_id"] is None
+    with pytest.raises(Exception, match="already exists"):
+        svc.start("command", [sys.executable, "-c", "pass"], name="odd")  # a name is never reused
+    svc.close()

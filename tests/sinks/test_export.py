@@ -92,3 +92,15 @@ def test_a_run_directory_without_a_log_says_what_to_do(capsys):
     assert main(["export", str(run.path), "--to", "tensorboard"]) != 0
     assert main(["export", "nowhere", "--to", "tensorboard"]) != 0
     assert capsys.readouterr().err.count("hint:") == 2
+
+
+def test_a_crafted_log_cannot_make_a_backend_upload_files_outside_the_run(tmp_path):
+    from rlops.sinks.base import inside_run
+
+    run = tmp_path / "run"
+    (run / "plots").mkdir(parents=True)
+    (tmp_path / "secret").write_text("key")
+    (run / "link").symlink_to(tmp_path / "secret")
+    assert inside_run(run, "plots") == (run / "plots").resolve()
+    for hostile in ("../secret", str(tmp_path / "secret"), "plots/../../secret", "link"):
+        assert inside_run(run, hostile) is None, hostile

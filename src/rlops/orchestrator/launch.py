@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,9 @@ class ExitStatus:
     wrote_end: bool = False  # the worker wrote the end record (the program did not)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temp, "w", encoding="utf-8") as handle:
+    with open(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
@@ -54,7 +55,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def write_launch(run_dir: Path, spec: LaunchSpec) -> None:
-    write_json_atomic(Path(run_dir) / LAUNCH_FILE, asdict(spec))
+    """Owner-only: it holds the starting environment, credentials included."""
+    write_json_atomic(Path(run_dir) / LAUNCH_FILE, asdict(spec), mode=0o600)
 
 
 def read_launch(run_dir: Path) -> LaunchSpec:
@@ -70,3 +72,13 @@ def read_exit(run_dir: Path) -> ExitStatus | None:
         return ExitStatus(**json.loads((Path(run_dir) / EXIT_FILE).read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
+
+
+def describe_exit(code: int) -> str:
+    """'exit code 3', 'killed by SIGKILL', 'killed by signal 35' (real-time signals have no name)."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"

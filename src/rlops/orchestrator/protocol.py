@@ -31,7 +31,7 @@ class ProtocolReader:
             return None
         try:
             record = self._record(json.loads(body, parse_constant=_reject))
-        except (ValueError, EventError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        except (ValueError, EventError, RecursionError, OverflowError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             self.bad_lines += 1
             self.text_lines += 1
             self.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"

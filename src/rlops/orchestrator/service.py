@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 import signal
@@ -27,12 +28,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rlops.errors import RunDirectoryError, RunStateError, UsageError
+from rlops.errors import RunDirectoryError, RunStateError, UnknownNameError, UsageError
 from rlops.events.schema import EventError, Record, decode
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import (
     OUTPUT_FILE,
     STOP_FILE,
+    describe_exit,
     read_exit,
     read_launch,
     write_json_atomic,
@@ -72,13 +74,16 @@ class TrainerService:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", run_id) or run_id in {".", ".."}:
             raise UsageError(f"run name {run_id!r} is not a plain directory name", hint="use letters, digits, . _ -")
         run_dir = self.root / run_id
-        if run_dir.exists():
+        if run_dir.exists() or self._known(run_id):  # a pruned run's row stays: its name is taken for good
             raise RunDirectoryError(f"run {run_id!r} already exists in {self.root}", hint="choose another --name")
         spec, capabilities = runner.prepare(run_id, run_dir, list(args), self.options)  # bad arguments fail here
         preflight(capabilities, self.options, self.root)  # ... and a run that cannot start here, here
         run_dir.mkdir(parents=True)
         spec.trace_id = new_trace_id()
-        spec.env.update(RLOPS_RUN_ID=run_id, RLOPS_RUN_DIR=str(run_dir.resolve()), RLOPS_TRACE_ID=spec.trace_id)
+        # The run gets the environment of whoever started it, whichever process launches it later
+        # (the daemon's may lack CUDA_VISIBLE_DEVICES, a virtualenv's PATH, credentials).
+        spec.env = {**os.environ, **spec.env, "RLOPS_RUN_ID": run_id, "RLOPS_RUN_DIR": str(run_dir.resolve()),
+                    "RLOPS_TRACE_ID": spec.trace_id}
         write_launch(run_dir, spec)
         self.store.register_run(run_id, run_dir.resolve(), (run_dir / LOG_FILE).resolve(), runner=runner_name)
         self.store.queue_run(run_id, spec.env_id, spec.algorithm, spec.trace_id)
@@ -89,10 +94,14 @@ class TrainerService:
     def stop(self, run_id: str) -> str:
         """Stop a run: a queued one never starts; a running one gets SIGTERM, SIGKILL after the grace."""
         run = self.store.get_run(run_id)
-        if run["status"] == "queued" and self._settle_if("queued", run_id, "stopped", "stopped before it started"):
+        if run["status"] == "queued" and self.store.stop_queued(run_id, "stopped before it started"):
             return "stopped"
+        run = self.store.get_run(run_id)  # launched meanwhile, perhaps
         if run["status"] != "running":
             raise RunStateError(f"run {run_id} is {run['status']}, not running", hint="rlops runs list shows runs")
+        if not _supervised(run):
+            raise RunStateError(f"run {run_id} was not started by the orchestrator (rlops train in a terminal)",
+                                hint=f"stop it where it runs (Ctrl-C), or: kill -TERM {run['pid']}")
         run_dir = Path(run["run_dir"])
         if not (run_dir / STOP_FILE).exists():
             write_json_atomic(run_dir / STOP_FILE, {"asked": time.time()})
@@ -139,17 +148,28 @@ class TrainerService:
         reap_children()
         for run in self.store.list_runs(status="running"):
             if _supervised(run):
-                self._supervise(run)
+                self._guarded(run, self._supervise)
         for run in self.store.unsettled(since=time.time() - UNSETTLED_WINDOW_S):
             # Ended by its own end record (the exit code is still to add), or marked lost by a reader
             # that only saw a dead pid (rlops runs list): ingest the rest of its log, and settle it
             # from its worker's exit status if there is one.
             if _supervised(run):
-                self._ingest(run)
-                exit_status = read_exit(Path(run["run_dir"]))
-                if exit_status is not None:
-                    self._settle_exited(run["run_id"], exit_status, (Path(run["run_dir"]) / STOP_FILE).exists())
+                self._guarded(run, self._finish_ended)
         self._launch_queued()
+
+    def _guarded(self, run: dict[str, Any], step: Any) -> None:
+        """One run's step; a failure (a record the store cannot take...) is logged once per round and
+        never keeps the other runs from being supervised or the queue from moving."""
+        try:
+            step(run)
+        except Exception as exc:
+            log.warning("run %s: supervision failed this round: %s: %s", run["run_id"], type(exc).__name__, exc)
+
+    def _finish_ended(self, run: dict[str, Any]) -> None:
+        self._ingest(run)
+        exit_status = read_exit(Path(run["run_dir"]))
+        if exit_status is not None:
+            self._settle_exited(run["run_id"], exit_status, (Path(run["run_dir"]) / STOP_FILE).exists())
 
     def _supervise(self, run: dict[str, Any]) -> None:
         run_id, run_dir = run["run_id"], Path(run["run_dir"])
@@ -187,9 +207,7 @@ class TrainerService:
         elif code == 0:
             status, reason = "finished", None
         else:
-            status = "failed"
-            reason = f"killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
-                else f"exit code {code}"
+            status, reason = "failed", describe_exit(code)
         if exit_status.bad_lines:
             self.store.count_bad_lines(run_id, exit_status.bad_lines - run.get("bad_lines", 0))
         self.store.settle(run_id, status, reason, code)
@@ -205,29 +223,27 @@ class TrainerService:
         ingest_log(self.store, log_path, offset=current["ingested_bytes"], run_dir=Path(run["run_dir"]))
 
     def _launch_queued(self) -> None:
-        running = len(self.store.list_runs(status="running"))
         for run in sorted(self.store.list_runs(status="queued"), key=lambda r: r["created"]):
-            if running >= self.options.orchestrator.max_concurrent:
-                return
-            if not self.store.claim_queued(run["run_id"]):
-                continue  # another process launched it
+            if not self.store.claim_queued(run["run_id"], self.options.orchestrator.max_concurrent):
+                if len(self.store.list_runs(status="running")) >= self.options.orchestrator.max_concurrent:
+                    return  # the slots are full: the rest wait, in order
+                continue  # another process launched this one
             run_dir = Path(run["run_dir"])
             read_launch(run_dir)  # a launch file that cannot be read fails here, loudly
             pid = spawn_worker(run_dir.resolve())
             write_json_atomic(run_dir / WORKER_FILE, {"pid": pid, "started": time.time()})
             self.store.set_pid(run["run_id"], pid)
-            running += 1
             log.info("run %s started (worker pid %d)", run["run_id"], pid)
 
     def _worker_pid(self, run_dir: Path) -> int | None:
         worker = _read_json(run_dir / WORKER_FILE)
         return worker["pid"] if worker else None
 
-    def _settle_if(self, current: str, run_id: str, status: str, reason: str) -> bool:
-        run = self.store.get_run(run_id)
-        if run["status"] != current:
+    def _known(self, run_id: str) -> bool:
+        try:
+            self.store.get_run(run_id)
+        except UnknownNameError:
             return False
-        self.store.settle(run_id, status, reason, None)
         return True
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from rlops.events.schema import End, Meta, Record, encode
-from rlops.orchestrator.launch import OUTPUT_FILE, ExitStatus, LaunchSpec, read_launch, write_exit
+from rlops.orchestrator.launch import OUTPUT_FILE, ExitStatus, LaunchSpec, describe_exit, read_launch, write_exit
 from rlops.orchestrator.protocol import ProtocolReader
 
 LOG_FILE = "train_log.jsonl"
@@ -80,7 +80,7 @@ class Worker:
         writes_log = self.spec.protocol in ("command", "cleanrl")
         if writes_log:
             self.log = RunLog(self.run_dir / LOG_FILE)
-        environment = {**os.environ, **self.spec.env}
+        environment = self.spec.env or dict(os.environ)  # the starter's environment, snapshot at start
         try:
             program = subprocess.Popen(self.spec.argv, cwd=self.spec.cwd, env=environment, stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE if self.spec.protocol == "command" else output,
@@ -181,7 +181,7 @@ class Worker:
                 self._write(self.reader.stamp(self._own_meta()))
             if not self.saw_end:
                 status = "stopped" if self.stopped else "finished" if code == 0 else "failed"
-                reason = None if code == 0 else _describe_exit(code)
+                reason = None if code == 0 else describe_exit(code)
                 self.log.write(self.reader.stamp(End(status=status, reason=reason)))
                 wrote_end = True
             self.log.close()
@@ -199,15 +199,6 @@ def _tail(path: Path, size: int = 1 << 16) -> str:
     with open(path, "rb") as handle:
         handle.seek(max(0, path.stat().st_size - size))
         return handle.read().decode("utf-8", errors="replace")
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ from mlflow.tracking import MlflowClient
 
 from rlops.errors import BackendError
 from rlops.events.schema import Artifact, Checkpoint, End, Episode, Eval, Meta, Metrics, Record
-from rlops.sinks.base import RunContext
+from rlops.sinks.base import RunContext, inside_run
 from rlops.sinks.push_cadence import PushCadence
 
 log = logging.getLogger(__name__)
@@ -147,9 +147,11 @@ class MlflowSink:
 
     def _upload(self, relative: str) -> None:
         """A file or directory of the run, at the same place among the run's artifacts."""
-        path = self.run_dir / relative
+        path = inside_run(self.run_dir, relative)
         parent = str(Path(relative).parent)
-        if path.is_dir():
+        if path is None:
+            log.warning("mlflow: %s leaves the run directory, not uploaded", relative)
+        elif path.is_dir():
             self.client.log_artifacts(self.mlflow_run_id, str(path), relative)
         elif path.is_file():
             self.client.log_artifact(self.mlflow_run_id, str(path), None if parent == "." else parent)
@@ -157,15 +159,18 @@ class MlflowSink:
             log.warning("mlflow: %s is gone, not uploaded", path)
 
     def _end(self, record: End) -> None:
-        self._push(self.cadence.take())
-        if self.log_path.is_file():  # complete here: the producer flushed it, end record included
-            self.client.log_artifact(self.mlflow_run_id, str(self.log_path))
-        if (self.run_dir / "eval.json").is_file():
-            self._upload("eval.json")
-        if record.reason:
-            self.client.set_tag(self.mlflow_run_id, REASON_TAG, record.reason[:MAX_PARAM_VALUE])
-        self.client.set_terminated(self.mlflow_run_id, STATUSES.get(record.status, "FAILED"), end_time=_ms(record.t))
-        self.ended = True
+        try:
+            self._push(self.cadence.take())
+            if self.log_path.is_file():  # complete here: the producer flushed it, end record included
+                self.client.log_artifact(self.mlflow_run_id, str(self.log_path))
+            if (self.run_dir / "eval.json").is_file():
+                self._upload("eval.json")
+        finally:  # an upload that fails must not leave the MLflow run RUNNING for ever
+            if record.reason:
+                self.client.set_tag(self.mlflow_run_id, REASON_TAG, record.reason[:MAX_PARAM_VALUE])
+            self.client.set_terminated(self.mlflow_run_id, STATUSES.get(record.status, "FAILED"),
+                                       end_time=_ms(record.t))
+            self.ended = True
 
     def flush(self) -> None:
         try:

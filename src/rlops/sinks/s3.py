@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rlops.events.schema import Artifact, Checkpoint, End, Meta, Record
-from rlops.sinks.base import RunContext
+from rlops.sinks.base import RunContext, inside_run
 from rlops.sinks.push_cadence import PushCadence
 from rlops.sinks.s3_objects import RunObjects, s3_client, s3_location
 
@@ -49,14 +49,21 @@ class S3Sink:
             elif isinstance(record, Checkpoint):
                 self._push(self.cadence.offer(record))
             elif isinstance(record, Artifact) and record.action == "added" and "://" not in record.path:
-                self.uploaded += self.objects.upload_tree(self.run_dir / record.path, "artifacts", record.path)
+                path = inside_run(self.run_dir, record.path)
+                if path is None:
+                    log.warning("s3: %s leaves the run directory, not uploaded", record.path)
+                else:
+                    self.uploaded += self.objects.upload_tree(path, "artifacts", record.path)
             elif isinstance(record, End):
                 self._finish()
 
     def _push(self, record: Checkpoint | None) -> None:
         if record is None:
             return
-        path = self.run_dir / record.path
+        path = inside_run(self.run_dir, record.path)
+        if path is None:
+            log.warning("s3: checkpoint %s leaves the run directory, not uploaded", record.path)
+            return
         files = json.loads((path / MANIFEST).read_text(encoding="utf-8"))["files"]
         for file in files:
             self.objects.upload_file(path / file, "checkpoints", path.name, file)
@@ -80,10 +87,10 @@ class S3Sink:
     def _finish(self) -> None:
         if self.finished:
             return
-        self.finished = True
         self._push(self.cadence.take())
         self._upload_run_file("eval.json")
         self._upload_log()
+        self.finished = True  # only now: a push that failed is tried again at shutdown
 
     def flush(self) -> None:
         pass  # every upload is complete when export returns

@@ -11,6 +11,7 @@ same id, and ``wandb sync`` uploads them in order into one run.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Sequence
@@ -21,7 +22,9 @@ import wandb
 
 from rlops.errors import BackendError
 from rlops.events.schema import Artifact, End, Episode, Eval, Meta, Metrics, Record
-from rlops.sinks.base import RunContext
+from rlops.sinks.base import RunContext, inside_run
+
+log = logging.getLogger(__name__)
 
 STEP = "env_steps"
 BEST = "eval/best_mean_reward"
@@ -85,7 +88,11 @@ class WandbSink:
                 self.best = record.mean_reward
                 self.run.summary[BEST] = record.mean_reward
             elif isinstance(record, Artifact) and record.action == "added" and "://" not in record.path:
-                self._save(self.run_dir / record.path, record.path)
+                path = inside_run(self.run_dir, record.path)
+                if path is None:
+                    log.warning("wandb: %s leaves the run directory, not saved", record.path)
+                else:
+                    self._save(path, str(path.relative_to(self.run_dir.resolve())))
             elif isinstance(record, End):
                 self._finish(0 if record.status == "finished" else 1, record)
 

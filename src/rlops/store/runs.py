@@ -84,11 +84,19 @@ class RunStore:
                        "algorithm), trace_id = ?, pid = NULL, updated = ? WHERE run_id = ?",
                        (env_id, algorithm, trace_id, time.time(), run_id))
 
-    def claim_queued(self, run_id: str) -> bool:
-        """Take a queued run for launch; False if another process took it first."""
+    def claim_queued(self, run_id: str, limit: int) -> bool:
+        """Take a queued run for launch while fewer than ``limit`` run; False if another process took it
+        first or the slots are full. One statement: two supervisors cannot both take the last slot."""
         with write(self.connection) as db:
             return db.execute("UPDATE runs SET status = 'running', started = ?, updated = ? WHERE run_id = ? AND "
-                              "status = 'queued'", (time.time(), time.time(), run_id)).rowcount == 1
+                              "status = 'queued' AND (SELECT count(*) FROM runs WHERE status = 'running') < ?",
+                              (time.time(), time.time(), run_id, limit)).rowcount == 1
+
+    def stop_queued(self, run_id: str, reason: str) -> bool:
+        """A queued run never starts; False if it was launched meanwhile."""
+        with write(self.connection) as db:
+            return db.execute("UPDATE runs SET status = 'stopped', reason = ?, ended = ?, updated = ? WHERE run_id = ? "
+                              "AND status = 'queued'", (reason, time.time(), time.time(), run_id)).rowcount == 1
 
     def set_pid(self, run_id: str, pid: int) -> None:
         with write(self.connection) as db:
@@ -272,9 +280,9 @@ class _RunIngest:
         if isinstance(record, Meta):
             config = record.config
             update.update(config=json.dumps(config), seed=record.seed, trace_id=record.trace_id, status="running",
-                          reason=None, ended=None, env_id=config.get("env", {}).get("env_id"),
-                          algorithm=config.get("agent", {}).get("algorithm"),
-                          experiment=config.get("store", {}).get("experiment_name"))
+                          reason=None, ended=None, env_id=_nested(config, "env", "env_id"),
+                          algorithm=_nested(config, "agent", "algorithm"),
+                          experiment=_nested(config, "store", "experiment_name"))
             update.setdefault("started", record.t)
         elif isinstance(record, Checkpoint):
             update["checkpoints"] = update.get("checkpoints", 0) + 1
@@ -309,6 +317,13 @@ class _RunIngest:
         assignments += ["started = coalesce(started, ?)", "artifacts = ?", "ingested_seq = ?", "updated = ?"]
         params += [started, json.dumps(artifacts), last_seq, time.time(), self.run_id]
         self.db.execute(f"UPDATE runs SET {', '.join(assignments)} WHERE run_id = ?", params)
+
+
+def _nested(config: dict[str, Any], section: str, key: str) -> str | None:
+    """``config[section][key]`` as text when the producer's meta has that shape (any program's may not)."""
+    value = config.get(section)
+    value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _flag(value: bool | None) -> int | None:
