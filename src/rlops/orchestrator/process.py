@@ -38,10 +38,6 @@ def signal_group(pgid: int, signum: int) -> bool:
         return False
 
 
-def group_alive(pgid: int) -> bool:
-    return signal_group(pgid, 0)
-
-
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
