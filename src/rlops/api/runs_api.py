@@ -1,0 +1,117 @@
+"""The runs API (issue 7 groundwork, read-only so far): what the dashboard will draw, as JSON.
+
+    GET /api/health
+    GET /api/runs?status=&runner=&env_id=&limit=      newest first
+    GET /api/runs/{run_id}
+    GET /api/runs/{run_id}/metrics                    the run's metric keys
+    GET /api/runs/{run_id}/metrics/{key}?max_points=  a series, downsampled with its peaks kept
+    GET /api/runs/{run_id}/episodes?limit=
+    GET /api/runners
+
+Every error has one shape: ``{"error": {"status", "message", "hint"}}``. Each request opens the
+run store for itself (SQLite connections are per thread; WAL readers never block the writers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from rlops import __version__
+from rlops.api.downsample import envelope
+from rlops.errors import RlopsError, UnknownNameError
+from rlops.orchestrator.runners import RUNNERS
+from rlops.store.runs import RunStore
+
+MAX_POINTS = 2_000  # a chart's default budget: a few pixels per point on a wide screen
+
+
+def error(status: int, message: str, hint: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "message": message, "hint": hint}}, status_code=status)
+
+
+def create_runs_app(db_path: str | Path) -> FastAPI:
+    app = FastAPI(title="rlops runs API", version=__version__, description=__doc__)
+
+    def store() -> Iterator[RunStore]:
+        opened = RunStore(db_path)
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+    @app.exception_handler(UnknownNameError)
+    async def unknown(_: Request, exc: UnknownNameError) -> JSONResponse:
+        return error(404, exc.message, exc.hint)
+
+    @app.exception_handler(RlopsError)
+    async def failed(_: Request, exc: RlopsError) -> JSONResponse:
+        return error(400 if exc.exit_code == 2 else 500, exc.message, exc.hint)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return error(422, f"{where}: {first.get('msg')}", "see /docs for the parameters")
+
+    @app.exception_handler(HTTPException)
+    async def http(_: Request, exc: HTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail), "see /docs for the routes" if exc.status_code == 404 else None)
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        return {"ok": True, "version": __version__}
+
+    @app.get("/api/runs")
+    def runs(status: str | None = None, runner: str | None = None, env_id: str | None = None,
+             limit: int = Query(200, ge=1, le=10_000), db: RunStore = Depends(store)) -> list[dict[str, Any]]:
+        rows = db.list_runs(status=status)
+        rows = [row for row in rows if (runner is None or row["runner"] == runner)
+                and (env_id is None or row["env_id"] == env_id)]
+        return [_summary(row) for row in rows[:limit]]
+
+    @app.get("/api/runs/{run_id}")
+    def run(run_id: str, db: RunStore = Depends(store)) -> dict[str, Any]:
+        return db.get_run(run_id)
+
+    @app.get("/api/runs/{run_id}/metrics")
+    def metric_keys(run_id: str, db: RunStore = Depends(store)) -> list[str]:
+        db.get_run(run_id)
+        return db.metric_keys(run_id)
+
+    @app.get("/api/runs/{run_id}/metrics/{key:path}")
+    def series(run_id: str, key: str, max_points: int = Query(MAX_POINTS, ge=4, le=100_000),
+               db: RunStore = Depends(store)) -> dict[str, Any]:
+        db.get_run(run_id)
+        if key not in db.metric_keys(run_id):
+            return error(404, f"run {run_id} has no metric {key!r}", f"GET /api/runs/{run_id}/metrics lists them")
+        data = db.metric_series(run_id, key)
+        steps, values = envelope(data.steps, data.values, max_points)
+        return {"key": key, "points": len(data), "returned": len(steps), "steps": steps.tolist(),
+                "values": values.tolist()}
+
+    @app.get("/api/runs/{run_id}/episodes")
+    def episodes(run_id: str, limit: int = Query(1_000, ge=1, le=100_000),
+                 db: RunStore = Depends(store)) -> list[dict[str, Any]]:
+        db.get_run(run_id)
+        return db.episodes(run_id, limit=limit)
+
+    @app.get("/api/runners")
+    def runners() -> list[dict[str, str]]:
+        return [{"name": name, "description": runner.description} for name, runner in RUNNERS.items()]
+
+    return app
+
+
+SUMMARY = ("run_id", "status", "reason", "runner", "env_id", "algorithm", "created", "started", "ended",
+           "env_steps", "episodes", "last_return", "best_eval", "sps", "exit_code")
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: row.get(key) for key in SUMMARY}

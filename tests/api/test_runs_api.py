@@ -1,0 +1,83 @@
+"""The runs API over a real run store filled by real training: what it returns is what the store
+and the log hold, series downsampled with their peaks, errors in one shape."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+
+import httpx
+import numpy as np
+import uvicorn
+
+from rlops.api.runs_api import create_runs_app
+from rlops.store.runs import RunStore
+from tests.helpers import train_tiny
+
+
+@contextmanager
+def serving(app):
+    """The app on a real uvicorn server on a free loopback port, in a thread; an httpx client to it."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_runs_series_episodes_and_errors():
+    result = train_tiny("ppo", steps=512)
+    run_id = result.run.name
+    with serving(create_runs_app("rlruns/rlops.db")) as client:
+        check_runs(client, run_id)
+
+
+def check_runs(client: httpx.Client, run_id: str) -> None:
+    assert client.get("/api/health").json()["ok"] is True
+    listed = client.get("/api/runs").json()
+    assert [r["run_id"] for r in listed] == [run_id] and listed[0]["status"] == "finished"
+    assert client.get("/api/runs", params={"runner": "command"}).json() == []
+    detail = client.get(f"/api/runs/{run_id}").json()
+    store = RunStore("rlruns/rlops.db")
+    assert detail["episodes"] == store.get_run(run_id)["episodes"]
+    keys = client.get(f"/api/runs/{run_id}/metrics").json()
+    assert "sps" in keys and keys == store.metric_keys(run_id)
+    full = store.metric_series(run_id, "sps")
+    body = client.get(f"/api/runs/{run_id}/metrics/sps").json()
+    assert body["steps"] == full.steps.tolist() and np.allclose(body["values"], full.values)
+    episodes = client.get(f"/api/runs/{run_id}/episodes").json()
+    assert [e["seq"] for e in episodes] == [e["seq"] for e in store.episodes(run_id)]
+    store.close()
+
+    for path, status in (("/api/runs/nope", 404), (f"/api/runs/{run_id}/metrics/no/such", 404),
+                         (f"/api/runs/{run_id}/metrics/sps?max_points=2", 422), ("/api/nothing", 404)):
+        answer = client.get(path)
+        assert answer.status_code == status, path
+        assert set(answer.json()["error"]) == {"status", "message", "hint"} and answer.json()["error"]["message"]
+
+
+def test_a_long_series_is_downsampled_with_its_peaks():
+    result = train_tiny("ppo")
+    store = RunStore("rlruns/rlops.db")
+    run_id = result.run.name
+    # A long synthetic series in the same store, as a million-step run would leave.
+    from rlops.events.schema import Metrics
+
+    records = [Metrics(run_id=run_id, trace_id="0" * 32, seq=10_000 + i, t=1.0, env_steps=i,
+                       values={"spiky": 1e6 if i == 31_337 else float(i % 7)}) for i in range(50_000)]
+    store.ingest(records)
+    store.close()
+    with serving(create_runs_app("rlruns/rlops.db")) as client:
+        body = client.get(f"/api/runs/{run_id}/metrics/spiky", params={"max_points": 500}).json()
+    assert body["points"] == 50_000 and body["returned"] <= 500
+    assert max(body["values"]) == 1e6 and 31_337 in body["steps"]
