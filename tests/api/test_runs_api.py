@@ -3,6 +3,7 @@ and the log hold, series downsampled with their peaks, errors in one shape."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from contextlib import contextmanager
@@ -81,3 +82,44 @@ def test_a_long_series_is_downsampled_with_its_peaks():
         body = client.get(f"/api/runs/{run_id}/metrics/spiky", params={"max_points": 500}).json()
     assert body["points"] == 50_000 and body["returned"] <= 500
     assert max(body["values"]) == 1e6 and 31_337 in body["steps"]
+
+
+def raw_get(port: int, target: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
+    """A request with the path exactly as given: no client normalises its dot segments."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.putrequest("GET", target, skip_accept_encoding=True)
+    for name, value in (headers or {}).items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, body, dict(response.getheaders())
+
+
+def test_files_are_served_from_inside_the_run_only_with_ranges(tmp_path):
+    result = train_tiny("ppo")
+    run_id, run_dir = result.run.name, result.run.path
+    (run_dir / "videos").mkdir()
+    video = bytes(range(256)) * 40  # 10,240 bytes
+    (run_dir / "videos" / "rl-video-episode-0.mp4").write_bytes(video)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not serve")
+    (run_dir / "escape").symlink_to(secret)
+    (run_dir / "outside").symlink_to(tmp_path, target_is_directory=True)
+    with serving(create_runs_app("rlruns/rlops.db")) as client:
+        port = int(str(client.base_url).rsplit(":", 1)[1].strip("/"))
+        base = f"/api/runs/{run_id}/files/"
+        status, body, headers = raw_get(port, base + "videos/rl-video-episode-0.mp4")
+        assert status == 200 and body == video and headers["content-type"] == "video/mp4"
+        status, body, headers = raw_get(port, base + "videos/rl-video-episode-0.mp4", {"Range": "bytes=100-199"})
+        assert status == 206 and body == video[100:200] and headers["content-range"] == "bytes 100-199/10240"
+        status, body, _ = raw_get(port, base + "train_log.jsonl")
+        assert status == 200 and body == result.run.events_file.read_bytes()
+        hostile = ["../../secret.txt", "..%2f..%2fsecret.txt", "%2e%2e/%2e%2e/secret.txt", "%252e%252e/secret.txt",
+                   "..%5c..%5csecret.txt", "videos\\..\\..\\secret.txt", "%2fetc%2fpasswd", "/etc/passwd",
+                   f"{secret}", "escape", "outside/secret.txt", "videos/%00.mp4", "c:%5cwindows", ".", ""]
+        for path in hostile:
+            status, body, _ = raw_get(port, base + path)
+            assert status in (403, 404), (path, status)
+            assert b"do not serve" not in body and b"root:" not in body, path

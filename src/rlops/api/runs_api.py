@@ -6,6 +6,8 @@
     GET /api/runs/{run_id}/metrics                    the run's metric keys
     GET /api/runs/{run_id}/metrics/{key}?max_points=  a series, downsampled with its peaks kept
     GET /api/runs/{run_id}/episodes?limit=
+    GET /api/runs/{run_id}/artifacts                  the artifact manifest
+    GET /api/runs/{run_id}/files/{path}               a file of the run (Range requests for video)
     GET /api/runners
 
 Every error has one shape: ``{"error": {"status", "message", "hint"}}``. Each request opens the
@@ -14,13 +16,14 @@ run store for itself (SQLite connections are per thread; WAL readers never block
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from rlops import __version__
@@ -102,11 +105,42 @@ def create_runs_app(db_path: str | Path) -> FastAPI:
         db.get_run(run_id)
         return db.episodes(run_id, limit=limit)
 
+    @app.get("/api/runs/{run_id}/artifacts")
+    def artifacts(run_id: str, db: RunStore = Depends(store)) -> list[dict[str, Any]]:
+        return db.get_run(run_id)["artifacts"]
+
+    @app.get("/api/runs/{run_id}/files/{path:path}")
+    def run_file(run_id: str, path: str, db: RunStore = Depends(store)) -> Any:
+        run_dir = db.get_run(run_id)["run_dir"]
+        target = confined(Path(run_dir), path) if run_dir else None
+        if target is None:
+            return error(403, f"{path!r} is not a file name inside run {run_id}",
+                         "give a path relative to the run directory, as the artifact manifest lists them")
+        if not target.is_file():
+            return error(404, f"run {run_id} has no file {path!r}", f"GET /api/runs/{run_id}/artifacts lists them")
+        media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return FileResponse(target, media_type=media_type)  # answers Range requests (video seeking)
+
     @app.get("/api/runners")
     def runners() -> list[dict[str, str]]:
         return [{"name": name, "description": runner.description} for name, runner in RUNNERS.items()]
 
     return app
+
+
+def confined(run_dir: Path, path: str) -> Path | None:
+    """The file ``path`` names inside ``run_dir``, or None if it could be anywhere else. The server
+    has decoded the URL once; what is left is taken literally (``%2e%2e`` is a file name), and a
+    path with a NUL, a backslash, a drive or a root, or that resolves (symlinks followed) outside
+    the run directory, is refused."""
+    if not path or "\x00" in path or "\\" in path or path.startswith("/") or ":" in path.split("/", 1)[0]:
+        return None
+    root = run_dir.resolve()
+    try:
+        target = (root / path).resolve()
+    except (OSError, ValueError):
+        return None
+    return target if target.is_relative_to(root) and target != root else None
 
 
 SUMMARY = ("run_id", "status", "reason", "runner", "env_id", "algorithm", "created", "started", "ended",
