@@ -22,6 +22,7 @@ from rlops.cli import (
     commands_serve,
     commands_sweep,
     commands_train,
+    commands_ui,
     commands_views,
     shared,
 )
@@ -44,6 +45,7 @@ app.command("serve", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(comma
 app.command("export", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_export.export)
 app.command("sweep", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_sweep.sweep)
 app.command("gc", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_gc.gc)
+app.command("ui", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_ui.ui)
 app.command("options")(commands_options.options)
 app.command("plot")(commands_views.plot)
 app.command("rollout")(commands_views.rollout)

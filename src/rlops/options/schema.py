@@ -281,6 +281,15 @@ class ServeOptions(Section):
     token: str | None = Field(None, description="bearer token every request must carry (required beyond loopback)")
 
 
+class UiOptions(Section):
+    """UI: the dashboard's HTTP API (``rlops ui``), served with the orchestrator."""
+
+    host: str = Field("127.0.0.1", description="address to bind; anything but loopback requires a token")
+    port: int = Field(8765, ge=0, le=65535, description="port to bind (0: any free port)")
+    token: str | None = Field(None, description="bearer token every request must carry (generated and printed "
+                                                "when binding beyond loopback without one)")
+
+
 class OrchestratorOptions(Section):
     """Orchestrator: supervised runs (``rlops runs start``, sweeps), their queue, pre-flight and retention."""
 
@@ -317,3 +326,4 @@ class Options(BaseModel):
     logs: LogsOptions = Field(default_factory=LogsOptions)
     serve: ServeOptions = Field(default_factory=ServeOptions)
     orchestrator: OrchestratorOptions = Field(default_factory=OrchestratorOptions)
+    ui: UiOptions = Field(default_factory=UiOptions)

@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 from rlops.options.schema import Options
@@ -48,33 +48,36 @@ def daemon_running(root: Path) -> bool:
 
 
 def run_daemon(options: Options) -> int:
+    """Supervise in the foreground until SIGTERM or SIGINT."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    supervise(options, stopping)
+    return 0
+
+
+def supervise(options: Options, stopping: threading.Event) -> bool:
+    """Tick until ``stopping`` is set, holding the runs directory's lock; False at once if another
+    daemon holds it (it supervises, this process need not)."""
     root = Path(options.store.model_dir)
     handle = _lock(root)
     if handle is None:
         log.info("a daemon already supervises %s", root)
-        return 0
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+        return False
     service = TrainerService(options)
     log.info("daemon %d supervising %s (at most %d runs at once)", os.getpid(), root,
              options.orchestrator.max_concurrent)
     try:
-        while not stopping:
+        while not stopping.is_set():
             try:
                 service.tick()
             except Exception:  # one bad round (a run directory deleted under us...) must not end supervision
                 log.exception("supervision round failed; trying again")
-            time.sleep(options.orchestrator.poll_interval)
+            stopping.wait(options.orchestrator.poll_interval)
     finally:
         service.close()
         os.close(handle)
-    return 0
+    return True
 
 
 def ensure_daemon(options: Options) -> bool:

@@ -1,0 +1,61 @@
+"""What every request to the UI's API must pass, before any route sees it.
+
+- **Host**: only the names the server answers to (loopback names and the bound address). A page on
+  evil.example that rebinds its DNS to 127.0.0.1 sends ``Host: evil.example``: refused.
+- **Origin**, on anything but GET and HEAD: absent (a CLI) or the server's own origin. A page on
+  another origin cannot make the browser start or stop runs (CSRF).
+- **Token**: when set (required beyond loopback), ``Authorization: Bearer <token>`` or ``?token=``
+  (for ``<video src>``, which cannot send a header), compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from rlops.api.runs_api import error
+
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, bound_host: str, token: str | None = None) -> None:
+        self.app = app
+        self.hosts = LOOPBACK_NAMES | {bound_host}
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        refusal = self._refusal(scope, headers)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope, headers: dict[str, str]):  # noqa: ANN202 - a response or None
+        host = headers.get("host", "")
+        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+        if name not in self.hosts:
+            return error(403, f"requests for host {host!r} are not served here",
+                         "use the address rlops ui printed (a DNS-rebinding page is refused)")
+        if scope["method"] not in SAFE_METHODS and "origin" in headers:
+            origin = urlsplit(headers["origin"])
+            if origin.netloc != host:
+                return error(403, f"a {scope['method']} from origin {headers['origin']!r} is refused",
+                             "state-changing requests come from the dashboard's own page or from a client without "
+                             "an Origin header")
+        if self.token is not None:
+            given = headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not given:
+                query = dict(part.split("=", 1) for part in scope.get("query_string", b"").decode().split("&")
+                             if "=" in part)
+                given = query.get("token", "")
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                return error(401, "a token is required", "send 'Authorization: Bearer <token>' (rlops ui printed it)")
+        return None

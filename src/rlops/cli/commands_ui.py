@@ -1,0 +1,42 @@
+"""``rlops ui``: the dashboard's HTTP API with the orchestrator, on 127.0.0.1 by default.
+
+It supervises the runs directory in a thread (unless a daemon already does) and serves the API
+behind the request guard; binding beyond loopback needs a token, generated and printed if none
+is given. (The page itself is issue 7's next part; /docs documents the API.)
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from rlops.api.guard import RequestGuard
+from rlops.api.policy_server import is_loopback
+from rlops.api.runs_api import create_runs_app
+from rlops.cli.shared import CONFIG, resolve
+from rlops.orchestrator.daemon import supervise
+
+
+def ui(ctx: typer.Context, config: Path | None = CONFIG) -> int:
+    """Serve the runs API and supervise runs: rlops ui [--ui.host H] [--ui.port P] [--ui.token T]."""
+    options = resolve(ctx, config).options
+    host, port, token = options.ui.host, options.ui.port, options.ui.token
+    if token is None and not is_loopback(host):
+        token = secrets.token_urlsafe(24)
+        typer.echo(f"token (send 'Authorization: Bearer <token>'): {token}", err=True)
+    stopping = threading.Event()
+    supervisor = threading.Thread(target=supervise, args=(options, stopping), name="rlops-supervise", daemon=True)
+    supervisor.start()
+    app = RequestGuard(create_runs_app(options.registry.db_path), host, token)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    typer.echo(f"rlops ui on http://{host}:{port} (API docs at /docs); Ctrl-C stops it, runs go on", err=True)
+    try:
+        server.run()
+    finally:
+        stopping.set()
+        supervisor.join(10)
+    return 0
