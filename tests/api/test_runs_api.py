@@ -4,6 +4,8 @@ and the log hold, series downsampled with their peaks, errors in one shape."""
 from __future__ import annotations
 
 import http.client
+import json
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -123,3 +125,63 @@ def test_files_are_served_from_inside_the_run_only_with_ranges(tmp_path):
             status, body, _ = raw_get(port, base + path)
             assert status in (403, 404), (path, status)
             assert b"do not serve" not in body and b"root:" not in body, path
+
+
+def sse(response: httpx.Response, limit: int | None = None) -> list[tuple[int | None, str, str]]:
+    """(id, event, data) of each event, until ``limit`` events or the stream ends."""
+    events, current = [], {}
+    for line in response.iter_lines():
+        if line.startswith(":"):
+            continue
+        if not line:
+            if current:
+                events.append((int(current["id"]) if "id" in current else None, current.get("event", ""),
+                               current.get("data", "")))
+                current = {}
+                if limit is not None and len(events) >= limit:
+                    return events
+            continue
+        field, _, value = line.partition(": ")
+        current[field] = value
+    return events
+
+
+def test_a_live_run_streams_its_records_and_a_reconnect_resumes_where_it_left(tmp_path):
+    from rlops.options import resolve_options
+    from rlops.orchestrator.service import TrainerService
+
+    program = tmp_path / "slow.py"
+    program.write_text("import json, time\n"
+                       "for i in range(30):\n"
+                       "    print(json.dumps({'type': 'episode', 'episode_return': float(i), 'length': 1,"
+                       " 'env_steps': i + 1, 'episode': i}), flush=True)\n"
+                       "    time.sleep(0.05)\n")
+    service = TrainerService(resolve_options(environ={}, args=[]).options)
+    run_id = service.start("command", [sys.executable, str(program)], name="live")
+    stop = threading.Event()
+
+    def supervise() -> None:  # the daemon's part: settle the run when it ends
+        while not stop.is_set():
+            service.tick()
+            time.sleep(0.1)
+
+    supervisor = threading.Thread(target=supervise, daemon=True)
+    supervisor.start()
+    try:
+        with serving(create_runs_app("rlruns/rlops.db")) as client:
+            url = f"/api/runs/{run_id}/stream"
+            with client.stream("GET", url, params={"types": "episode"}, timeout=60) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                first = sse(response, limit=5)
+            resume_after = first[-1][0]
+            with client.stream("GET", url, params={"types": "episode"}, headers={"Last-Event-ID": str(resume_after)},
+                               timeout=60) as response:
+                rest = sse(response)
+    finally:
+        stop.set()
+        supervisor.join(5)
+        service.close()
+    assert rest[-1][1] == "eof"
+    episodes = [json.loads(data)["return"] for _, kind, data in first + rest[:-1] if kind == "episode"]
+    assert episodes == [float(i) for i in range(30)]  # every one once, in order, across the reconnect
+    assert all(kind == "episode" for _, kind, _ in first + rest[:-1])

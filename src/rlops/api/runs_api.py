@@ -8,6 +8,8 @@
     GET /api/runs/{run_id}/episodes?limit=
     GET /api/runs/{run_id}/artifacts                  the artifact manifest
     GET /api/runs/{run_id}/files/{path}               a file of the run (Range requests for video)
+    GET /api/runs/{run_id}/stream?types=              server-sent events: the run's records as they are
+                                                      written (id = seq; resumable with Last-Event-ID)
     GET /api/runners
 
 Every error has one shape: ``{"error": {"status", "message", "hint"}}``. Each request opens the
@@ -16,22 +18,27 @@ run store for itself (SQLite connections are per thread; WAL readers never block
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from rlops import __version__
 from rlops.api.downsample import envelope
 from rlops.errors import RlopsError, UnknownNameError
+from rlops.events.schema import EventError, decode, encode
 from rlops.orchestrator.runners import RUNNERS
 from rlops.store.runs import RunStore
 
+STREAM_POLL_S = 0.25  # how often a stream looks for new records
+KEEPALIVE_S = 15.0
+READ_BLOCK = 1 << 20
 MAX_POINTS = 2_000  # a chart's default budget: a few pixels per point on a wide screen
 
 
@@ -121,11 +128,59 @@ def create_runs_app(db_path: str | Path) -> FastAPI:
         media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         return FileResponse(target, media_type=media_type)  # answers Range requests (video seeking)
 
+    @app.get("/api/runs/{run_id}/stream")
+    async def stream(run_id: str, request: Request, types: str | None = None,
+                     after: int = Query(-1, ge=-1, description="resume after this seq (Last-Event-ID wins)")) -> Any:
+        with RunStore(db_path) as db:
+            row = db.get_run(run_id)
+        last = request.headers.get("last-event-id", "")
+        after = int(last) if last.isdigit() else after
+        wanted = {kind.strip() for kind in types.split(",")} if types else None
+        return StreamingResponse(_events(Path(row["log_path"]), db_path, run_id, after, wanted, request),
+                                 media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
     @app.get("/api/runners")
     def runners() -> list[dict[str, str]]:
         return [{"name": name, "description": runner.description} for name, runner in RUNNERS.items()]
 
     return app
+
+
+async def _events(log_path: Path, db_path: str | Path, run_id: str, after: int, wanted: set[str] | None,
+                  request: Request) -> AsyncIterator[str]:
+    """SSE of the run's records after ``after``, read from its log as it grows, until the run has
+    ended and everything is sent (or the client leaves). A comment every few seconds keeps
+    proxies from closing an idle stream."""
+    offset, partial, idle = 0, b"", 0.0
+    while not await request.is_disconnected():
+        data = b""
+        if log_path.exists():
+            with open(log_path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read(READ_BLOCK)
+        offset += len(data)
+        lines = (partial + data).split(b"\n")
+        partial = lines.pop()
+        for line in lines:
+            try:
+                record = decode(line)
+            except EventError:
+                continue  # the validator's business; a stream carries records
+            if record.seq > after and (wanted is None or record.type in wanted):
+                yield f"id: {record.seq}\nevent: {record.type}\ndata: {encode(record)}\n\n"
+        if data:
+            idle = 0.0
+            continue
+        with RunStore(db_path) as db:
+            ended = db.get_run(run_id)["status"] not in ("queued", "running")
+        if ended and not partial:
+            yield "event: eof\ndata: {}\n\n"
+            return
+        idle += STREAM_POLL_S
+        if idle >= KEEPALIVE_S:
+            idle = 0.0
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(STREAM_POLL_S)
 
 
 def confined(run_dir: Path, path: str) -> Path | None:

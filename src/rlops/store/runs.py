@@ -51,6 +51,12 @@ class RunStore:
     def close(self) -> None:
         self.connection.close()
 
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- writing --------------------------------------------------------------------------------
 
     def register_run(self, run_id: str, run_dir: str | Path | None = None, log_path: str | Path | None = None,
