@@ -185,3 +185,54 @@ def test_a_live_run_streams_its_records_and_a_reconnect_resumes_where_it_left(tm
     episodes = [json.loads(data)["return"] for _, kind, data in first + rest[:-1] if kind == "episode"]
     assert episodes == [float(i) for i in range(30)]  # every one once, in order, across the reconnect
     assert all(kind == "episode" for _, kind, _ in first + rest[:-1])
+
+
+def test_runs_are_started_and_stopped_through_the_api_with_validated_options():
+    from rlops.options import resolve_options
+    from rlops.orchestrator.service import TrainerService
+
+    options = resolve_options(environ={}, args=["--orchestrator.stop-grace-s", "2"]).options
+    stop = threading.Event()
+    ticker = TrainerService(options)
+
+    def supervise() -> None:
+        while not stop.is_set():
+            ticker.tick()
+            time.sleep(0.1)
+
+    tiny = {"env.env_id": "CartPole-v1", "env.n_envs": 2, "agent.hyperparams": {"n_steps": 64},
+            "agent.net_arch": [16], "train.device": "cpu", "eval.episodes": 2}
+    supervisor = threading.Thread(target=supervise, daemon=True)
+    supervisor.start()
+    try:
+        with serving(create_runs_app("rlruns/rlops.db", options)) as client:
+            made = client.post("/api/runs", json={"options": {**tiny, "train.total_timesteps": 256}, "name": "api"})
+            assert made.status_code == 201, made.text
+            long = client.post("/api/runs", json={"options": {**tiny, "train.total_timesteps": 10_000_000},
+                                                   "name": "long"})
+            assert long.status_code == 201
+            deadline = time.monotonic() + 120
+            while client.get("/api/runs/long").json()["env_steps"] < 128:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            assert client.post("/api/runs/long/stop").json()["state"] == "stopping"
+            while client.get("/api/runs/api").json()["status"] == "running" or \
+                    client.get("/api/runs/long").json()["status"] == "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            assert client.get("/api/runs/api").json()["status"] == "finished"
+            assert client.get("/api/runs/long").json()["status"] == "stopped"
+            refused = {
+                "bad value": client.post("/api/runs", json={"options": {"train.total_timesteps": "many"}}),
+                "unknown option": client.post("/api/runs", json={"options": {"train.nope": 1}}),
+                "a program": client.post("/api/runs", json={"runner": "command", "options": {}}),
+                "stop a finished run": client.post("/api/runs/api/stop"),
+                "taken name": client.post("/api/runs", json={"options": tiny, "name": "api"}),
+            }
+            for what, answer in refused.items():
+                assert answer.status_code in (409, 422), (what, answer.status_code, answer.text)
+                assert answer.json()["error"]["message"], what
+    finally:
+        stop.set()
+        supervisor.join(5)
+        ticker.close()

@@ -10,6 +10,8 @@
     GET /api/runs/{run_id}/files/{path}               a file of the run (Range requests for video)
     GET /api/runs/{run_id}/stream?types=              server-sent events: the run's records as they are
                                                       written (id = seq; resumable with Last-Event-ID)
+    POST /api/runs  {"runner": "rlops", "options": {"train.total_timesteps": 5000, ...}, "name": ...}
+    POST /api/runs/{run_id}/stop
     GET /api/runners
 
 Every error has one shape: ``{"error": {"status", "message", "hint"}}``. Each request opens the
@@ -19,6 +21,7 @@ run store for itself (SQLite connections are per thread; WAL readers never block
 from __future__ import annotations
 
 import asyncio
+import json
 import mimetypes
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,13 +30,23 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from rlops import __version__
 from rlops.api.downsample import envelope
-from rlops.errors import RlopsError, UnknownNameError
+from rlops.errors import (
+    PreflightError,
+    RlopsError,
+    RunDirectoryError,
+    RunStateError,
+    UnknownNameError,
+    UsageError,
+)
 from rlops.events.schema import EventError, decode, encode
+from rlops.options.schema import Options
 from rlops.orchestrator.runners import RUNNERS
+from rlops.orchestrator.service import TrainerService
 from rlops.store.runs import RunStore
 
 STREAM_POLL_S = 0.25  # how often a stream looks for new records
@@ -46,7 +59,15 @@ def error(status: int, message: str, hint: str | None = None) -> JSONResponse:
     return JSONResponse({"error": {"status": status, "message": message, "hint": hint}}, status_code=status)
 
 
-def create_runs_app(db_path: str | Path) -> FastAPI:
+class StartRequest(BaseModel):
+    runner: str = "rlops"
+    options: dict[str, Any] = Field(default_factory=dict, description="dotted option: value, as in a TOML file")
+    name: str | None = None
+
+
+def create_runs_app(db_path: str | Path, options: Options | None = None) -> FastAPI:
+    """The API over the run store at ``db_path``; with ``options`` (the orchestrator's), it also
+    starts and stops runs."""
     app = FastAPI(title="rlops runs API", version=__version__, description=__doc__)
 
     def store() -> Iterator[RunStore]:
@@ -62,7 +83,9 @@ def create_runs_app(db_path: str | Path) -> FastAPI:
 
     @app.exception_handler(RlopsError)
     async def failed(_: Request, exc: RlopsError) -> JSONResponse:
-        return error(400 if exc.exit_code == 2 else 500, exc.message, exc.hint)
+        # A run that cannot start here, whose name is taken, or cannot be stopped now: 409; bad input: 422; anything else: 500.
+        status = 409 if isinstance(exc, PreflightError | RunStateError | RunDirectoryError) else 422 if exc.exit_code == 2 else 500
+        return error(status, exc.message, exc.hint)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -139,11 +162,50 @@ def create_runs_app(db_path: str | Path) -> FastAPI:
         return StreamingResponse(_events(Path(row["log_path"]), db_path, run_id, after, wanted, request),
                                  media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
+    @app.post("/api/runs", status_code=201)
+    def start(body: StartRequest) -> dict[str, Any]:
+        service = _service()
+        try:
+            run_id = service.start(body.runner, option_flags(body.runner, body.options), name=body.name)
+            return _summary(service.store.get_run(run_id))
+        except UnknownNameError as exc:  # an unknown option or runner is bad input here, not a missing run
+            raise UsageError(exc.message, hint=exc.hint) from None
+        finally:
+            service.close()
+
+    @app.post("/api/runs/{run_id}/stop")
+    def stop(run_id: str) -> dict[str, Any]:
+        service = _service()
+        try:
+            return {"run_id": run_id, "state": service.stop(run_id)}
+        finally:
+            service.close()
+
+    def _service() -> TrainerService:
+        if options is None:
+            raise HTTPException(405, "this server only reads runs")
+        return TrainerService(options)
+
     @app.get("/api/runners")
     def runners() -> list[dict[str, str]]:
         return [{"name": name, "description": runner.description} for name, runner in RUNNERS.items()]
 
     return app
+
+
+def option_flags(runner: str, values: dict[str, Any]) -> list[str]:
+    """A request's options as ``--section.key value`` flags, checked against the option schema by the
+    runner. Only our own trainer is started from a request: a ``command`` or ``cleanrl`` run executes
+    a program of the caller's choosing, which takes the CLI (a person at the machine)."""
+    if runner != "rlops":
+        raise UsageError(f"runner {runner!r} cannot be started over HTTP",
+                         hint="start it with rlops runs start --runner ... on the machine; the API starts rlops runs")
+    flags = []
+    for key, value in values.items():
+        if not isinstance(key, str) or "." not in key:
+            raise UsageError(f"option {key!r} is not section.key", hint="e.g. {\"train.total_timesteps\": 5000}")
+        flags += [f"--{key.replace('_', '-')}", value if isinstance(value, str) else json.dumps(value)]
+    return flags
 
 
 async def _events(log_path: Path, db_path: str | Path, run_id: str, after: int, wanted: set[str] | None,
