@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -236,3 +237,24 @@ def test_runs_are_started_and_stopped_through_the_api_with_validated_options():
         stop.set()
         supervisor.join(5)
         ticker.close()
+
+
+def test_the_registry_routes_list_validate_verify_and_promote():
+    from rlops.options import resolve_options
+
+    result = train_tiny("ppo", "--train.checkpoint-freq", "128")
+    options = resolve_options(environ={}, args=["--registry.min-episodes", "2"]).options
+    with serving(create_runs_app("rlruns/rlops.db", options)) as client:
+        models = client.get("/api/models").json()
+        assert len(models) == 2 and {m["run_id"] for m in models} == {result.run.name}
+        newest = max(models, key=lambda m: m["id"])
+        checked = client.post(f"/api/models/{newest['id']}/validate").json()
+        assert checked["model_id"] == newest["id"] and {r["rule"] for r in checked["rules"]} >= {"min_episodes"}
+        promoted = client.post(f"/api/models/{newest['id']}/promote", json={"to": "production"}).json()
+        assert promoted["model"]["deployment_status"] == "production"
+        # A file changed on disk shows in the integrity badge.
+        (Path(newest["model_path"]) / "parameters.pt").write_bytes(b"tampered")
+        listed = {m["id"]: m for m in client.get("/api/models", params={"verify_files": True}).json()}
+        assert listed[newest["id"]]["integrity"]["ok"] is False and listed[newest["id"]]["integrity"]["problems"]
+        assert client.post("/api/models/999/promote", json={"to": "production"}).status_code == 404
+        assert client.post(f"/api/models/{newest['id']}/promote", json={"to": "galaxy"}).status_code == 422

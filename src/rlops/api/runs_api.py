@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException
 
 from rlops import __version__
 from rlops.api.downsample import envelope
+from rlops.api.registry_api import add_registry_routes
 from rlops.errors import (
     PreflightError,
     RlopsError,
@@ -47,6 +48,7 @@ from rlops.events.schema import EventError, decode, encode
 from rlops.options.schema import Options
 from rlops.orchestrator.runners import RUNNERS
 from rlops.orchestrator.service import TrainerService
+from rlops.store.registry import ModelNotFoundError
 from rlops.store.runs import RunStore
 
 STREAM_POLL_S = 0.25  # how often a stream looks for new records
@@ -84,7 +86,10 @@ def create_runs_app(db_path: str | Path, options: Options | None = None) -> Fast
     @app.exception_handler(RlopsError)
     async def failed(_: Request, exc: RlopsError) -> JSONResponse:
         # A run that cannot start here, whose name is taken, or cannot be stopped now: 409; bad input: 422; anything else: 500.
-        status = 409 if isinstance(exc, PreflightError | RunStateError | RunDirectoryError) else 422 if exc.exit_code == 2 else 500
+        if isinstance(exc, ModelNotFoundError):
+            return error(404, exc.message, exc.hint)
+        status = 409 if isinstance(exc, PreflightError | RunStateError | RunDirectoryError) else \
+            422 if exc.exit_code == 2 else 500
         return error(status, exc.message, exc.hint)
 
     @app.exception_handler(RequestValidationError)
@@ -185,6 +190,8 @@ def create_runs_app(db_path: str | Path, options: Options | None = None) -> Fast
         if options is None:
             raise HTTPException(405, "this server only reads runs")
         return TrainerService(options)
+
+    add_registry_routes(app, db_path, options)
 
     @app.get("/api/runners")
     def runners() -> list[dict[str, str]]:
