@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 import uvicorn
 
 from rlops.api.runs_api import create_runs_app
@@ -258,3 +259,31 @@ def test_the_registry_routes_list_validate_verify_and_promote():
         assert listed[newest["id"]]["integrity"]["ok"] is False and listed[newest["id"]]["integrity"]["problems"]
         assert client.post("/api/models/999/promote", json={"to": "production"}).status_code == 404
         assert client.post(f"/api/models/{newest['id']}/promote", json={"to": "galaxy"}).status_code == 422
+
+
+def test_tensorboard_is_launched_for_a_run_with_event_files_and_stopped():
+    with_events = train_tiny("ppo", "--store.backend", "tensorboard", "--store.run-name", "tb")
+    train_tiny("ppo", "--store.run-name", "plain")
+    with serving(create_runs_app("rlruns/rlops.db")) as client:
+        refused = client.post("/api/runs/plain/tensorboard")
+        assert refused.status_code == 422 and "no TensorBoard event files" in refused.json()["error"]["message"]
+        started = client.post(f"/api/runs/{with_events.run.name}/tensorboard").json()
+        try:
+            assert started["started"] is True and started["url"].startswith("http://127.0.0.1:")
+            again = client.post(f"/api/runs/{with_events.run.name}/tensorboard").json()
+            assert again == {**started, "started": False}  # one per run
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    runs = httpx.get(started["url"] + "data/runs", timeout=5).json()
+                    if runs:
+                        break
+                except (httpx.HTTPError, ValueError):
+                    pass
+                assert time.monotonic() < deadline, "tensorboard never answered"
+                time.sleep(0.5)
+            assert any(name.startswith("tensorboard") for name in runs)
+        finally:
+            assert client.delete(f"/api/runs/{with_events.run.name}/tensorboard").json()["stopped"] is True
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(started["url"], timeout=3)

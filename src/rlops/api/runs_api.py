@@ -12,6 +12,7 @@
                                                       written (id = seq; resumable with Last-Event-ID)
     POST /api/runs  {"runner": "rlops", "options": {"train.total_timesteps": 5000, ...}, "name": ...}
     POST /api/runs/{run_id}/stop
+    POST|DELETE /api/runs/{run_id}/tensorboard        TensorBoard for the run on a free port / stop it
     GET /api/runners
 
 Every error has one shape: ``{"error": {"status", "message", "hint"}}``. Each request opens the
@@ -36,6 +37,7 @@ from starlette.exceptions import HTTPException
 from rlops import __version__
 from rlops.api.downsample import envelope
 from rlops.api.registry_api import add_registry_routes
+from rlops.api.tensorboard_launcher import TensorBoards
 from rlops.errors import (
     PreflightError,
     RlopsError,
@@ -192,6 +194,16 @@ def create_runs_app(db_path: str | Path, options: Options | None = None) -> Fast
         return TrainerService(options)
 
     add_registry_routes(app, db_path, options)
+    boards = TensorBoards()
+    app.router.on_shutdown.append(boards.stop_all)
+
+    @app.post("/api/runs/{run_id}/tensorboard")
+    def tensorboard(run_id: str, db: RunStore = Depends(store)) -> dict[str, Any]:
+        return boards.start(run_id, Path(db.get_run(run_id)["run_dir"]))
+
+    @app.delete("/api/runs/{run_id}/tensorboard")
+    def tensorboard_stop(run_id: str) -> dict[str, Any]:
+        return {"run_id": run_id, "stopped": boards.stop(run_id)}
 
     @app.get("/api/runners")
     def runners() -> list[dict[str, str]]:

@@ -1,0 +1,79 @@
+"""TensorBoard for a run, on demand: ``POST /api/runs/{id}/tensorboard`` starts ``tensorboard``
+on a free loopback port over the run's event-file directories (rlops' ``tensorboard/``, a CleanRL
+script's ``runs/``) and returns its URL; ``DELETE`` stops it. One per run; all stop with the server.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from rlops.errors import UsageError
+
+EVENT_DIRS = ("tensorboard", "runs")
+
+
+class TensorBoards:
+    def __init__(self) -> None:
+        self.running: dict[str, tuple[subprocess.Popen, int]] = {}
+        self.lock = threading.Lock()
+
+    def start(self, run_id: str, run_dir: Path) -> dict[str, object]:
+        with self.lock:
+            existing = self.running.get(run_id)
+            if existing is not None and existing[0].poll() is None:
+                return {"run_id": run_id, "url": _url(existing[1]), "started": False}
+            logdirs = [run_dir / name for name in EVENT_DIRS if any((run_dir / name).rglob("events.out.tfevents.*"))]
+            if not logdirs:
+                raise UsageError(f"run {run_id} has no TensorBoard event files",
+                                 hint="train with --store.backend tensorboard, or run a script that writes runs/")
+            if shutil.which("tensorboard") is None and not _importable():
+                raise UsageError("tensorboard is not installed", hint="pip install -c constraints.txt 'rlops[tensorboard]'")
+            port = _free_port()
+            spec = ",".join(f"{path.name}:{path}" for path in logdirs)
+            process = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir_spec", spec,
+                                        "--host", "127.0.0.1", "--port", str(port)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            self.running[run_id] = (process, port)
+            return {"run_id": run_id, "url": _url(port), "started": True}
+
+    def stop(self, run_id: str) -> bool:
+        with self.lock:
+            entry = self.running.pop(run_id, None)
+        if entry is None:
+            return False
+        _end(entry[0])
+        return True
+
+    def stop_all(self) -> None:
+        for run_id in list(self.running):
+            self.stop(run_id)
+
+
+def _end(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _importable() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/"
