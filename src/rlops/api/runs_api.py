@@ -87,7 +87,8 @@ def create_runs_app(db_path: str | Path, options: Options | None = None) -> Fast
 
     @app.exception_handler(RlopsError)
     async def failed(_: Request, exc: RlopsError) -> JSONResponse:
-        # A run that cannot start here, whose name is taken, or cannot be stopped now: 409; bad input: 422; anything else: 500.
+        # A run that cannot start here, whose name is taken, or cannot be stopped now: 409;
+        # bad input: 422; anything else: 500.
         if isinstance(exc, ModelNotFoundError):
             return error(404, exc.message, exc.hint)
         status = 409 if isinstance(exc, PreflightError | RunStateError | RunDirectoryError) else \
