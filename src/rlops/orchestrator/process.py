@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rlops.store.runs import process_alive
+
 WORKER_LOG = "worker.log"  # the worker's own stderr (a traceback if it ever fails)
 
 
@@ -39,13 +41,8 @@ def signal_group(pgid: int, signum: int) -> bool:
 
 
 def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _zombie(pid)
+    """Running: a worker that exited but was not reaped yet (our own child) is a zombie, not alive."""
+    return process_alive(pid) and not _zombie(pid)
 
 
 def _zombie(pid: int) -> bool:

@@ -35,6 +35,7 @@ from rlops.errors import BackendError
 from rlops.events.schema import Artifact, Checkpoint, End, Episode, Eval, Meta, Metrics, Record
 from rlops.sinks.base import RunContext, inside_run
 from rlops.sinks.push_cadence import PushCadence
+from rlops.sinks.series import series_of
 
 log = logging.getLogger(__name__)
 
@@ -189,17 +190,9 @@ class MlflowSink:
 
 
 def metrics_of(record: Metrics | Episode | Eval) -> Iterator[Metric]:
-    """The same series as the TensorBoard backend's; lists (action_hist) have no MLflow form."""
-    if isinstance(record, Metrics):
-        points: dict[str, Any] = {"opt_steps": record.opt_steps, "wall_time_s": record.wall_time_s, "sps": record.sps,
-                                  **record.values}
-    elif isinstance(record, Episode):
-        points = {"episode/return": record.episode_return, "episode/length": record.length}
-    else:
-        points = {"eval/mean_reward": record.mean_reward, "eval/std_reward": record.std_reward,
-                  "eval/mean_length": record.mean_length}
+    """The series every backend charts (``sinks.series``); lists (action_hist) have no MLflow form."""
     timestamp = _ms(record.t)
-    for key, value in points.items():
+    for key, value in series_of(record).items():
         if not isinstance(value, list):
             yield Metric(metric_key(key), float(value), timestamp, record.env_steps)
 

@@ -17,8 +17,9 @@ from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from rlops.events.schema import End, Episode, Eval, Metrics, Record, Resume
+from rlops.events.schema import End, Record, Resume
 from rlops.sinks.base import RunContext
+from rlops.sinks.series import series_of
 
 DIRECTORY = "tensorboard"
 
@@ -52,23 +53,11 @@ class TensorBoardSink:
 
 def events_of(record: Record) -> Iterator[Event]:
     """The TensorBoard events of one record (none for the types TensorBoard has no view of)."""
-    if isinstance(record, Metrics):
-        values = [Summary.Value(tag=key, simple_value=float(value))
-                  for key, value in (("opt_steps", record.opt_steps), ("wall_time_s", record.wall_time_s),
-                                     ("sps", record.sps))]
-        for key, value in record.values.items():
-            if isinstance(value, list):
-                values.append(Summary.Value(tag=key, histo=histogram(value)))
-            else:
-                values.append(Summary.Value(tag=key, simple_value=float(value)))
-        yield _event(record, record.env_steps, values)
-    elif isinstance(record, Episode):
-        yield _event(record, record.env_steps, [Summary.Value(tag="episode/return", simple_value=record.episode_return),
-                                                Summary.Value(tag="episode/length", simple_value=record.length)])
-    elif isinstance(record, Eval):
-        yield _event(record, record.env_steps, [Summary.Value(tag="eval/mean_reward", simple_value=record.mean_reward),
-                                                Summary.Value(tag="eval/std_reward", simple_value=record.std_reward),
-                                                Summary.Value(tag="eval/mean_length", simple_value=record.mean_length)])
+    points = series_of(record)
+    if points is not None:
+        yield _event(record, record.env_steps, [
+            Summary.Value(tag=key, histo=histogram(value)) if isinstance(value, list)
+            else Summary.Value(tag=key, simple_value=float(value)) for key, value in points.items()])
     elif isinstance(record, Resume):
         yield Event(wall_time=record.t, step=record.env_steps, session_log=SessionLog(status=SessionLog.START))
 

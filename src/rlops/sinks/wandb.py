@@ -21,8 +21,9 @@ from typing import Any
 import wandb
 
 from rlops.errors import BackendError
-from rlops.events.schema import Artifact, End, Episode, Eval, Meta, Metrics, Record
+from rlops.events.schema import Artifact, End, Eval, Meta, Record
 from rlops.sinks.base import RunContext, inside_run
+from rlops.sinks.series import series_of
 
 log = logging.getLogger(__name__)
 
@@ -125,17 +126,10 @@ class WandbSink:
 
 def row_of(record: Record) -> dict[str, Any] | None:
     """The history row of a record, at its own time (so a replay looks like the live run)."""
-    if isinstance(record, Metrics):
-        row: dict[str, Any] = {"opt_steps": record.opt_steps, "wall_time_s": record.wall_time_s, "sps": record.sps}
-        for key, value in record.values.items():
-            row[key] = histogram(value) if isinstance(value, list) else value
-    elif isinstance(record, Episode):
-        row = {"episode/return": record.episode_return, "episode/length": record.length}
-    elif isinstance(record, Eval):
-        row = {"eval/mean_reward": record.mean_reward, "eval/std_reward": record.std_reward,
-               "eval/mean_length": record.mean_length}
-    else:
+    points = series_of(record)
+    if points is None:
         return None
+    row = {key: histogram(value) if isinstance(value, list) else value for key, value in points.items()}
     return {STEP: record.env_steps, "_timestamp": record.t, **row}
 
 
