@@ -6,6 +6,7 @@ message on stderr and an exit code, the API into one JSON error shape.
     RlopsError
     ├── UsageError                  exit 2: the request itself is wrong
     │   ├── OptionsError            a bad option value, an unknown option, a malformed file
+    │   │   └── OptionsRejected     a form's options, each problem named by its option
     │   ├── UnknownNameError        an env id, algorithm, encoder... that is not registered
     │   └── IncompatibleChoiceError options that cannot work together (DQN on a Box action space)
     └── WorkError                   exit 1: the request was fine, the work failed
@@ -46,6 +47,17 @@ class UsageError(RlopsError):
 
 class OptionsError(UsageError):
     """A bad option: names the option, the form it came from and what is allowed."""
+
+
+class OptionsRejected(OptionsError):
+    """Several options refused at once (a dashboard form): ``problems`` is ``[{"option", "message"}]``."""
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{first['option']}: {first['message']}{more}",
+                         hint="fix the options named in 'fields'; GET /api/options describes each")
+        self.problems = problems
 
 
 class UnknownNameError(UsageError):

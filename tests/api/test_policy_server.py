@@ -129,19 +129,18 @@ def test_a_worse_or_unvalidated_model_is_not_swapped_in_but_production_mode_foll
 
 def test_malformed_observations_get_422_with_the_expected_shape(two_models):
     first_id, _ = two_models
-    with server("--model-id", str(first_id)) as url:
-        with httpx.Client(base_url=url) as client:
-            ok = client.post("/v1/act", json={"observations": [[0.0, 0.0, 0.0, 0.0]] * 256})
-            assert ok.status_code == 200 and len(ok.json()["actions"]) == 256
-            for body in ({"observation": [1, 2, 3]}, {"observation": "left"}, {"observations": [[1, 2], [3, 4]]},
-                         {"observation": [[0, 0, 0, 0]]}, {}, {"observation": [0, 0, 0, "NaN"]},
-                         {"observation": [0, 0, 0, 0], "observations": [[0, 0, 0, 0]]}):
-                response = client.post("/v1/act", json=body)
-                assert response.status_code == 422, body
-                assert "[4]" in response.json()["error"]["message"] + str(response.json()["error"]["hint"]), body
-            assert client.post("/v1/act", content=b"{not json", headers={"content-type": "application/json"}
-                               ).status_code == 422
-            assert client.get("/openapi.json").json()["info"]["title"] == "rlops policy server"
+    with server("--model-id", str(first_id)) as url, httpx.Client(base_url=url) as client:
+        ok = client.post("/v1/act", json={"observations": [[0.0, 0.0, 0.0, 0.0]] * 256})
+        assert ok.status_code == 200 and len(ok.json()["actions"]) == 256
+        for body in ({"observation": [1, 2, 3]}, {"observation": "left"}, {"observations": [[1, 2], [3, 4]]},
+                     {"observation": [[0, 0, 0, 0]]}, {}, {"observation": [0, 0, 0, "NaN"]},
+                     {"observation": [0, 0, 0, 0], "observations": [[0, 0, 0, 0]]}):
+            response = client.post("/v1/act", json=body)
+            assert response.status_code == 422, body
+            assert "[4]" in response.json()["error"]["message"] + str(response.json()["error"]["hint"]), body
+        assert client.post("/v1/act", content=b"{not json", headers={"content-type": "application/json"}
+                           ).status_code == 422
+        assert client.get("/openapi.json").json()["info"]["title"] == "rlops policy server"
 
 
 def test_a_token_is_required_when_set_and_beyond_loopback(two_models, capsys):

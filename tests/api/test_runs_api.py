@@ -3,47 +3,26 @@ and the log hold, series downsampled with their peaks, errors in one shape."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
-from rlops.api.runs_api import create_runs_app
+from rlops.api.app import create_app
 from rlops.store.runs import RunStore
+from tests.api.http_helpers import raw_get, serving, sse
 from tests.helpers import train_tiny
-
-
-@contextmanager
-def serving(app):
-    """The app on a real uvicorn server on a free loopback port, in a thread; an httpx client to it."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_runs_series_episodes_and_errors():
     result = train_tiny("ppo", steps=512)
     run_id = result.run.name
-    with serving(create_runs_app("rlruns/rlops.db")) as client:
+    with serving(create_app("rlruns/rlops.db")) as client:
         check_runs(client, run_id)
 
 
@@ -82,23 +61,10 @@ def test_a_long_series_is_downsampled_with_its_peaks():
                        values={"spiky": 1e6 if i == 31_337 else float(i % 7)}) for i in range(50_000)]
     store.ingest(records)
     store.close()
-    with serving(create_runs_app("rlruns/rlops.db")) as client:
+    with serving(create_app("rlruns/rlops.db")) as client:
         body = client.get(f"/api/runs/{run_id}/metrics/spiky", params={"max_points": 500}).json()
     assert body["points"] == 50_000 and body["returned"] <= 500
     assert max(body["values"]) == 1e6 and 31_337 in body["steps"]
-
-
-def raw_get(port: int, target: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
-    """A request with the path exactly as given: no client normalises its dot segments."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.putrequest("GET", target, skip_accept_encoding=True)
-    for name, value in (headers or {}).items():
-        connection.putheader(name, value)
-    connection.endheaders()
-    response = connection.getresponse()
-    body = response.read()
-    connection.close()
-    return response.status, body, dict(response.getheaders())
 
 
 def test_files_are_served_from_inside_the_run_only_with_ranges(tmp_path):
@@ -111,7 +77,7 @@ def test_files_are_served_from_inside_the_run_only_with_ranges(tmp_path):
     secret.write_text("do not serve")
     (run_dir / "escape").symlink_to(secret)
     (run_dir / "outside").symlink_to(tmp_path, target_is_directory=True)
-    with serving(create_runs_app("rlruns/rlops.db")) as client:
+    with serving(create_app("rlruns/rlops.db")) as client:
         port = int(str(client.base_url).rsplit(":", 1)[1].strip("/"))
         base = f"/api/runs/{run_id}/files/"
         status, body, headers = raw_get(port, base + "videos/rl-video-episode-0.mp4")
@@ -127,25 +93,6 @@ def test_files_are_served_from_inside_the_run_only_with_ranges(tmp_path):
             status, body, _ = raw_get(port, base + path)
             assert status in (403, 404), (path, status)
             assert b"do not serve" not in body and b"root:" not in body, path
-
-
-def sse(response: httpx.Response, limit: int | None = None) -> list[tuple[int | None, str, str]]:
-    """(id, event, data) of each event, until ``limit`` events or the stream ends."""
-    events, current = [], {}
-    for line in response.iter_lines():
-        if line.startswith(":"):
-            continue
-        if not line:
-            if current:
-                events.append((int(current["id"]) if "id" in current else None, current.get("event", ""),
-                               current.get("data", "")))
-                current = {}
-                if limit is not None and len(events) >= limit:
-                    return events
-            continue
-        field, _, value = line.partition(": ")
-        current[field] = value
-    return events
 
 
 def test_a_live_run_streams_its_records_and_a_reconnect_resumes_where_it_left(tmp_path):
@@ -170,7 +117,7 @@ def test_a_live_run_streams_its_records_and_a_reconnect_resumes_where_it_left(tm
     supervisor = threading.Thread(target=supervise, daemon=True)
     supervisor.start()
     try:
-        with serving(create_runs_app("rlruns/rlops.db")) as client:
+        with serving(create_app("rlruns/rlops.db")) as client:
             url = f"/api/runs/{run_id}/stream"
             with client.stream("GET", url, params={"types": "episode"}, timeout=60) as response:
                 assert response.headers["content-type"].startswith("text/event-stream")
@@ -207,7 +154,7 @@ def test_runs_are_started_and_stopped_through_the_api_with_validated_options():
     supervisor = threading.Thread(target=supervise, daemon=True)
     supervisor.start()
     try:
-        with serving(create_runs_app("rlruns/rlops.db", options)) as client:
+        with serving(create_app("rlruns/rlops.db", options)) as client:
             made = client.post("/api/runs", json={"options": {**tiny, "train.total_timesteps": 256}, "name": "api"})
             assert made.status_code == 201, made.text
             long = client.post("/api/runs", json={"options": {**tiny, "train.total_timesteps": 10_000_000},
@@ -245,7 +192,7 @@ def test_the_registry_routes_list_validate_verify_and_promote():
 
     result = train_tiny("ppo", "--train.checkpoint-freq", "128")
     options = resolve_options(environ={}, args=["--registry.min-episodes", "2"]).options
-    with serving(create_runs_app("rlruns/rlops.db", options)) as client:
+    with serving(create_app("rlruns/rlops.db", options)) as client:
         models = client.get("/api/models").json()
         assert len(models) == 2 and {m["run_id"] for m in models} == {result.run.name}
         newest = max(models, key=lambda m: m["id"])
@@ -264,7 +211,7 @@ def test_the_registry_routes_list_validate_verify_and_promote():
 def test_tensorboard_is_launched_for_a_run_with_event_files_and_stopped():
     with_events = train_tiny("ppo", "--store.backend", "tensorboard", "--store.run-name", "tb")
     train_tiny("ppo", "--store.run-name", "plain")
-    with serving(create_runs_app("rlruns/rlops.db")) as client:
+    with serving(create_app("rlruns/rlops.db")) as client:
         refused = client.post("/api/runs/plain/tensorboard")
         assert refused.status_code == 422 and "no TensorBoard event files" in refused.json()["error"]["message"]
         started = client.post(f"/api/runs/{with_events.run.name}/tensorboard").json()

@@ -1,13 +1,23 @@
 """The registry over HTTP, for the checkpoint browser: models with their scores, validation and
-integrity; validate one again; promote one (issue 7 groundwork).
+integrity; validate, promote, deploy and import.
 
-    GET  /api/models?env_id=&algorithm=&status=&validated=&verify=
+    GET  /api/models?env_id=&algorithm=&status=&validated=&verify_files=
     POST /api/models/{id}/validate          the registry rules of the server's options, applied now
     POST /api/models/{id}/promote  {"to": "production" | "staging" | "archived" | "none"}
+    POST /api/models/{id}/deploy            promote to production, and say what the policy server serves
+    POST /api/models/import        {"path": "/abs/checkpoint-or-run-dir"}   copied into managed storage
+    GET  /api/serving                       the policy server (serve.host:serve.port): reachable, serving what
+
+Deploying is promotion: a policy server started with ``serve.hotswap production`` swaps to each
+newly promoted production model within ``serve.poll_interval``; the answer says what it serves
+at the moment of the request.
 """
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -16,16 +26,24 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
-from rlops.options.schema import Options
-from rlops.pipeline.registry_ops import rules_from, validate, verify
+from rlops.options.schema import Options, ServeOptions
+from rlops.pipeline.registry_ops import import_checkpoint, rules_from, validate, verify
 from rlops.store.registry import Registry
+
+SERVER_TIMEOUT_S = 1.0
 
 
 class PromoteRequest(BaseModel):
     to: str
 
 
+class ImportRequest(BaseModel):
+    path: str
+
+
 def add_registry_routes(app: FastAPI, db_path: str | Path, options: Options | None) -> None:
+    settings = options or Options()
+
     def registry() -> Iterator[Registry]:
         opened = Registry(db_path)
         try:
@@ -45,10 +63,39 @@ def add_registry_routes(app: FastAPI, db_path: str | Path, options: Options | No
 
     @app.post("/api/models/{model_id}/validate")
     def revalidate(model_id: int, db: Registry = Depends(registry)) -> dict[str, Any]:
-        rules = rules_from((options or Options()).registry)
+        rules = rules_from(settings.registry)
         return asdict(validate(db, model_id, rules))
 
     @app.post("/api/models/{model_id}/promote")
     def promote(model_id: int, body: PromoteRequest, db: Registry = Depends(registry)) -> dict[str, Any]:
         archived = db.promote(model_id, body.to)
         return {"model": db.get(model_id), "archived": archived}
+
+    @app.post("/api/models/{model_id}/deploy")
+    def deploy(model_id: int, db: Registry = Depends(registry)) -> dict[str, Any]:
+        archived = db.promote(model_id, "production")
+        return {"model": db.get(model_id), "archived": archived, "server": serving_status(settings.serve)}
+
+    @app.get("/api/serving")
+    def serving() -> dict[str, Any]:
+        return serving_status(settings.serve)
+
+    @app.post("/api/models/import", status_code=201)
+    def import_model(body: ImportRequest, db: Registry = Depends(registry)) -> dict[str, Any]:
+        model_id = import_checkpoint(db, Path(body.path), Path(settings.store.model_dir) / "registry")
+        return db.get(model_id)
+
+
+def serving_status(serve: ServeOptions) -> dict[str, Any]:
+    """What the policy server of these options serves now, asked over loopback with its token."""
+    host = "127.0.0.1" if serve.host in ("0.0.0.0", "::", "") else serve.host
+    url = f"http://{host}:{serve.port}"
+    request = urllib.request.Request(f"{url}/v1/model")
+    if serve.token:
+        request.add_header("Authorization", f"Bearer {serve.token}")
+    try:
+        with urllib.request.urlopen(request, timeout=SERVER_TIMEOUT_S) as answer:
+            serving = json.loads(answer.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        serving = None
+    return {"url": url, "reachable": serving is not None, "serving": serving, "hotswap": serve.hotswap}

@@ -41,6 +41,12 @@ class TensorBoards:
             self.running[run_id] = (process, port)
             return {"run_id": run_id, "url": _url(port), "started": True}
 
+    def url(self, run_id: str) -> str | None:
+        """The URL of the run's TensorBoard while it runs."""
+        with self.lock:
+            entry = self.running.get(run_id)
+        return _url(entry[1]) if entry is not None and entry[0].poll() is None else None
+
     def stop(self, run_id: str) -> bool:
         with self.lock:
             entry = self.running.pop(run_id, None)

@@ -16,7 +16,7 @@ import uvicorn
 
 from rlops.api.guard import RequestGuard
 from rlops.api.policy_server import is_loopback
-from rlops.api.runs_api import create_runs_app
+from rlops.api.app import create_app
 from rlops.cli.shared import CONFIG, resolve
 from rlops.orchestrator.daemon import supervise
 
@@ -31,7 +31,7 @@ def ui(ctx: typer.Context, config: Path | None = CONFIG) -> int:
     stopping = threading.Event()
     supervisor = threading.Thread(target=supervise, args=(options, stopping), name="rlops-supervise", daemon=True)
     supervisor.start()
-    app = RequestGuard(create_runs_app(options.registry.db_path, options), host, token)
+    app = RequestGuard(create_app(options.registry.db_path, options), host, token)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     typer.echo(f"rlops ui on http://{host}:{port} (API docs at /docs); Ctrl-C stops it, runs go on", err=True)
     try:

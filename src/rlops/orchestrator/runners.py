@@ -42,6 +42,8 @@ class Capabilities:
 class Runner(Protocol):
     name: str
     description: str
+    warm_start: bool
+    emits: str
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         """The launch of a run from the user's arguments, and what it needs."""
@@ -50,6 +52,8 @@ class Runner(Protocol):
 class RlopsRunner:
     name = "rlops"
     description = "rlops's own pipeline: rlops train with the run's options"
+    warm_start = True
+    emits = "its own event log"
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         config, flags = _config_of(args)
@@ -58,9 +62,9 @@ class RlopsRunner:
         argv = [sys.executable, "-m", "rlops", "train", *args, "--store.run-name", run_id, "--store.model-dir",
                 model_dir, "--registry.db-path", db]
         services = tuple(name for name in resolved.store.backend.split(",") if name.strip() not in ("local", ""))
-        capabilities = Capabilities(warm_start=True, needs_gpu=resolved.train.device.startswith("cuda"),
+        capabilities = Capabilities(warm_start=self.warm_start, needs_gpu=resolved.train.device.startswith("cuda"),
                                     external_services=services, python=sys.executable,
-                                    emits="its own event log", modules=("rlops", "stable_baselines3", "gymnasium"))
+                                    emits=self.emits, modules=("rlops", "stable_baselines3", "gymnasium"))
         spec = LaunchSpec(run_id, self.name, argv, "rlops", str(Path.cwd()), env={"RLOPS_SUPERVISED": "1"},
                           env_id=resolved.env.env_id, algorithm=resolved.agent.algorithm)
         return spec, capabilities
@@ -69,19 +73,23 @@ class RlopsRunner:
 class CommandRunner:
     name = "command"
     description = "any program that prints schema v1 records on stdout (other lines are kept as log text)"
+    warm_start = False
+    emits = "records printed on stdout"
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         if not args:
             raise UsageError("the command runner needs a program to run", hint="rlops runs start --runner command "
                                                                               "-- python my_trainer.py")
-        capabilities = Capabilities(warm_start=False, needs_gpu=False, external_services=(), python=args[0],
-                                    emits="records printed on stdout", modules=())
+        capabilities = Capabilities(warm_start=self.warm_start, needs_gpu=False, external_services=(), python=args[0],
+                                    emits=self.emits, modules=())
         return LaunchSpec(run_id, self.name, list(args), "command", str(Path.cwd())), capabilities
 
 
 class CleanrlRunner:
     name = "cleanrl"
     description = "an unmodified CleanRL-style script (its TensorBoard scalars and videos), in its own interpreter"
+    warm_start = False
+    emits = "TensorBoard scalars under runs/, videos under videos/"
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         if not args or not args[0].endswith(".py"):
@@ -97,8 +105,8 @@ class CleanrlRunner:
         # The script writes runs/<run_name>/ and videos/<run_name>/ where it runs: in the run directory.
         spec = LaunchSpec(run_id, self.name, [python, str(script), *args[1:]], "cleanrl", str(Path(run_dir).resolve()),
                           env={"PYTHONUNBUFFERED": "1"})
-        capabilities = Capabilities(warm_start=False, needs_gpu="--cuda=True" in args, external_services=(),
-                                    python=python, emits="TensorBoard scalars under runs/, videos under videos/",
+        capabilities = Capabilities(warm_start=self.warm_start, needs_gpu="--cuda=True" in args, external_services=(),
+                                    python=python, emits=self.emits,
                                     modules=("torch", "gymnasium", "tyro", "tensorboard"))
         return spec, capabilities
 

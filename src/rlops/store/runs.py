@@ -153,12 +153,16 @@ class RunStore:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def list_runs(self, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+    def list_runs(self, status: str | None = None, limit: int | None = None,
+                  updated_after: float | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE 1"
         params: list[Any] = []
         if status:
-            sql += " WHERE status = ?"
+            sql += " AND status = ?"
             params.append(status)
+        if updated_after is not None:
+            sql += " AND updated > ?"
+            params.append(updated_after)
         sql += " ORDER BY created DESC, run_id"
         if limit:
             sql += " LIMIT ?"

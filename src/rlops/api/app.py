@@ -1,0 +1,68 @@
+"""The dashboard's server: the HTTP API (documented at ``/docs``) and the page that uses it.
+
+One app over one database (runs and registry): the routes come in groups, one module each —
+runs, options, replay, logs, the live runs stream, registry, retention — and the page is static
+files (``rlops/ui/static``: ES modules and a vendored chart library, no build step) that use only
+the API. ``rlops ui`` wraps it in the request guard (Host, Origin, token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from starlette.staticfiles import StaticFiles
+
+from rlops import __version__
+from rlops.api.errors import error, install_error_handlers
+from rlops.api.live_api import add_live_routes
+from rlops.api.logs_api import add_logs_routes
+from rlops.api.options_api import add_options_routes
+from rlops.api.registry_api import add_registry_routes
+from rlops.api.replay_api import add_replay_routes
+from rlops.api.retention_api import add_retention_routes
+from rlops.api.runs_api import add_runs_routes, summary
+from rlops.options.schema import Options
+from rlops.store.runs import RunStore
+
+STATIC = Path(str(files("rlops.ui") / "static"))
+
+
+def create_app(db_path: str | Path, options: Options | None = None) -> FastAPI:
+    """The API over the database at ``db_path``; with ``options`` (the orchestrator's) it also
+    starts and stops runs, and applies their registry, serving and retention settings."""
+    app = FastAPI(title="rlops", version=__version__, description=__doc__)
+    install_error_handlers(app)
+
+    def store() -> Iterator[RunStore]:
+        opened = RunStore(db_path)
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+    add_runs_routes(app, db_path, options, store)
+    add_live_routes(app, db_path, summary)
+    add_replay_routes(app, store)
+    add_logs_routes(app, db_path, store)
+    add_options_routes(app)
+    add_registry_routes(app, db_path, options)
+    add_retention_routes(app, db_path, options)
+    add_page(app)
+    return app
+
+
+def add_page(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    def page() -> Any:
+        index = STATIC / "index.html"
+        if not index.is_file():
+            return error(404, "the dashboard page is not installed", "reinstall rlops; the API is at /docs")
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,0 +1,77 @@
+"""Following a growing file as server-sent events: complete lines only, from a byte offset, until
+the writer is done and everything is read (or the client leaves).
+
+A line still being written (no newline yet) waits for its end; a comment goes out every
+``KEEPALIVE_S`` of silence so that proxies do not close an idle stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from starlette.requests import Request
+
+POLL_S = 0.25  # how often a follower looks for new lines
+KEEPALIVE_S = 15.0
+READ_BLOCK = 1 << 20
+KEEPALIVE = ": keep-alive\n\n"
+EOF_EVENT = "event: eof\ndata: {}\n\n"
+
+
+async def follow_lines(path: Path, offset: int, finished: Callable[[], bool],
+                       request: Request) -> AsyncIterator[tuple[int, bytes] | None]:
+    """``(offset after the line, line)`` for each complete line from ``offset``; ``None`` when a
+    keep-alive is due. ``finished()`` is asked only when the file has nothing new, and the file is
+    read once more after it says yes, so that the last lines are never lost to the race."""
+    partial, idle = b"", 0.0
+    while not await request.is_disconnected():
+        data = read_from(path, offset + len(partial))
+        done = not data and finished()
+        if done:
+            data = read_from(path, offset + len(partial), limit=-1)  # all that was written before it finished
+        lines = (partial + data).split(b"\n")
+        partial = lines.pop()
+        for line in lines:
+            offset += len(line) + 1
+            yield offset, line
+        if done:
+            if partial:  # a last line the writer never ended
+                yield offset + len(partial), partial
+            return
+        if data:
+            idle = 0.0
+            continue
+        idle += POLL_S
+        if idle >= KEEPALIVE_S:
+            idle = 0.0
+            yield None
+        await asyncio.sleep(POLL_S)
+
+
+def read_from(path: Path, offset: int, limit: int = READ_BLOCK) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(limit)
+    except FileNotFoundError:
+        return b""
+
+
+def tail_lines(path: Path, count: int) -> tuple[list[str], int]:
+    """The last ``count`` complete lines of a file and the offset after them (the file's size
+    up to its last newline), reading at most a few blocks from the end."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return [], 0
+    start = max(0, size - 4 * READ_BLOCK)
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(size - start)
+    end = data.rfind(b"\n") + 1  # a line still being written is left for the stream
+    lines = data[:end].split(b"\n")[:-1]
+    if start > 0:
+        lines = lines[1:]  # the first may be cut
+    return [line.decode("utf-8", "replace") for line in lines[-count:]], start + end

@@ -1,0 +1,56 @@
+"""The runs table, live: ``GET /api/stream/runs`` sends every run's summary at connect (newest
+first, up to ``limit``) and then each run again whenever its row changes (status, steps, last
+return...). Events are ``run`` with the summary as data; ``id`` is the newest ``updated`` time
+sent, so a reconnecting client (Last-Event-ID) gets only what changed while it was away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import StreamingResponse
+
+from rlops.api.follow import KEEPALIVE, KEEPALIVE_S
+from rlops.store.runs import RunStore
+
+POLL_S = 0.5
+LOOK_BACK_S = 5.0
+
+
+def add_live_routes(app: FastAPI, db_path: str | Path, summary: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    @app.get("/api/stream/runs")
+    async def runs(request: Request, limit: int = Query(1_000, ge=1, le=100_000)) -> Any:
+        last = request.headers.get("last-event-id", "")
+        try:
+            since = float(last) if last else None
+        except ValueError:
+            since = None
+        return StreamingResponse(_changes(db_path, since, limit, summary, request), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})
+
+
+async def _changes(db_path: str | Path, since: float | None, limit: int,
+                   summary: Callable[[dict[str, Any]], dict[str, Any]], request: Request) -> AsyncIterator[str]:
+    idle, sent = 0.0, {}  # run id -> the ``updated`` last sent
+    with RunStore(db_path) as db:
+        while not await request.is_disconnected():
+            # At connect, the newest runs; then each change, oldest change first. Writers stamp
+            # ``updated`` before they commit, so a change may land a little in the past: look
+            # back a few seconds and send only rows whose stamp is new to this client.
+            rows = db.list_runs(limit=limit) if since is None else \
+                sorted(db.list_runs(updated_after=since - LOOK_BACK_S), key=lambda row: row["updated"] or 0)
+            changed = [row for row in rows if sent.get(row["run_id"]) != row["updated"]]
+            since = max([since or 0.0, *(row["updated"] or 0.0 for row in rows)])
+            for row in changed:
+                sent[row["run_id"]] = row["updated"]
+                yield f"id: {since!r}\nevent: run\ndata: {json.dumps(summary(row))}\n\n"
+            idle = 0.0 if changed else idle + POLL_S
+            if idle >= KEEPALIVE_S:
+                idle = 0.0
+                yield KEEPALIVE
+            await asyncio.sleep(POLL_S)

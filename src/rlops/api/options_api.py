@@ -1,0 +1,109 @@
+"""The option set as a form: what the dashboard's "start a run" page is generated from, and the
+check it runs as the user types (the same check a start request passes).
+
+    GET  /api/options                 the sections a run takes, each field with type, default,
+                                      help, choices and bounds
+    GET  /api/options/schema          the whole option set as JSON Schema
+    POST /api/options/check           {"options": {"train.total_timesteps": 0}} -> each problem by option
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from rlops.errors import OptionsError, OptionsRejected
+from rlops.options.fields import section_docs, specs_by_dotted
+from rlops.options.introspect import json_schema
+from rlops.options.values import check_value
+
+# What a run is made of. infer, serve, ui and orchestrator configure the servers themselves.
+RUN_SECTIONS = ("env", "obs", "feature", "agent", "train", "eval", "store", "registry", "metrics", "traces", "logs")
+# The orchestrator decides these for every run it starts (its directory, name and database).
+DECIDED_BY_THE_SERVER = {"store.run_name", "store.model_dir", "registry.db_path", "train.resume"}
+SCALARS = {"integer", "number", "string", "boolean"}
+BOUNDS = {"minimum": "minimum", "maximum": "maximum", "exclusiveMinimum": "exclusive_minimum",
+          "exclusiveMaximum": "exclusive_maximum"}
+
+
+class CheckRequest(BaseModel):
+    options: dict[str, Any] = Field(default_factory=dict, description="dotted option: value")
+
+
+def add_options_routes(app: FastAPI) -> None:
+    @app.get("/api/options")
+    def form() -> dict[str, Any]:
+        return {"sections": form_sections()}
+
+    @app.get("/api/options/schema")
+    def schema() -> dict[str, Any]:
+        return json_schema()
+
+    @app.post("/api/options/check")
+    def check(body: CheckRequest) -> dict[str, Any]:
+        problems = option_problems(body.options)
+        return {"ok": not problems, "errors": problems}
+
+
+def form_sections() -> list[dict[str, Any]]:
+    schema, docs = json_schema(), section_docs()
+    sections = []
+    for name in RUN_SECTIONS:
+        definition = schema["$defs"][type_name_of(schema, name)]
+        fields = [form_field(name, key, prop) for key, prop in definition["properties"].items()
+                  if f"{name}.{key}" not in DECIDED_BY_THE_SERVER]
+        sections.append({"name": name, "doc": docs.get(name, ""), "fields": fields})
+    return sections
+
+
+def type_name_of(schema: dict[str, Any], section: str) -> str:
+    return schema["properties"][section]["$ref"].rsplit("/", 1)[1]
+
+
+def form_field(section: str, key: str, prop: dict[str, Any]) -> dict[str, Any]:
+    """One input: a scalar type with its bounds and choices, or "json" for lists, mappings and
+    unions of several types (a textarea)."""
+    arms = prop.get("anyOf", [prop])
+    nullable = any(arm.get("type") == "null" for arm in arms)
+    kinds = [arm for arm in arms if arm.get("type") != "null"]
+    field: dict[str, Any] = {"option": f"{section}.{key}", "key": key, "type": "json", "nullable": nullable,
+                             "default": prop.get("default"), "help": prop.get("description", ""), "choices": None,
+                             **{name: None for name in BOUNDS.values()}}
+    if len(kinds) == 1 and (kinds[0].get("type") in SCALARS or "enum" in kinds[0]):
+        only = kinds[0]
+        field["type"] = only.get("type", "string")
+        field["choices"] = only.get("enum")
+        field.update({ours: only[theirs] for theirs, ours in BOUNDS.items() if theirs in only})
+    return field
+
+
+def option_problems(values: dict[str, Any]) -> list[dict[str, str]]:
+    """Every problem with a request's options, by option: unknown names (with the closest known),
+    options the server decides, and values their field refuses."""
+    specs = specs_by_dotted()
+    allowed = [dotted for dotted, spec in specs.items()
+               if spec.section in RUN_SECTIONS and dotted not in DECIDED_BY_THE_SERVER]
+    problems = []
+    for option, value in values.items():
+        if option in DECIDED_BY_THE_SERVER:
+            problems.append({"option": option, "message": "set by the server for every run it starts"})
+        elif option not in allowed:
+            close = difflib.get_close_matches(option, allowed, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append({"option": option, "message": f"not an option of a run{hint}"})
+        else:
+            try:
+                check_value(specs[option], value, "the request")
+            except OptionsError as exc:
+                problems.append({"option": option, "message": exc.message.split(": ", 1)[-1]})
+    return problems
+
+
+def checked_options(values: dict[str, Any]) -> dict[str, Any]:
+    problems = option_problems(values)
+    if problems:
+        raise OptionsRejected(problems)
+    return values
