@@ -69,5 +69,9 @@ def test_a_token_is_checked_when_set():
         assert request(port, "GET", "/api/health", {**own, "Authorization": "Bearer wrong"}) == 401
         assert request(port, "GET", "/api/health", {**own, "Authorization": "Bearer s3cret"}) == 200
         assert request(port, "GET", "/api/health?token=s3cret", own) == 200  # for <video src=...>
+        # The page's files hold no data and load without it; everything under /api/ needs it.
+        assert request(port, "GET", "/", own) == 200 and request(port, "GET", "/static/app.js", own) == 200
+        assert request(port, "GET", "/static/../api/health", own) == 401
+        assert request(port, "GET", "/docs", own) == 401
     finally:
         stop_ui(process)

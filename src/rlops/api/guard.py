@@ -5,7 +5,9 @@
 - **Origin**, on anything but GET and HEAD: absent (a CLI) or the server's own origin. A page on
   another origin cannot make the browser start or stop runs (CSRF).
 - **Token**: when set (required beyond loopback), ``Authorization: Bearer <token>`` or ``?token=``
-  (for ``<video src>``, which cannot send a header), compared in constant time.
+  (for ``<video src>`` and ``EventSource``, which cannot send a header), compared in constant
+  time. The page's own files (``/`` and ``/static/``) are the same for everyone and hold no data:
+  they load without it, and the page then sends the token it was opened with.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class RequestGuard:
                 return error(403, f"a {scope['method']} from origin {headers['origin']!r} is refused",
                              "state-changing requests come from the dashboard's own page or from a client without "
                              "an Origin header")
-        if self.token is not None:
+        if self.token is not None and not _public(scope["path"]):
             given = headers.get("authorization", "").removeprefix("Bearer ").strip()
             if not given:
                 query = dict(part.split("=", 1) for part in scope.get("query_string", b"").decode().split("&")
@@ -59,3 +61,7 @@ class RequestGuard:
             if not hmac.compare_digest(given.encode(), self.token.encode()):
                 return error(401, "a token is required", "send 'Authorization: Bearer <token>' (rlops ui printed it)")
         return None
+
+
+def _public(path: str) -> bool:
+    return path == "/" or (path.startswith("/static/") and ".." not in path and "\\" not in path)

@@ -1,8 +1,8 @@
-"""``rlops ui``: the dashboard's HTTP API with the orchestrator, on 127.0.0.1 by default.
+"""``rlops ui``: the dashboard (page and HTTP API) with the orchestrator, on 127.0.0.1 by default.
 
-It supervises the runs directory in a thread (unless a daemon already does) and serves the API
-behind the request guard; binding beyond loopback needs a token, generated and printed if none
-is given. (The page itself is issue 7's next part; /docs documents the API.)
+It supervises the runs directory in a thread (unless a daemon already does) and serves the page
+and the API behind the request guard; binding beyond loopback needs a token, generated and
+printed if none is given. ``/docs`` documents the API.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rlops.orchestrator.daemon import supervise
 
 
 def ui(ctx: typer.Context, config: Path | None = CONFIG) -> int:
-    """Serve the runs API and supervise runs: rlops ui [--ui.host H] [--ui.port P] [--ui.token T]."""
+    """Serve the dashboard and supervise runs: rlops ui [--ui.host H] [--ui.port P] [--ui.token T]."""
     options = resolve(ctx, config).options
     host, port, token = options.ui.host, options.ui.port, options.ui.token
     if token is None and not is_loopback(host):
@@ -33,7 +33,8 @@ def ui(ctx: typer.Context, config: Path | None = CONFIG) -> int:
     supervisor.start()
     app = RequestGuard(create_app(options.registry.db_path, options), host, token)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    typer.echo(f"rlops ui on http://{host}:{port} (API docs at /docs); Ctrl-C stops it, runs go on", err=True)
+    url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    typer.echo(f"rlops ui: the dashboard is at {url} (API docs at /docs); Ctrl-C stops it, runs go on", err=True)
     try:
         server.run()
     finally:
