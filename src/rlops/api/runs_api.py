@@ -235,7 +235,7 @@ def confined(run_dir: Path, path: str) -> Path | None:
     return target if target.is_relative_to(root) and target != root else None
 
 
-SUMMARY = ("run_id", "status", "reason", "runner", "env_id", "algorithm", "created", "started", "ended",
+SUMMARY = ("run_id", "status", "reason", "runner", "env_id", "algorithm", "created", "started", "ended", "updated",
            "env_steps", "episodes", "last_return", "best_eval", "sps", "exit_code")
 
 
