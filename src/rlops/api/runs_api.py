@@ -91,9 +91,9 @@ def add_runs_routes(app: FastAPI, db_path: str | Path, options: Options | None,
     def series(run_id: str, key: str, max_points: int = Query(MAX_POINTS, ge=4, le=100_000),
                db: RunStore = Depends(store)) -> Any:
         db.get_run(run_id)
-        if key not in db.metric_keys(run_id):
-            return error(404, f"run {run_id} has no metric {key!r}", f"GET /api/runs/{run_id}/metrics lists them")
         data = db.metric_series(run_id, key)
+        if not len(data) and key not in db.metric_keys(run_id):
+            return error(404, f"run {run_id} has no metric {key!r}", f"GET /api/runs/{run_id}/metrics lists them")
         steps, values = envelope(data.steps, data.values, max_points)
         return {"key": key, "points": len(data), "returned": len(steps), "steps": steps.tolist(),
                 "values": values.tolist()}

@@ -77,5 +77,12 @@ def read_series(connection: sqlite3.Connection, run_id: str, key: str) -> Series
 
 
 def series_keys(connection: sqlite3.Connection, run_id: str) -> list[str]:
-    rows = connection.execute("SELECT DISTINCT key FROM metric_chunks WHERE run_id = ? ORDER BY key", (run_id,))
+    # A skip scan: one primary-key seek per key. DISTINCT would walk every chunk row, and the
+    # rows hold the packed points (25 ms for a run of a few million points, against 0.1 ms).
+    rows = connection.execute(
+        "WITH RECURSIVE keys(key) AS ("
+        " SELECT min(key) FROM metric_chunks WHERE run_id = ?1"
+        " UNION ALL SELECT (SELECT min(key) FROM metric_chunks WHERE run_id = ?1 AND key > keys.key)"
+        " FROM keys WHERE keys.key IS NOT NULL)"
+        " SELECT key FROM keys WHERE key IS NOT NULL", (run_id,))
     return [r[0] for r in rows]

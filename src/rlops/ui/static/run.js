@@ -485,6 +485,15 @@ export function mount(root, params) {
 
   // ---- load ----
   (async () => {
+    // Everything the page needs is asked at once: the run, its records and its metric keys
+    // (a chain of round trips was most of the time to the first chart).
+    const rest = Promise.all([
+      apiOr(`${base}/events?types=checkpoint,eval,resume,error,end&after=-1&limit=1000`, null),
+      apiOr(`${base}/episodes?limit=2000`, []),
+      apiOr(`${base}/replays`, []),
+      apiOr(`${base}/metrics`, []),
+      apiOr(`${base}/tensorboard`, null),
+    ]);
     let run;
     try {
       run = await api(base);
@@ -500,13 +509,7 @@ export function mount(root, params) {
     renderConfig();
     renderEvents();
 
-    const [events, episodes, replays, keys, tb] = await Promise.all([
-      apiOr(`${base}/events?types=checkpoint,eval,resume,error,end&after=-1&limit=1000`, null),
-      apiOr(`${base}/episodes?limit=2000`, []),
-      apiOr(`${base}/replays`, []),
-      apiOr(`${base}/metrics`, []),
-      apiOr(`${base}/tensorboard`, null),
-    ]);
+    const [events, episodes, replays, keys, tb] = await rest;
     if (ctx.disposed) return;
     ctx.replays = Array.isArray(replays) ? replays : [];
     if (tb && tb.running && tb.url) ctx.tbUrl = tb.url;

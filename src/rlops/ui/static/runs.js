@@ -5,7 +5,7 @@ import { runHref, errorPanel, loading } from "./dom.js";
 import { ago, datetime, duration, elapsed, esc, num, si, statusBadge, STATUSES, DASH } from "./format.js";
 import { subscribeRuns } from "./live.js";
 
-const PAGE = 500; // rows rendered at once; "show more" adds the next page
+const PAGE = 200; // rows rendered at once; "show more" adds the next page
 
 const COLUMNS = [
   { key: "run_id", label: "Run" },
