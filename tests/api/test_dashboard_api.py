@@ -45,6 +45,13 @@ def test_the_form_is_generated_from_the_option_schema_and_checks_each_field():
         assert "greater than or equal to 1" in problems["train.total_timesteps"]
         assert "train.learning_rate" in problems["train.learnin_rate"]  # did you mean
         assert "set by the server" in problems["store.model_dir"]
+        # Nothing from a request imports a module or unpickles a file of the caller's choosing.
+        check = client.post("/api/options/check", json={"options": {
+            "env.env_id": "os:system", "env.env_kwargs": {"command": "touch pwned"}, "feature.encoder": "evil:Encoder",
+            "train.init_from": "/tmp/some/checkpoint"}}).json()
+        assert {e["option"] for e in check["errors"]} == {"env.env_id", "feature.encoder", "train.init_from"}
+        allowed = {"env.env_id": "Pendulum-v1", "feature.encoder": "mlp", "train.init_from": "3"}
+        assert client.post("/api/options/check", json={"options": allowed}).json()["ok"] is True
 
 
 def test_a_start_with_bad_options_is_refused_field_by_field_and_nothing_is_created():
@@ -80,6 +87,13 @@ def test_recorded_episodes_replay_step_by_step_with_frames():
         image = client.get(f"/api/runs/{run_id}/files/{frame}")
         assert image.status_code == 200 and image.headers["content-type"] == "image/png"
         assert image.content[:8] == b"\x89PNG\r\n\x1a\n"
+        # What a run wrote never runs as a page of the dashboard's origin.
+        (result.run.path / "report.html").write_text("<script>fetch('/api/runs')</script>")
+        page = client.get(f"/api/runs/{run_id}/files/report.html")
+        assert page.headers["content-type"] == "application/octet-stream"
+        assert page.headers["content-disposition"] == "attachment"
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert image.headers["content-security-policy"] == "sandbox" and "content-disposition" not in image.headers
         missing = client.get(f"/api/runs/{run_id}/replays/99")
         assert missing.status_code == 404 and "replays" in missing.json()["error"]["hint"]
 
@@ -87,7 +101,7 @@ def test_recorded_episodes_replay_step_by_step_with_frames():
         assert {r["type"] for r in checkpoints} == {"checkpoint", "eval"}
         assert [r["seq"] for r in checkpoints] == sorted(r["seq"] for r in checkpoints)
         bad = client.get(f"/api/runs/{run_id}/events", params={"types": "checkpoint,bogus"})
-        assert bad.status_code == 404 and "bogus" in bad.json()["error"]["message"]
+        assert bad.status_code == 422 and "bogus" in bad.json()["error"]["message"]
 
 
 def test_logs_tail_and_stream_resume_at_a_byte_offset(tmp_path):
@@ -118,6 +132,9 @@ def test_logs_tail_and_stream_resume_at_a_byte_offset(tmp_path):
     assert texts == [f"line {i} é" for i in range(40)]  # each once, in order, across the reconnect
     assert tail["lines"] == [f"line {i} é" for i in range(35, 40)] and tail["file"] == "output.log"
     assert tail["offset"] == (Path("rlruns") / run_id / "output.log").stat().st_size
+    with serving(create_app("rlruns/rlops.db")) as client:  # the starter's environment is never served
+        refused = client.get(f"/api/runs/{run_id}/files/launch.json")
+        assert refused.status_code == 403 and b"PATH" not in refused.content
 
 
 def test_the_runs_stream_sends_every_run_then_each_change():
@@ -200,3 +217,29 @@ def _next_event(lines) -> tuple[str, str]:
         if field:
             current[field] = value
     raise AssertionError("the stream ended")
+
+
+def test_a_request_value_never_becomes_a_flag_of_its_own():
+    from rlops.api.runs_api import option_flags
+    from rlops.options.sources import read_cli
+
+    flags = option_flags("rlops", {"train.device": "--registry.db-path /tmp/elsewhere.db", "eval.deterministic": False,
+                                   "env.seed": None, "agent.net_arch": [32, 32]})
+    assert len(flags) == 4 and all(flag.startswith("--") and "=" in flag for flag in flags)
+    layer = read_cli(flags)
+    assert layer["train.device"][0] == "--registry.db-path /tmp/elsewhere.db" and "registry.db_path" not in layer
+    assert layer["eval.deterministic"][0] is False and layer["env.seed"][0] is None
+    assert layer["agent.net_arch"][0] == [32, 32]
+
+
+def test_a_token_in_the_query_is_decoded_and_a_wildcard_bind_takes_any_host_name():
+    from rlops.api.guard import RequestGuard
+
+    token = "a+b/c=d%"
+    with serving(RequestGuard(create_app("rlruns/rlops.db"), "0.0.0.0", token)) as client:
+        assert client.get("/api/health").status_code == 401
+        assert client.get("/api/health", params={"token": token}).status_code == 200  # an EventSource's URL
+        named = client.get("/api/health", headers={"Host": "trainer-7.lan:8765", "Authorization": f"Bearer {token}"})
+        assert named.status_code == 200
+    with serving(RequestGuard(create_app("rlruns/rlops.db"), "127.0.0.1", None)) as client:
+        assert client.get("/api/health", headers={"Host": "trainer-7.lan"}).status_code == 403  # rebinding

@@ -58,6 +58,10 @@ def install_error_handlers(app: FastAPI) -> None:
         where = ".".join(str(part) for part in first.get("loc", ()))
         return error(422, f"{where}: {first.get('msg')}", "see /docs for the parameters")
 
+    @app.exception_handler(Exception)
+    async def crashed(_: Request, exc: Exception) -> JSONResponse:  # a bug or the disk: still one shape
+        return error(500, f"{type(exc).__name__}: {exc}", "the server's log has the traceback")
+
     @app.exception_handler(HTTPException)
     async def http(_: Request, exc: HTTPException) -> JSONResponse:
         return error(exc.status_code, str(exc.detail), "see /docs for the routes" if exc.status_code == 404 else None)

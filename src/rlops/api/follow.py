@@ -36,7 +36,7 @@ async def follow_lines(path: Path, offset: int, finished: Callable[[], bool],
         done = False
         if not data and time.monotonic() - asked >= FINISHED_EVERY_S:
             asked = time.monotonic()
-            done = finished()
+            done = await asyncio.to_thread(finished)  # a database read: off the event loop
         if done:
             data = read_from(path, offset + len(partial), limit=-1)  # all that was written before it finished
         lines = (partial + data).split(b"\n")

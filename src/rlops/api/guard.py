@@ -1,7 +1,8 @@
 """What every request to the UI's API must pass, before any route sees it.
 
 - **Host**: only the names the server answers to (loopback names and the bound address). A page on
-  evil.example that rebinds its DNS to 127.0.0.1 sends ``Host: evil.example``: refused.
+  evil.example that rebinds its DNS to 127.0.0.1 sends ``Host: evil.example``: refused. Bound to
+  every interface (0.0.0.0), any name is accepted, since the token is then required anyway.
 - **Origin**, on anything but GET and HEAD: absent (a CLI) or the server's own origin. A page on
   another origin cannot make the browser start or stop runs (CSRF).
 - **Token**: when set (required beyond loopback), ``Authorization: Bearer <token>`` or ``?token=``
@@ -13,7 +14,7 @@
 from __future__ import annotations
 
 import hmac
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,6 +22,7 @@ from rlops.api.errors import error
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+WILDCARDS = {"0.0.0.0", "::", "[::]", ""}
 
 
 class RequestGuard:
@@ -28,6 +30,9 @@ class RequestGuard:
         self.app = app
         self.hosts = LOOPBACK_NAMES | {bound_host}
         self.token = token
+        # Bound to every interface, the server is reached by whatever name the network gives the
+        # machine; the token (required there) is then what keeps rebinding pages out.
+        self.any_host = bound_host in WILDCARDS and token is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +48,7 @@ class RequestGuard:
     def _refusal(self, scope: Scope, headers: dict[str, str]):  # noqa: ANN202 - a response or None
         host = headers.get("host", "")
         name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-        if name not in self.hosts:
+        if name not in self.hosts and not self.any_host:
             return error(403, f"requests for host {host!r} are not served here",
                          "use the address rlops ui printed (a DNS-rebinding page is refused)")
         if scope["method"] not in SAFE_METHODS and "origin" in headers:
@@ -55,9 +60,7 @@ class RequestGuard:
         if self.token is not None and not _public(scope["path"]):
             given = headers.get("authorization", "").removeprefix("Bearer ").strip()
             if not given:
-                query = dict(part.split("=", 1) for part in scope.get("query_string", b"").decode().split("&")
-                             if "=" in part)
-                given = query.get("token", "")
+                given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
             if not hmac.compare_digest(given.encode(), self.token.encode()):
                 return error(401, "a token is required", "send 'Authorization: Bearer <token>' (rlops ui printed it)")
         return None

@@ -46,9 +46,12 @@ async def _changes(db_path: str | Path, since: float | None, limit: int,
                 sorted(db.list_runs(updated_after=since - LOOK_BACK_S), key=lambda row: row["updated"] or 0)
             changed = [row for row in rows if sent.get(row["run_id"]) != row["updated"]]
             since = max([since or 0.0, *(row["updated"] or 0.0 for row in rows)])
-            for row in changed:
+            for index, row in enumerate(changed):
                 sent[row["run_id"]] = row["updated"]
-                yield f"id: {since!r}\nevent: run\ndata: {json.dumps(summary(row))}\n\n"
+                # The id goes on the batch's last event only: a client cut off inside a batch
+                # resumes from the previous one and misses nothing.
+                stamp = f"id: {since!r}\n" if index == len(changed) - 1 else ""
+                yield f"{stamp}event: run\ndata: {json.dumps(summary(row))}\n\n"
             idle = 0.0 if changed else idle + POLL_S
             if idle >= KEEPALIVE_S:
                 idle = 0.0

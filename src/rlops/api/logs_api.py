@@ -9,6 +9,7 @@ of ``rlops train`` in a terminal), the tail and then the lines as they are writt
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,13 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
 from rlops.api.follow import EOF_EVENT, KEEPALIVE, follow_lines, tail_lines
-from rlops.orchestrator.launch import OUTPUT_FILE
+from rlops.errors import UnknownNameError
+from rlops.orchestrator.launch import LAUNCH_FILE, OUTPUT_FILE
 from rlops.store.runs import RunStore
 
 LOG_FILES = (OUTPUT_FILE, "train.log")  # the first that exists is the run's log
 LIVE = ("queued", "running")
+EXIT_WAIT_S = 30.0  # the most a program prints after its end record that the stream waits for
 
 
 def add_logs_routes(app: FastAPI, db_path: str | Path, store: Callable[[], Iterator[RunStore]]) -> None:
@@ -36,16 +39,29 @@ def add_logs_routes(app: FastAPI, db_path: str | Path, store: Callable[[], Itera
                      after: int = Query(0, ge=0, description="byte offset to go on from (Last-Event-ID wins)"),
                      db: RunStore = Depends(store)) -> Any:
         run = db.get_run(run_id)
+        if not run["run_dir"]:
+            raise UnknownNameError("run directory of run", run_id, [], hint="this run has no directory, so no log")
         last = request.headers.get("last-event-id", "")
         offset = int(last) if last.isdigit() else after
-        path = log_file(run) or Path(run["run_dir"] or ".") / LOG_FILES[0]
+        path = log_file(run) or Path(run["run_dir"]) / LOG_FILES[0]
 
         def finished() -> bool:
             with RunStore(db_path) as fresh:
-                return fresh.get_run(run_id)["status"] not in LIVE
+                return output_done(fresh.get_run(run_id))
 
         return StreamingResponse(_lines(path, offset, finished, request), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
+
+
+def output_done(run: dict[str, Any]) -> bool:
+    """Whether the run's program has written its last line. A supervised run's status changes when
+    its ``end`` record is read, and the program may print after it (a W&B URL...): its output is
+    done when its exit status is in, when it was lost, or a while after it ended in any case."""
+    if run["status"] in LIVE:
+        return False
+    supervised = bool(run["run_dir"]) and (Path(run["run_dir"]) / LAUNCH_FILE).is_file()
+    ended_long_ago = time.time() - (run["ended"] or run["updated"] or 0) > EXIT_WAIT_S
+    return not supervised or run["exit_code"] is not None or run["status"] == "lost" or ended_long_ago
 
 
 def log_file(run: dict[str, Any]) -> Path | None:

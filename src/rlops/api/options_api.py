@@ -24,6 +24,12 @@ from rlops.options.values import check_value
 RUN_SECTIONS = ("env", "obs", "feature", "agent", "train", "eval", "store", "registry", "metrics", "traces", "logs")
 # The orchestrator decides these for every run it starts (its directory, name and database).
 DECIDED_BY_THE_SERVER = {"store.run_name", "store.model_dir", "registry.db_path", "train.resume"}
+# Options that name code or files to load: from a request, only what cannot import a module of
+# the caller's choosing or unpickle a file of theirs ("module:callable" env factories and
+# encoders, checkpoint paths). The CLI, run by a person at the machine, takes them all.
+CODE_FREE = {"env.env_id": "a registered Gymnasium id (a 'module:callable' factory starts from the CLI)",
+             "feature.encoder": "auto, mlp, cnn or transformer (a 'module:Class' encoder starts from the CLI)",
+             "train.init_from": "a registry model id (a checkpoint path starts from the CLI)"}
 SCALARS = {"integer", "number", "string", "boolean"}
 BOUNDS = {"minimum": "minimum", "maximum": "maximum", "exclusiveMinimum": "exclusive_minimum",
           "exclusiveMaximum": "exclusive_maximum"}
@@ -94,12 +100,23 @@ def option_problems(values: dict[str, Any]) -> list[dict[str, str]]:
             close = difflib.get_close_matches(option, allowed, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append({"option": option, "message": f"not an option of a run{hint}"})
+        elif option in CODE_FREE and not _code_free(option, value):
+            problems.append({"option": option, "message": f"over HTTP this takes {CODE_FREE[option]}"})
         else:
             try:
                 check_value(specs[option], value, "the request")
             except OptionsError as exc:
                 problems.append({"option": option, "message": exc.message.split(": ", 1)[-1]})
     return problems
+
+
+def _code_free(option: str, value: Any) -> bool:
+    if value is None:
+        return True
+    text = str(value).strip()
+    if option == "train.init_from":
+        return text.isdigit()
+    return ":" not in text
 
 
 def checked_options(values: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Query
 
-from rlops.errors import UnknownNameError
+from rlops.errors import UnknownNameError, UsageError
 from rlops.events.schema import RECORD_TYPES
 from rlops.store.runs import RunStore
 
@@ -33,7 +33,8 @@ def add_replay_routes(app: FastAPI, store: Callable[[], Iterator[RunStore]]) -> 
         wanted = [kind.strip() for kind in types.split(",") if kind.strip()] if types else []
         for kind in wanted:
             if kind not in RECORD_TYPES:
-                raise UnknownNameError("record type", kind, RECORD_TYPES)
+                unknown = UnknownNameError("record type", kind, RECORD_TYPES)
+                raise UsageError(unknown.message, hint=unknown.hint)  # bad input (422), not a missing thing
         return db.events(run_id, types=wanted, after_seq=after, limit=limit)
 
     @app.get("/api/runs/{run_id}/replays")
@@ -87,6 +88,9 @@ def recordings(db: RunStore, run_id: str) -> list[Recording]:
             open_ones = {}
             continue
         key = (record.get("episode", 0), record.get("env_index", 0))
+        if key in open_ones and record.get("step", 0) <= open_ones[key].steps[-1].get("step", 0):
+            # The steps went back: an evaluation killed before its eval record, then another.
+            open_ones, recording = {}, recording + 1
         if key not in open_ones:
             open_ones[key] = Recording(recording, *key)
             found.append(open_ones[key])

@@ -32,8 +32,9 @@ def add_retention_routes(app: FastAPI, db_path: str | Path, options: Options | N
         limits = settings.orchestrator
         return {**usage, "free_bytes": free_bytes(Path(settings.store.model_dir)),
                 "root": str(Path(settings.store.model_dir).resolve()),
-                "rules": {"max_videos_per_run": limits.max_videos_per_run, "max_runs_per_agent": limits.max_runs_per_agent,
-                          "max_age_days": limits.max_age_days, "keep_top_n": settings.registry.keep_top_n,
+                "rules": {"max_videos_per_run": limits.max_videos_per_run,
+                          "max_runs_per_agent": limits.max_runs_per_agent, "max_age_days": limits.max_age_days,
+                          "keep_top_n": settings.registry.keep_top_n,
                           "registry_max_age_days": settings.registry.max_age_days},
                 "plan": [prune.to_dict() for prune in prunes], "plan_bytes": freed_bytes(prunes)}
 

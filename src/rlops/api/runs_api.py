@@ -41,12 +41,16 @@ from rlops.api.tensorboard_launcher import TensorBoards
 from rlops.errors import UnknownNameError, UsageError
 from rlops.events.schema import EventError, decode, encode
 from rlops.options.schema import Options
+from rlops.orchestrator.launch import LAUNCH_FILE
 from rlops.orchestrator.runners import RUNNERS
 from rlops.orchestrator.service import TrainerService
 from rlops.store.runs import RunStore
 
 MAX_POINTS = 2_000  # a chart's default budget: a few pixels per point on a wide screen
 LIVE = ("queued", "running")
+PRIVATE_FILES = {LAUNCH_FILE}  # the launch snapshot holds the starter's whole environment (credentials)
+INLINE_TYPES = ("video/", "image/", "text/", "application/json")
+ACTIVE_TYPES = {"image/svg+xml", "text/html", "text/javascript", "text/xml", "application/xhtml+xml"}
 
 
 class StartRequest(BaseModel):
@@ -115,10 +119,19 @@ def add_runs_routes(app: FastAPI, db_path: str | Path, options: Options | None,
         if target is None:
             return error(403, f"{path!r} is not a file name inside run {run_id}",
                          "give a path relative to the run directory, as the artifact manifest lists them")
+        if target.name in PRIVATE_FILES and target.parent == Path(run_dir).resolve():
+            return error(403, f"{path!r} holds the environment the run was launched with and is not served",
+                         "the run's options are at GET /api/runs/{id} (config)")
         if not target.is_file():
             return error(404, f"run {run_id} has no file {path!r}", f"GET /api/runs/{run_id}/artifacts lists them")
         media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        return FileResponse(target, media_type=media_type)  # answers Range requests (video seeking)
+        # A run writes what it likes: nothing it wrote may run as a page of this origin (where the
+        # API and the token are). Media and text show inline; anything else downloads.
+        headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+        if not media_type.startswith(INLINE_TYPES) or media_type in ACTIVE_TYPES:
+            headers["Content-Disposition"] = "attachment"
+            media_type = "application/octet-stream" if media_type in ACTIVE_TYPES else media_type
+        return FileResponse(target, media_type=media_type, headers=headers)  # answers Range requests (video seeking)
 
     @app.get("/api/runs/{run_id}/stream")
     async def stream(run_id: str, request: Request, types: str | None = None,
@@ -199,7 +212,8 @@ def option_flags(runner: str, values: dict[str, Any]) -> list[str]:
     for key, value in values.items():
         if not isinstance(key, str) or "." not in key:
             raise UsageError(f"option {key!r} is not section.key", hint="e.g. {\"train.total_timesteps\": 5000}")
-        flags += [f"--{key.replace('_', '-')}", value if isinstance(value, str) else json.dumps(value)]
+        # One token per option: a value can never be read as a flag of its own.
+        flags.append(f"--{key.replace('_', '-')}={value if isinstance(value, str) else json.dumps(value)}")
     return flags
 
 

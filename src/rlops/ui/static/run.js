@@ -36,6 +36,19 @@ export function metricValues(rec) {
   return out;
 }
 
+/** The artifacts still there: the manifest also records what retention pruned since. */
+function liveArtifacts(run) {
+  const list = run.artifacts ?? [];
+  const pruned = new Set(list.filter((a) => a.action === "pruned").map((a) => a.path));
+  return list.filter((a) => a.action !== "pruned" && !pruned.has(a.path) && !pruned.has("."));
+}
+
+/** A W&B run's page: the artifact's url, or its path when the run printed a URL (online mode). */
+function wandbUrl(a) {
+  if (a.url) return a.url;
+  return /^https?:\/\//.test(a.path ?? "") ? a.path : null;
+}
+
 export function mount(root, params) {
   const id = params.id;
   const base = runPath(id);
@@ -152,7 +165,7 @@ export function mount(root, params) {
     el.stop.disabled = !active || ctx.stopping;
     el.stop.textContent = ctx.stopping ? "stopping…" : "Stop";
     el.stop.title = active ? "stop the run (its last checkpoint stays)" : `the run is ${run.status}`;
-    const artifacts = run.artifacts ?? [];
+    const artifacts = liveArtifacts(run);
     const tb = artifacts.find((a) => a.kind === "tensorboard");
     el.tb.disabled = !tb;
     el.tb.title = tb ? "open TensorBoard for this run (started on a free port)"
@@ -165,7 +178,7 @@ export function mount(root, params) {
     const wb = artifacts.find((a) => a.kind === "wandb");
     el.wandb.disabled = !wb;
     el.wandb.title = !wb ? "this run did not log to Weights & Biases (train with store.backend=wandb)"
-      : wb.url ? `open ${wb.url}` : `offline W&B run at ${wb.path}`;
+      : wandbUrl(wb) ? `open ${wandbUrl(wb)}` : `offline W&B run at ${wb.path}`;
     const replays = ctx.replays ?? [];
     const noReplay = !replays.length;
     el.replay.classList.toggle("disabled", noReplay);
@@ -225,7 +238,7 @@ export function mount(root, params) {
   }
 
   function renderArtifacts() {
-    const list = ctx.run.artifacts ?? [];
+    const list = liveArtifacts(ctx.run);
     ctx.el.artifactCount.textContent = list.length ? String(list.length) : "";
     if (!list.length) {
       ctx.el.artifacts.innerHTML = `<li class="none">no artifacts yet</li>`;
@@ -234,7 +247,7 @@ export function mount(root, params) {
     ctx.el.artifacts.innerHTML = list.map((a) => {
       const kind = `<span class="kind">${esc(a.kind ?? "file")}</span>`;
       let path;
-      if (a.kind === "wandb" && a.url) path = `<a class="path" href="${esc(a.url)}" target="_blank" rel="noopener">${esc(a.url)}</a>`;
+      if (a.kind === "wandb" && wandbUrl(a)) path = `<a class="path" href="${esc(wandbUrl(a))}" target="_blank" rel="noopener">${esc(wandbUrl(a))}</a>`;
       else if (a.kind === "tensorboard" || a.kind === "wandb") path = `<span class="path" title="${esc(a.path)}">${esc(a.path)}</span>`;
       else path = `<a class="path" href="${esc(fileUrl(id, a.path))}" target="_blank" rel="noopener">${esc(a.path)}</a>`;
       const play = a.kind === "video"
@@ -461,9 +474,9 @@ export function mount(root, params) {
   }
 
   function openWandb() {
-    const wb = (ctx.run.artifacts ?? []).find((a) => a.kind === "wandb");
+    const wb = liveArtifacts(ctx.run).find((a) => a.kind === "wandb");
     if (!wb) return;
-    if (wb.url) window.open(wb.url, "_blank", "noopener");
+    if (wandbUrl(wb)) window.open(wandbUrl(wb), "_blank", "noopener");
     else toast(`offline W&B run at ${ctx.run.run_dir ? ctx.run.run_dir + "/" : ""}${wb.path} — upload it with: wandb sync <that path>`, { timeout: 15000 });
   }
 
