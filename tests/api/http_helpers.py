@@ -44,7 +44,7 @@ def raw_get(port: int, target: str, headers: dict[str, str] | None = None) -> tu
     return response.status, body, dict(response.getheaders())
 
 
-def sse(response: httpx.Response, limit: int | None = None) -> list[tuple[int | None, str, str]]:
+def sse(response: httpx.Response, limit: int | None = None) -> list[tuple[str | None, str, str]]:
     """(id, event, data) of each event, until ``limit`` events or the stream ends."""
     events, current = [], {}
     for line in response.iter_lines():
@@ -52,7 +52,7 @@ def sse(response: httpx.Response, limit: int | None = None) -> list[tuple[int | 
             continue
         if not line:
             if current:
-                events.append((int(current["id"]) if "id" in current else None, current.get("event", ""),
+                events.append((current.get("id"), current.get("event", ""),
                                current.get("data", "")))
                 current = {}
                 if limit is not None and len(events) >= limit:

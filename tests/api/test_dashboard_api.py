@@ -188,6 +188,12 @@ def test_deploy_promotes_and_reports_the_policy_server_and_import_copies_a_check
 
 def test_the_page_and_its_files_are_served_and_hostile_static_paths_are_refused():
     with serving(create_app("rlruns/rlops.db")) as client:
+        documented = client.get("/openapi.json").json()["paths"]  # the API documents itself
+        for route in ("/api/runs", "/api/runs/{run_id}/stream", "/api/runs/{run_id}/replays/{episode}",
+                      "/api/runs/{run_id}/logs/stream", "/api/stream/runs", "/api/options", "/api/options/check",
+                      "/api/models/{model_id}/deploy", "/api/models/import", "/api/retention", "/api/runners",
+                      "/api/runs/{run_id}/tensorboard", "/api/health"):
+            assert route in documented, route
         page = client.get("/")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert '<script type="module"' in page.text
@@ -243,3 +249,15 @@ def test_a_token_in_the_query_is_decoded_and_a_wildcard_bind_takes_any_host_name
         assert named.status_code == 200
     with serving(RequestGuard(create_app("rlruns/rlops.db"), "127.0.0.1", None)) as client:
         assert client.get("/api/health", headers={"Host": "trainer-7.lan"}).status_code == 403  # rebinding
+
+
+def test_a_stream_resumes_at_the_byte_after_its_last_event_and_distrusts_a_bad_offset(tmp_path):
+    from rlops.api.runs_api import resume_point
+
+    log = tmp_path / "train_log.jsonl"
+    log.write_bytes(b'{"seq": 0}\n{"seq": 1}\n{"seq": 2}\n')
+    assert resume_point("1:22", -1, log) == (1, 22)  # 22 bytes: the end of the line of seq 1
+    assert resume_point("1:5", -1, log) == (1, 0)  # not a line's end: read from the start, filter by seq
+    assert resume_point("1:9999", -1, log) == (1, 0)  # past the end (a log rewritten since)
+    assert resume_point("1", -1, log) == (1, 0) and resume_point("", 7, log) == (7, 0)
+    assert resume_point("x:22", 3, log) == (3, 0)

@@ -9,7 +9,7 @@
     GET  /api/runs/{run_id}/artifacts                  the artifact manifest
     GET  /api/runs/{run_id}/files/{path}               a file of the run (Range requests for video)
     GET  /api/runs/{run_id}/stream?types=              server-sent events: the run's records as they are
-                                                       written (id = seq; resumable with Last-Event-ID)
+                                                       written (id = seq:offset; resumable with Last-Event-ID)
     POST /api/runs  {"runner": "rlops", "options": {"train.total_timesteps": 5000, ...}, "name": ...}
     POST /api/runs/{run_id}/stop
     GET|POST|DELETE /api/runs/{run_id}/tensorboard     TensorBoard for the run on a free port
@@ -138,15 +138,14 @@ def add_runs_routes(app: FastAPI, db_path: str | Path, options: Options | None,
                      after: int = Query(-1, ge=-1, description="resume after this seq (Last-Event-ID wins)"),
                      db: RunStore = Depends(store)) -> Any:
         row = db.get_run(run_id)
-        last = request.headers.get("last-event-id", "")
-        after = int(last) if last.isdigit() else after
+        after, offset = resume_point(request.headers.get("last-event-id", ""), after, Path(row["log_path"]))
         wanted = {kind.strip() for kind in types.split(",")} if types else None
 
         def finished() -> bool:
             with RunStore(db_path) as fresh:
                 return fresh.get_run(run_id)["status"] not in LIVE
 
-        return StreamingResponse(_records(Path(row["log_path"]), after, wanted, finished, request),
+        return StreamingResponse(_records(Path(row["log_path"]), after, offset, wanted, finished, request),
                                  media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     @app.post("/api/runs", status_code=201)
@@ -194,7 +193,8 @@ def add_runs_routes(app: FastAPI, db_path: str | Path, options: Options | None,
     @app.get("/api/runners")
     def runners() -> list[dict[str, Any]]:
         return [{"name": name, "description": runner.description, "http_start": name == HTTP_RUNNER,
-                 "capabilities": {"warm_start": runner.warm_start, "emits": runner.emits}}
+                 "capabilities": {"warm_start": runner.warm_start, "emits": runner.emits},
+                 "options": "/api/options" if name == HTTP_RUNNER else None}
                 for name, runner in RUNNERS.items()]
 
 
@@ -217,11 +217,12 @@ def option_flags(runner: str, values: dict[str, Any]) -> list[str]:
     return flags
 
 
-async def _records(log_path: Path, after: int, wanted: set[str] | None, finished: Callable[[], bool],
+async def _records(log_path: Path, after: int, offset: int, wanted: set[str] | None, finished: Callable[[], bool],
                    request: Request) -> AsyncIterator[str]:
-    """SSE of the run's records after ``after``, read from its log as it grows, until the run has
-    ended and everything is sent (or the client leaves)."""
-    async for item in follow_lines(log_path, 0, finished, request):
+    """SSE of the run's records after ``after``, read from its log (from byte ``offset``) as it
+    grows, until the run has ended and everything is sent (or the client leaves). Each event's
+    id is ``seq:offset``: a reconnect goes on from that byte instead of reading the log again."""
+    async for item in follow_lines(log_path, offset, finished, request):
         if item is None:
             yield KEEPALIVE
             continue
@@ -230,8 +231,26 @@ async def _records(log_path: Path, after: int, wanted: set[str] | None, finished
         except EventError:
             continue  # the validator's business; a stream carries records
         if record.seq > after and (wanted is None or record.type in wanted):
-            yield f"id: {record.seq}\nevent: {record.type}\ndata: {encode(record)}\n\n"
+            yield f"id: {record.seq}:{item[0]}\nevent: {record.type}\ndata: {encode(record)}\n\n"
     yield EOF_EVENT
+
+
+def resume_point(last_event_id: str, after: int, log_path: Path) -> tuple[int, int]:
+    """Where a stream goes on: the seq to send after, and the byte of the log to read from. A
+    ``seq:offset`` id is trusted for its offset only if a line ends just before it (a log
+    rewritten since, or a made-up id, reads from the start: the seq filter still holds)."""
+    seq, _, offset = last_event_id.partition(":")
+    if not seq.isdigit():
+        return after, 0
+    if not offset.isdigit() or int(offset) == 0:
+        return int(seq), 0
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(int(offset) - 1)
+            at_line_end = handle.read(1) == b"\n"
+    except OSError:
+        at_line_end = False
+    return int(seq), int(offset) if at_line_end else 0
 
 
 def confined(run_dir: Path, path: str) -> Path | None:

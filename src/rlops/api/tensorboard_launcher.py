@@ -1,6 +1,10 @@
 """TensorBoard for a run, on demand: ``POST /api/runs/{id}/tensorboard`` starts ``tensorboard``
 on a free loopback port over the run's event-file directories (rlops' ``tensorboard/``, a CleanRL
-script's ``runs/``) and returns its URL; ``DELETE`` stops it. One per run; all stop with the server.
+script's ``runs/``) and returns its URL; ``DELETE`` stops it. One per run, at most
+``MAX_RUNNING`` at once (the oldest gives way); all stop with the server.
+
+TensorBoard has no authentication, so it listens on loopback only, whatever address the
+dashboard is bound to: from another machine, tunnel its port (``ssh -L``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from rlops.errors import UsageError
 
 EVENT_DIRS = ("tensorboard", "runs")
+MAX_RUNNING = 4  # each is a process of a few hundred MB
 
 
 class TensorBoards:
@@ -33,6 +38,9 @@ class TensorBoards:
                                  hint="train with --store.backend tensorboard, or run a script that writes runs/")
             if shutil.which("tensorboard") is None and not _importable():
                 raise UsageError("tensorboard is not installed", hint="pip install -c constraints.txt 'rlops[tensorboard]'")
+            self._reap()
+            while len(self.running) >= MAX_RUNNING:  # dicts keep insertion order: the oldest first
+                _end(self.running.pop(next(iter(self.running)))[0])
             port = _free_port()
             spec = ",".join(f"{path.name}:{path}" for path in logdirs)
             process = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir_spec", spec,
@@ -41,9 +49,16 @@ class TensorBoards:
             self.running[run_id] = (process, port)
             return {"run_id": run_id, "url": _url(port), "started": True}
 
+    def _reap(self) -> None:
+        """Forget (and wait for) TensorBoards that exited on their own."""
+        for run_id, (process, _) in list(self.running.items()):
+            if process.poll() is not None:
+                del self.running[run_id]
+
     def url(self, run_id: str) -> str | None:
         """The URL of the run's TensorBoard while it runs."""
         with self.lock:
+            self._reap()
             entry = self.running.get(run_id)
         return _url(entry[1]) if entry is not None and entry[0].poll() is None else None
 
