@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -99,8 +99,9 @@ def add_runs_routes(app: FastAPI, db_path: str | Path, options: Options | None,
         if not len(data) and key not in db.metric_keys(run_id):
             return error(404, f"run {run_id} has no metric {key!r}", f"GET /api/runs/{run_id}/metrics lists them")
         steps, values = envelope(data.steps, data.values, max_points)
-        return {"key": key, "points": len(data), "returned": len(steps), "steps": steps.tolist(),
-                "values": values.tolist()}
+        # Straight to JSON: FastAPI's encoder would walk each of the thousands of floats again.
+        return JSONResponse({"key": key, "points": len(data), "returned": len(steps), "steps": steps.tolist(),
+                             "values": values.tolist()})  # finite: the schema refuses NaN
 
     @app.get("/api/runs/{run_id}/episodes")
     def episodes(run_id: str, limit: int = Query(1_000, ge=1, le=100_000),
