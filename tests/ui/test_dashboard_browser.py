@@ -114,6 +114,7 @@ def page(browser, dashboard):
 def shoot(page: Page, name: str) -> None:
     target = os.environ.get("RLOPS_SCREENSHOTS")
     if target:
+        page.evaluate("() => document.querySelectorAll('[data-testid=\"toast\"]').forEach((t) => t.remove())")
         Path(target).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=False)
 
@@ -131,7 +132,11 @@ def test_a_run_started_from_the_form_trains_live_and_is_stopped_from_the_page(pa
     form.locator('[name="train.total_timesteps"]').fill("5000000")
     form.locator('[name="env.n_envs"]').fill("2")
     form.locator('[name="agent.hyperparams"]').fill('{"n_steps": 64}')
+    form.locator('[name="agent.net_arch"]').fill("[16]")  # the architecture of the model it starts from
     form.locator('[name="run_name"]').fill("live")
+    seeded = api(base, "/api/models")[0]
+    form.locator('[data-testid="mode-warm"]').check()
+    form.locator('select[name="train.init_from"]').select_option(str(seeded["id"]))
     shoot(page, "start-run")
     page.locator('button[data-testid="start-submit"]').click()
     page.wait_for_url("**/#/runs/live", timeout=60_000)
@@ -150,6 +155,9 @@ def test_a_run_started_from_the_form_trains_live_and_is_stopped_from_the_page(pa
     expect(page.locator('[data-testid="run-status"]')).to_have_text("stopped", timeout=60_000)
     run = api(base, "/api/runs/live")
     assert run["status"] == "stopped" and run["runner"] == "rlops" and 0 < run["env_steps"] < 5_000_000
+    assert run["config"]["train"]["init_from"] == str(seeded["id"])  # warm started from the chosen model
+    children = [m for m in api(base, "/api/models") if m["run_id"] == "live"]
+    assert all(m["parent_model_id"] == seeded["id"] for m in children)  # lineage
 
 
 def test_bad_options_are_rejected_in_the_form_and_nothing_starts(page, dashboard):
