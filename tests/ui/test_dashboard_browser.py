@@ -16,6 +16,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,31 +65,41 @@ def dashboard(tmp_path_factory):
     env = clean_env()
     subprocess.run([sys.executable, "-m", "rlops", "train", *tiny_args("ppo", steps=512), "--store.run-name",
                     "seeded", "--eval.frame-every", "5"], cwd=home, env=env, check=True, capture_output=True)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "rlops", "ui", "--ui.port", str(port),
-                               "--orchestrator.stop-grace-s", "3", "--orchestrator.poll-interval", "0.2"],
-                              cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _up(base, server), 60, "rlops ui to answer")
+    with ui_server(home, "--orchestrator.stop-grace-s", "3", "--orchestrator.poll-interval", "0.2") as base:
         subprocess.run([sys.executable, "-m", "rlops", "runs", "start", "--runner", "command", "--name", "video",
                         "--", sys.executable, str(PROGRAMS / "video_episode.py")], cwd=home, env=env, check=True,
                        capture_output=True)
         wait_for(lambda: any(a["kind"] == "video" for a in api(base, "/api/runs/video")["artifacts"]), 90,
                  "the video run's video to be discovered")
         yield base, home
+
+
+@contextmanager
+def ui_server(home: Path, *args: str) -> Iterator[str]:
+    """`rlops ui` on a free port in ``home``, once it answers (a 401 counts); its base URL."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "rlops", "ui", "--ui.port", str(port), *args], cwd=home,
+                              env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(base, server), 60, "rlops ui to answer")
+        yield base
     finally:
         server.terminate()
         server.wait(20)
         server.stderr.close()
 
 
-def _up(base: str, server: subprocess.Popen) -> bool:
+def _answers(base: str, server: subprocess.Popen) -> bool:
     assert server.poll() is None, server.stderr.read().decode()
     try:
-        return api(base, "/api/health")["ok"]
+        urllib.request.urlopen(base + "/api/health", timeout=5).close()
+    except urllib.error.HTTPError as refused:
+        refused.close()
+        return True  # 401: up, and guarded
     except OSError:
         return False
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -252,12 +264,7 @@ def test_the_runs_table_filters_and_compares(page, dashboard):
 def test_the_page_works_behind_a_token(browser, tmp_path):
     """Beyond loopback a token is required: the page carries the one in its URL to every request,
     EventSource and video included; without it the API answers 401."""
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "rlops", "ui", "--ui.port", str(port), "--ui.token", "s3cret"],
-                              cwd=tmp_path, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _answers(base, server), 60, "rlops ui to answer")
+    with ui_server(tmp_path, "--ui.token", "s3cret") as base:
         context = browser.new_context()
         opened = context.new_page()
         opened.goto(base + "/?token=s3cret#/runs")
@@ -267,20 +274,3 @@ def test_the_page_works_behind_a_token(browser, tmp_path):
             api(base, "/api/runs")
         refused.value.close()
         assert refused.value.code == 401
-    finally:
-        server.terminate()
-        server.wait(20)
-        server.stderr.close()
-
-
-def _answers(base: str, server: subprocess.Popen) -> bool:
-    assert server.poll() is None, server.stderr.read().decode()
-    try:
-        urllib.request.urlopen(base + "/api/health", timeout=5).close()
-    except urllib.error.HTTPError as refused:
-        refused.close()
-        return True  # 401: up, and guarded
-    except OSError:
-        return False
-    return True
-
