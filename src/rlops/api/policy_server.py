@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from rlops.api.errors import error
 from rlops.errors import RlopsError, UsageError
 from rlops.options.schema import Options
 from rlops.pipeline.policy import ObservationError, ServedPolicy
@@ -142,10 +143,6 @@ def create_app(holder: PolicyHolder, token: str | None = None) -> FastAPI:
         return {"status": "ok", "model_id": holder.policy.model_row.get("id")}
 
     return app
-
-
-def error(status: int, message: str, hint: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "message": message, "hint": hint}}, status_code=status)
 
 
 def initial_policy(options: Options, checkpoint: Any = None) -> ServedPolicy:
