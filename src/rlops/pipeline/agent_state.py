@@ -29,6 +29,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from rlops.errors import CheckpointCorruptError
 from rlops.pipeline.checkpoints import Checkpoint
 from rlops.pipeline.observations import find_normalizer, load_statistics, save_statistics
+from rlops.pipeline.safe_files import load_tensors
 
 COUNTERS = ("num_timesteps", "_n_updates", "_episode_num", "_n_calls", "exploration_rate",
             "_current_progress_remaining")
@@ -89,10 +90,7 @@ def _load_tensors(checkpoint: Checkpoint, name: str) -> dict[str, Any]:
     path = checkpoint.file(name)
     if path is None:
         raise CheckpointCorruptError(f"checkpoint {checkpoint.path} has no {name}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged or hostile file
-        raise CheckpointCorruptError(f"{path} cannot be loaded safely: {exc}") from None
+    return load_tensors(path)
 
 
 def _getattr(obj: Any, dotted: str) -> Any:

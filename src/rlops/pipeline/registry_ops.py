@@ -21,6 +21,7 @@ from rlops.pipeline.evaluate import EvalResult
 from rlops.pipeline.loading import open_checkpoint
 from rlops.pipeline.reconcile import reconcile_lost_runs
 from rlops.pipeline.run_meta import git_commit
+from rlops.pipeline.safe_files import check_loadable
 from rlops.store.model_rules import Rules, check
 from rlops.store.registry import Registry
 from rlops.store.runs import RunStore
@@ -78,12 +79,17 @@ def add_model(registry: Registry, path: Path, env_id: str | None = None, algorit
     """Register a checkpoint where it lies (no copy); env and algorithm must agree with it."""
     checkpoint = open_checkpoint(path)
     _check_agrees(checkpoint, env_id, algorithm)
+    check_loadable(checkpoint.path, list(checkpoint.manifest["files"]))
     return register_checkpoint(registry, checkpoint, run_id=checkpoint.manifest.get("run"), tags=tags)
 
 
 def import_checkpoint(registry: Registry, path: Path, managed_dir: Path, tags: dict[str, Any] | None = None) -> int:
-    """Copy a checkpoint into managed storage (verified before and after), then register the copy."""
+    """Copy a checkpoint into managed storage (hashes verified before and after, every tensor file
+    loaded weights-only first), then register the copy."""
     source = open_checkpoint(path)
+    # The hashes say the files are the ones the manifest lists, not that they are safe to load: a
+    # checkpoint made elsewhere may carry pickled code. Refuse it here, before it gets a registry row.
+    check_loadable(source.path, list(source.manifest["files"]))
     destination = Path(managed_dir) / f"{source.sha256[:16]}-{source.path.name}"
     if not destination.exists():
         temp = destination.with_name(f".tmp-{destination.name}-{time.time_ns()}")
