@@ -95,6 +95,26 @@ def show(ctx: typer.Context, run: str = typer.Argument(..., help="run id (its di
     return 0
 
 
+@app.command("check", context_settings=PASS_OPTIONS)
+def check(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
+    """Check the database file (PRAGMA integrity_check): ok, or what is damaged and how to rebuild. Exit 1 if damaged."""
+    from rlops.store.db import integrity_problems, rebuild_hint
+
+    path = Path(resolve(ctx, config).options.registry.db_path)
+    problems = integrity_problems(path)
+    hint = rebuild_hint(path) if problems else None
+    if as_json:
+        typer.echo(json.dumps({"database": str(path), "ok": not problems, "problems": problems, "hint": hint}))
+    elif not problems:
+        typer.echo(f"{path}: ok")
+    else:
+        typer.echo(f"{path}: damaged ({len(problems)} problem{'s' if len(problems) > 1 else ''})", err=True)
+        for problem in problems:
+            typer.echo(f"  {problem}", err=True)
+        typer.echo(f"  hint: {hint}", err=True)
+    return 1 if problems else 0
+
+
 @app.command("reindex", context_settings=PASS_OPTIONS)
 def reindex(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Rebuild the run store from the JSONL logs under store.model_dir."""

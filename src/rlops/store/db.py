@@ -13,14 +13,16 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rlops.errors import StoreError
 from rlops.store.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 30_000
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # primary result codes (an extended code's low byte)
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "sshfs", "fuse.sshfs", "9p", "afs", "ceph",
                        "glusterfs", "fuse.glusterfs", "lustre", "gpfs", "fuse.s3fs", "fuse.gcsfuse", "davfs"}
 _migrated: set[str] = set()
@@ -33,12 +35,13 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     if not readonly:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.is_file():
-        raise StoreError(f"no database at {str(path)!r}", hint="train a run first, or set --registry.db-path")
+        raise _no_database(path)
     refuse_network_filesystem(path)
     try:
         uri = f"file:{path.resolve()}?mode=ro" if readonly else str(path)
         connection = sqlite3.connect(uri, uri=readonly, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                     check_same_thread=False)
+                                     check_same_thread=False, factory=StoreConnection)
+        connection.path = path
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not readonly:
             connection.execute("PRAGMA journal_mode = WAL")
@@ -56,13 +59,110 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     return connection
 
 
+class StoreConnection(sqlite3.Connection):
+    """A connection whose every statement and fetch turns a damaged file into ``corrupt_database``'s
+    StoreError: SQLite finds a bad page only when a query reaches it, long after ``connect`` (a
+    command's first read, a route's tenth), so the translation lives here, once, rather than in
+    each command and route. Other errors (a constraint, a typo in SQL) pass through unchanged."""
+
+    path: Path
+
+    def cursor(self, factory: type[sqlite3.Cursor] | None = None) -> sqlite3.Cursor:
+        return super().cursor(factory or _StoreCursor)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        return self.cursor().executemany(sql, parameters)
+
+
+class _StoreCursor(sqlite3.Cursor):
+    # try/except inline rather than a context manager: __next__ runs once per row read.
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        try:
+            return super().fetchmany(self.arraysize if size is None else size)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+
+def _translated(connection: sqlite3.Connection, exc: sqlite3.DatabaseError) -> Exception:
+    """The error to raise for ``exc``: StoreError for a damaged file, ``exc`` itself otherwise."""
+    return corrupt_database(Path(getattr(connection, "path", "?")), exc) if is_corruption(exc) else exc
+
+
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """A damaged file (SQLITE_CORRUPT, SQLITE_NOTADB), as opposed to a busy, full or misused one."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        return True
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
+def integrity_problems(path: str | Path) -> list[str]:
+    """What ``PRAGMA integrity_check`` finds wrong with the database at ``path``: [] when it is
+    intact. A file too damaged for the check to finish is one problem, SQLite's own words. Read
+    only, and never migrated: a check must not write to the file it examines."""
+    path = Path(path)
+    if not path.is_file():
+        raise _no_database(path)
+    try:
+        connection = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            found = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise corrupt_database(path, exc) from None
+        return [str(exc)]
+    return [] if found == ["ok"] else found
+
+
+def _no_database(path: Path) -> StoreError:
+    return StoreError(f"no database at {str(path)!r}", hint="train a run first, or set --registry.db-path")
+
+
 def corrupt_database(path: Path, exc: Exception) -> StoreError:
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
         return StoreError(f"the database {str(path)!r} stayed locked for {BUSY_TIMEOUT_MS // 1000} s: {exc}",
                           hint="another process holds a long write transaction; try again")
-    return StoreError(f"the database {str(path)!r} is unusable: {exc}",
-                      hint=f"the runs can be rebuilt from their JSONL logs: move {path.name} aside, then run "
-                           "'rlops runs reindex'")
+    return StoreError(f"the database {str(path)!r} is unusable: {exc}", hint=rebuild_hint(path))
+
+
+def rebuild_hint(path: Path) -> str:
+    return f"the runs can be rebuilt from their JSONL logs: move {path.name} aside, then run 'rlops runs reindex'"
 
 
 def migrate(connection: sqlite3.Connection) -> int:
