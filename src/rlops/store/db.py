@@ -4,12 +4,12 @@ Every connection gets the same discipline (Datasette, sqlite-utils): WAL so that
 block the writer, ``synchronous=NORMAL`` (durable at checkpoints, never corrupt), a busy timeout
 so that concurrent writers wait instead of failing, and ``BEGIN IMMEDIATE`` for every
 read-then-write transaction (``write()``). A database on a network filesystem is refused: SQLite's
-locking is unreliable there and WAL needs shared memory on one host.
+locking is unreliable there and WAL needs shared memory on one host (``store.filesystems`` says
+which filesystems those are). A damaged file is one StoreError, whenever SQLite finds the damage.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from rlops.errors import StoreError
+from rlops.store.filesystems import filesystem_type, is_network_filesystem
 from rlops.store.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 30_000
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # primary result codes (an extended code's low byte)
-NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "sshfs", "fuse.sshfs", "9p", "afs", "ceph",
-                       "glusterfs", "fuse.glusterfs", "lustre", "gpfs", "fuse.s3fs", "fuse.gcsfuse", "davfs"}
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 
@@ -216,33 +215,7 @@ def write(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def refuse_network_filesystem(path: Path, mountinfo: str | None = None) -> None:
     fs_type = filesystem_type(path, mountinfo)
-    if fs_type in NETWORK_FILESYSTEMS:
+    if fs_type is not None and is_network_filesystem(fs_type):
         raise StoreError(f"the database {str(path)!r} is on a network filesystem ({fs_type})",
                          hint="SQLite's locking and WAL are unreliable there; keep the database on a local disk "
                               "(--registry.db-path) and put checkpoints and artifacts on shared storage or S3")
-
-
-def filesystem_type(path: Path, mountinfo: str | None = None) -> str | None:
-    """The type of the filesystem holding ``path``, from /proc/self/mountinfo (None off Linux)."""
-    if mountinfo is None:
-        try:
-            mountinfo = Path("/proc/self/mountinfo").read_text()
-        except OSError:
-            return None
-    # The nearest existing ancestor, with its symlinks resolved, plus the part still to be created.
-    existing, missing = Path(os.path.abspath(path)), []
-    while not existing.exists() and existing != existing.parent:
-        missing.insert(0, existing.name)
-        existing = existing.parent
-    target = os.path.join(os.path.realpath(existing), *missing)
-    best, best_type = "", None
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if "-" not in fields or len(fields) < 5:
-            continue
-        mount_point = fields[4].replace("\\040", " ")
-        fs_type = fields[fields.index("-") + 1]
-        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
-        if inside and len(mount_point) >= len(best):
-            best, best_type = mount_point, fs_type
-    return best_type
