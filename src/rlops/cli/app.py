@@ -12,46 +12,55 @@ from collections.abc import Sequence
 
 import typer
 
-from rlops.cli import (
-    commands_export,
-    commands_gc,
-    commands_log,
-    commands_options,
-    commands_registry,
-    commands_runs,
-    commands_serve,
-    commands_sweep,
-    commands_train,
-    commands_ui,
-    commands_views,
-    shared,
-)
+from rlops.cli import shared
+from rlops.cli.lazy import CommandEntry, lazy_group
 from rlops.errors import RlopsError
 
-app = typer.Typer(
-    name="rlops",
-    help="rlops: train, record, evaluate and serve reinforcement-learning agents.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 PASS_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
 OPTIONS_EPILOG = "Any option is also a flag: --section.key VALUE (see 'rlops options')."
+TAKES_OPTIONS = {"context_settings": PASS_OPTIONS, "epilog": OPTIONS_EPILOG}
 
-app.command("train", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.train)
-app.command("eval", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.evaluate)
-app.command("infer", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_train.infer)
-app.command("serve", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_serve.serve)
-app.command("export", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_export.export)
-app.command("sweep", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_sweep.sweep)
-app.command("gc", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_gc.gc)
-app.command("ui", context_settings=PASS_OPTIONS, epilog=OPTIONS_EPILOG)(commands_ui.ui)
-app.command("options")(commands_options.options)
-app.command("plot")(commands_views.plot)
-app.command("rollout")(commands_views.rollout)
-app.add_typer(commands_log.app, name="log")
-app.add_typer(commands_runs.app, name="runs")
-app.add_typer(commands_registry.app, name="registry")
+# Each command's module is imported when it runs, not here: see rlops.cli.lazy. The one-line
+# helps are the commands' own (a test keeps them equal).
+COMMANDS = [
+    CommandEntry("train", "rlops.cli.commands_train:train",
+                 "Train an agent; print where the run, the model and the log are.", TAKES_OPTIONS),
+    CommandEntry("eval", "rlops.cli.commands_train:evaluate",
+                 "Evaluate a model over eval.episodes episodes: rlops eval PATH | --model-id ID | --load-best | "
+                 "--status S.", TAKES_OPTIONS),
+    CommandEntry("infer", "rlops.cli.commands_train:infer",
+                 "Run a model episode by episode: rlops infer PATH | --model-id ID | --load-best [--env ID] | "
+                 "--status S.", TAKES_OPTIONS),
+    CommandEntry("serve", "rlops.cli.commands_serve:serve",
+                 "Serve a policy: rlops serve [PATH | --model-id ID | --load-best [--env ID] | --status production].",
+                 TAKES_OPTIONS),
+    CommandEntry("export", "rlops.cli.commands_export:export",
+                 "Replay a run's train_log.jsonl into a backend: rlops export RUN --to mlflow|wandb|tensorboard|otlp.",
+                 TAKES_OPTIONS),
+    CommandEntry("sweep", "rlops.cli.commands_sweep:sweep",
+                 "Queue a sweep (grid or random search) and rank its runs by best eval reward.", TAKES_OPTIONS),
+    CommandEntry("gc", "rlops.cli.commands_gc:gc",
+                 "Prune videos and old run directories by orchestrator.max_videos_per_run, max_runs_per_agent and "
+                 "max_age_days; never a live run or a production/staging model's checkpoint. Exit 1 when a deletion "
+                 "failed.", TAKES_OPTIONS),
+    CommandEntry("ui", "rlops.cli.commands_ui:ui",
+                 "Serve the dashboard and supervise runs: rlops ui [--ui.host H] [--ui.port P] [--ui.token T].",
+                 TAKES_OPTIONS),
+    CommandEntry("options", "rlops.cli.commands_options:options",
+                 "List every feature and option (type, default, ENV name, CLI flag)."),
+    CommandEntry("plot", "rlops.cli.commands_views:plot",
+                 "Plot reward, done/trunc rates, percentile bands, entropy, losses and SPS to a PNG."),
+    CommandEntry("rollout", "rlops.cli.commands_views:rollout",
+                 "Run a checkpoint in one env; write rollout.gif, rollout.jsonl and meta.json."),
+    CommandEntry("log", "rlops.cli.commands_log:app",
+                 "Check event logs (train_log.jsonl, or any program's JSONL output)."),
+    CommandEntry("runs", "rlops.cli.commands_runs:app",
+                 "Runs in the run store and their supervision: list, show, check, reindex, start, stop, logs, "
+                 "watch, runners, daemon."),
+    CommandEntry("registry", "rlops.cli.commands_registry:app",
+                 "The model registry: list, show, add, import, validate, promote, verify, prune."),
+]
+app = lazy_group("rlops", "rlops: train, record, evaluate and serve reinforcement-learning agents.", COMMANDS)
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -78,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     shared.RAW_ARGV[:] = args
     try:
-        result = app(args=args, prog_name="rlops", standalone_mode=False)
+        result = app.main(args=args, prog_name="rlops", standalone_mode=False)
     except RlopsError as exc:
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code

@@ -1,27 +1,29 @@
-"""``rlops registry``: the model registry from the terminal, each command a call into the library."""
+"""``rlops registry``: the model registry from the terminal, each command a call into the library.
+
+The library (which loads checkpoints, so SB3 and torch) is imported inside each command: the
+registry's ``--help`` and a usage error answer at once."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from rlops.cli.shared import CONFIG, JSON, PASS_OPTIONS, resolve
-from rlops.pipeline.registry_ops import add_model, apply_prune, import_checkpoint, open_registry, plan_prune, rules_from
-from rlops.pipeline.registry_ops import validate as validate_model
-from rlops.pipeline.registry_ops import verify as verify_models
-from rlops.store.registry import STATUSES, Registry
-from rlops.store.runs import RunStore
+from rlops.store.registry import STATUSES
+
+if TYPE_CHECKING:
+    from rlops.store.registry import Registry
 
 app = typer.Typer(help="The model registry: list, show, add, import, validate, promote, verify, prune.",
                   no_args_is_help=True)
 
 
 def _open(ctx: typer.Context, config: Path | None) -> tuple[Registry, Any]:
+    from rlops.pipeline.registry_ops import open_registry
+
     options = resolve(ctx, config).options
     return open_registry(options), options
 
@@ -38,6 +40,9 @@ def list_models(ctx: typer.Context, validated: bool = typer.Option(False, "--val
                 status: str | None = typer.Option(None, "--status", help=f"only this status: {', '.join(STATUSES)}"),
                 config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Registered models, newest first (or best first with --top-n)."""
+    from rich.console import Console
+    from rich.table import Table
+
     registry, _ = _open(ctx, config)
     try:
         models = registry.list(validated=True if validated else None, top_n=top_n, env_id=env,
@@ -101,6 +106,8 @@ def add(ctx: typer.Context, path: Path = typer.Argument(..., help="a checkpoint 
         algo: str | None = typer.Option(None, "--algo", help="algorithm (checked against the checkpoint)"),
         config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Register a checkpoint where it lies."""
+    from rlops.pipeline.registry_ops import add_model
+
     registry, _ = _open(ctx, config)
     try:
         model_id = add_model(registry, path, env, algo)
@@ -114,6 +121,8 @@ def add(ctx: typer.Context, path: Path = typer.Argument(..., help="a checkpoint 
 def import_(ctx: typer.Context, path: Path = typer.Argument(..., help="a checkpoint or run directory"),
             config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Copy a checkpoint into managed storage (<store.model_dir>/registry), verify and register it."""
+    from rlops.pipeline.registry_ops import import_checkpoint
+
     registry, options = _open(ctx, config)
     try:
         model_id = import_checkpoint(registry, path, Path(options.store.model_dir) / "registry")
@@ -128,6 +137,9 @@ def import_(ctx: typer.Context, path: Path = typer.Argument(..., help="a checkpo
 def validate(ctx: typer.Context, model_id: int = typer.Argument(..., help="model id"), config: Path | None = CONFIG,
              as_json: bool = JSON) -> int:
     """Apply the validation rules (registry.min_reward, min_episodes, max_std_ratio); exit 1 when one fails."""
+    from rlops.pipeline.registry_ops import rules_from
+    from rlops.pipeline.registry_ops import validate as validate_model
+
     registry, options = _open(ctx, config)
     try:
         outcome = validate_model(registry, model_id, rules_from(options.registry))
@@ -172,6 +184,8 @@ def path(ctx: typer.Context, model_id: int = typer.Argument(..., help="model id"
 def verify(ctx: typer.Context, model_id: int | None = typer.Argument(None, help="one model id (default: all)"),
            config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Recompute every file's hash; report mismatches and missing files (exit 1 when any)."""
+    from rlops.pipeline.registry_ops import verify as verify_models
+
     registry, _ = _open(ctx, config)
     try:
         results = verify_models(registry, [model_id] if model_id is not None else None)
@@ -192,6 +206,9 @@ def prune(ctx: typer.Context,
           apply: bool = typer.Option(False, "--apply", help="remove them (default: a dry run that lists them)"),
           config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Retention: list (or with --apply remove, files and rows) what keep-top-n / max-age would drop."""
+    from rlops.pipeline.registry_ops import apply_prune, plan_prune
+    from rlops.store.runs import RunStore
+
     registry, options = _open(ctx, config)
     store = RunStore(options.registry.db_path)
     try:

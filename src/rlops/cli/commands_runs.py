@@ -1,25 +1,31 @@
-"""``rlops runs``: the run store from the terminal (list, show, reindex)."""
+"""``rlops runs``: the run store from the terminal (list, show, check, reindex).
+
+The store and the orchestrator are imported inside the commands that use them, so ``rlops runs
+--help`` and a usage error answer at once (see rlops.cli.lazy).
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from rlops.cli.shared import CONFIG, JSON, PASS_OPTIONS, resolve
-from rlops.pipeline.reconcile import reconcile_lost_runs
-from rlops.store.ingest import reindex as reindex_runs
-from rlops.store.runs import RunStore
+from rlops.store.db import integrity_problems, rebuild_hint  # sqlite3 only: cheap
 
-app = typer.Typer(help="Runs in the run store: list, show, reindex.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from rlops.store.runs import RunStore
+
+app = typer.Typer(help="Runs in the run store and their supervision: list, show, check, reindex, start, stop, logs, "
+                       "watch, runners, daemon.", no_args_is_help=True)
 
 
 def _store(ctx: typer.Context, config: Path | None) -> tuple[RunStore, Any]:
+    from rlops.store.runs import RunStore
+
     options = resolve(ctx, config).options
     return RunStore(options.registry.db_path), options
 
@@ -29,6 +35,11 @@ def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--sta
               limit: int = typer.Option(50, "--limit", min=1, help="newest N runs"),
               config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Runs, newest first: status, env, algorithm, steps, last return, SPS."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from rlops.pipeline.reconcile import reconcile_lost_runs
+
     store, _ = _store(ctx, config)
     try:
         reconcile_lost_runs(store)
@@ -59,6 +70,8 @@ def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--sta
 def show(ctx: typer.Context, run: str = typer.Argument(..., help="run id (its directory name)"),
          config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """One run: status, steps, returns, SPS, evaluations, paths, metric keys, artifacts."""
+    from rlops.pipeline.reconcile import reconcile_lost_runs
+
     store, _ = _store(ctx, config)
     try:
         reconcile_lost_runs(store)
@@ -118,6 +131,8 @@ def check(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON
 @app.command("reindex", context_settings=PASS_OPTIONS)
 def reindex(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Rebuild the run store from the JSONL logs under store.model_dir."""
+    from rlops.store.ingest import reindex as reindex_runs
+
     store, options = _store(ctx, config)
     try:
         results = reindex_runs(store, Path(options.store.model_dir))

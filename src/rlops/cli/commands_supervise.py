@@ -11,16 +11,21 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from rlops.cli import shared
 from rlops.cli.shared import CONFIG, JSON, resolve
-from rlops.events.schema import End, Episode, Eval, Metrics, to_dict
-from rlops.options import resolve_options
-from rlops.orchestrator.daemon import ensure_daemon, run_daemon
-from rlops.orchestrator.runners import RUNNERS
-from rlops.orchestrator.service import TrainerService
+
+# The orchestrator is imported by the commands that use it (each is a few lines); at import time
+# it would cost every ``rlops runs`` command, ``--help`` included, a few tenths of a second.
+
+
+def _service(options: Any) -> Any:
+    from rlops.orchestrator.service import TrainerService
+
+    return TrainerService(options)
 
 
 def _split(ctx: typer.Context) -> tuple[list[str], list[str]]:
@@ -34,14 +39,17 @@ def _split(ctx: typer.Context) -> tuple[list[str], list[str]]:
     return args, []
 
 
-def start(ctx: typer.Context, runner: str = typer.Option("rlops", "--runner", help=f"one of: {', '.join(RUNNERS)}"),
+def start(ctx: typer.Context, runner: str = typer.Option("rlops", "--runner", help="rlops, command or cleanrl (see rlops runs runners)"),
           name: str | None = typer.Option(None, "--name", help="run id (default: <runner>-<time>-<hex>)"),
           daemon: bool = typer.Option(True, "--daemon/--no-daemon", help="start a daemon if none supervises the runs"),
           config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Queue a supervised run: rlops runs start [--runner R] [--name N] [--section.key V...] -- RUN ARGS."""
+    from rlops.options import resolve_options
+    from rlops.orchestrator.daemon import ensure_daemon
+
     own, run_args = _split(ctx)
     options = resolve_options(config=config, args=own).options
-    service = TrainerService(options)
+    service = _service(options)
     try:
         run_id = service.start(runner, run_args, name=name)
         status = service.store.get_run(run_id)["status"]
@@ -58,7 +66,7 @@ def start(ctx: typer.Context, runner: str = typer.Option("rlops", "--runner", he
 
 def stop(ctx: typer.Context, run: str = typer.Argument(..., help="run id"), config: Path | None = CONFIG) -> int:
     """Stop a run: SIGTERM to its whole process group, SIGKILL after orchestrator.stop_grace_s."""
-    service = TrainerService(resolve(ctx, config).options)
+    service = _service(resolve(ctx, config).options)
     try:
         state = service.stop(run)
     finally:
@@ -72,7 +80,9 @@ def logs(ctx: typer.Context, run: str = typer.Argument(..., help="run id"),
          records: bool = typer.Option(False, "--records", help="print the run's records (JSON lines), not its output"),
          config: Path | None = CONFIG) -> int:
     """The run's output (stdout and stderr text), or its records with --records."""
-    service = TrainerService(resolve(ctx, config).options)
+    from rlops.events.schema import to_dict
+
+    service = _service(resolve(ctx, config).options)
     try:
         if records:
             for record in service.stream(run, follow=follow):
@@ -98,7 +108,9 @@ def logs(ctx: typer.Context, run: str = typer.Argument(..., help="run id"),
 
 def watch(ctx: typer.Context, run: str = typer.Argument(..., help="run id"), config: Path | None = CONFIG) -> int:
     """Live metrics of a run in the terminal, one line per record that moves them, until it ends."""
-    service = TrainerService(resolve(ctx, config).options)
+    from rlops.events.schema import End, Episode, Eval, Metrics
+
+    service = _service(resolve(ctx, config).options)
     returns: list[float] = []
     try:
         for record in service.stream(run, follow=True):
@@ -121,6 +133,8 @@ def watch(ctx: typer.Context, run: str = typer.Argument(..., help="run id"), con
 
 def runners(as_json: bool = JSON) -> int:
     """The registered runners and what each is for."""
+    from rlops.orchestrator.runners import RUNNERS
+
     catalog = [{"name": name, "description": runner.description} for name, runner in RUNNERS.items()]
     if as_json:
         typer.echo(json.dumps(catalog))
@@ -132,4 +146,6 @@ def runners(as_json: bool = JSON) -> int:
 
 def daemon(ctx: typer.Context, config: Path | None = CONFIG) -> int:
     """Supervise the runs directory in the foreground (rlops runs start launches one in the background)."""
+    from rlops.orchestrator.daemon import run_daemon
+
     return run_daemon(resolve(ctx, config).options)

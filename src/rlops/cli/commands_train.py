@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from rlops.errors import UsageError
 from rlops.options import ResolvedOptions, resolve_options
+from rlops.options.fields import option_specs, section_docs
 from rlops.options.sources import split_positionals
-from rlops.pipeline.evaluate import evaluate_policy_of
-from rlops.pipeline.infer import run_episodes
-from rlops.pipeline.loading import LoadedPolicy, load_policy, open_checkpoint
-from rlops.pipeline.registry_ops import open_registry, record_evaluation, resolve_model, rules_from
-from rlops.pipeline.train import open_run, prepare_options
-from rlops.pipeline.train import train as train_run
+
+if TYPE_CHECKING:  # the pipeline (SB3, torch) is imported by the command that runs, not by its --help
+    from rlops.pipeline.loading import LoadedPolicy
 
 CONFIG = typer.Option(None, "--config", "-c", help="TOML options file (default: $RL_CONFIG or ./rlops.toml)")
 JSON = typer.Option(False, "--json", help="print only JSON on stdout")
+
+# What ``rlops train --help`` shows of the option table: the options most runs set.
+MOST_USED = ("env.env_id", "env.n_envs", "env.seed", "agent.algorithm", "agent.hyperparams", "agent.net_arch",
+             "train.total_timesteps", "train.learning_rate", "train.batch_size", "train.device", "train.resume",
+             "eval.episodes", "store.run_name", "store.model_dir", "registry.min_reward")
+
+
+def options_help(keys: tuple[str, ...]) -> str:
+    """Help paragraphs (kept line by line by typer) naming the option sections and the options ``keys``."""
+    specs = {f"{spec.section}.{spec.key}": spec for spec in option_specs()}
+    flags = [f"  {specs[key].cli_flag} {specs[key].type_name.upper()}: {specs[key].help} "
+             f"(default {'unset' if specs[key].default is None else repr(specs[key].default)})" for key in keys]
+    sections = ", ".join(section_docs())
+    text = ("\b\nMost used options (any option is a flag --section.key VALUE, an RL_* variable or a TOML key):\n" +
+            "\n".join(flags) + f"\n\n\bSections: {sections}.\nEvery option with its default: rlops options")
+    return text.replace("[", "\\[")  # rich markup would take [16] for a style
 
 
 def _resolve(ctx: typer.Context, config: Path | None) -> ResolvedOptions:
@@ -28,6 +42,9 @@ def _resolve(ctx: typer.Context, config: Path | None) -> ResolvedOptions:
 
 def train(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Train an agent; print where the run, the model and the log are."""
+    from rlops.pipeline.train import open_run, prepare_options
+    from rlops.pipeline.train import train as train_run
+
     resolved = _resolve(ctx, config)
     saved = None
     if resolved.options.train.resume:
@@ -73,6 +90,9 @@ def train(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON
 def _load(ctx: typer.Context, config: Path | None,
           for_eval: bool = False) -> tuple[ResolvedOptions, LoadedPolicy, dict[str, Any] | None]:
     """The policy to run, by path or from the registry, with its registry row when it has one."""
+    from rlops.pipeline.loading import load_policy, open_checkpoint
+    from rlops.pipeline.registry_ops import open_registry, resolve_model
+
     positionals, args = split_positionals(ctx.args)
     if len(positionals) > 1:
         raise UsageError(f"more than one model given: {', '.join(positionals)}", hint="give one run or checkpoint path")
@@ -109,6 +129,9 @@ def evaluate(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = J
 
     PATH is a run directory (its newest intact checkpoint) or a checkpoint directory. A registered
     model gets the score written onto its registry row, and the validation rules applied."""
+    from rlops.pipeline.evaluate import evaluate_policy_of
+    from rlops.pipeline.registry_ops import open_registry, record_evaluation, rules_from
+
     resolved, loaded, row = _load(ctx, config, for_eval=True)
     options = resolved.options
     try:
@@ -138,6 +161,8 @@ def infer(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON
     """Run a model episode by episode: rlops infer PATH | --model-id ID | --load-best [--env ID] | --status S.
 
     Registry models must be validated (--allow-unvalidated to override) and intact."""
+    from rlops.pipeline.infer import run_episodes
+
     resolved, loaded, _ = _load(ctx, config)
     try:
         for episode in run_episodes(loaded, resolved.options.infer.episodes, resolved.options.eval.deterministic):
@@ -149,3 +174,6 @@ def infer(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON
     finally:
         loaded.close()
     return 0
+
+
+train.__doc__ = f"{train.__doc__}\n\n{options_help(MOST_USED)}"

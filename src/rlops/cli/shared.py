@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from rlops.options import ResolvedOptions, resolve_options
+if TYPE_CHECKING:  # the option set loads pydantic: only the commands that read options pay for it
+    from rlops.options import ResolvedOptions
 
 CONFIG = typer.Option(None, "--config", "-c", help="TOML options file (default: $RL_CONFIG or ./rlops.toml)")
 JSON = typer.Option(False, "--json", help="print only JSON on stdout")
@@ -15,6 +17,8 @@ PASS_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 def resolve(ctx: typer.Context, config: Path | None) -> ResolvedOptions:
     """The option set from file < environment < the command's extra ``--section.key`` flags."""
+    from rlops.options import resolve_options
+
     return resolve_options(config=config, args=ctx.args)
 
 

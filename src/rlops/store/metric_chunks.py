@@ -12,8 +12,10 @@ import sqlite3
 import sys
 from array import array
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by the reader that needs it: listing runs should not pay for it
+    import numpy as np
 
 CHUNK_POINTS = 2048
 _SWAP = sys.byteorder != "little"
@@ -67,6 +69,8 @@ class Series:
 
 
 def read_series(connection: sqlite3.Connection, run_id: str, key: str) -> Series:
+    import numpy as np
+
     rows = connection.execute("SELECT steps, vals FROM metric_chunks WHERE run_id = ? AND key = ? ORDER BY chunk",
                               (run_id, key)).fetchall()
     if not rows:
