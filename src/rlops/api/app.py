@@ -49,7 +49,7 @@ def create_app(db_path: str | Path, options: Options | None = None) -> FastAPI:
     add_live_routes(app, db_path, summary)
     add_replay_routes(app, store)
     add_logs_routes(app, db_path, store)
-    add_options_routes(app)
+    add_options_routes(app, options)
     add_registry_routes(app, db_path, options)
     add_retention_routes(app, db_path, options)
     add_page(app)

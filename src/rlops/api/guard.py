@@ -8,17 +8,22 @@
 - **Token**: when set (required beyond loopback), ``Authorization: Bearer <token>`` or ``?token=``
   (for ``<video src>`` and ``EventSource``, which cannot send a header), compared in constant
   time. The page's own files (``/`` and ``/static/``) are the same for everyone and hold no data:
-  they load without it, and the page then sends the token it was opened with.
+  they load without it, and the page then sends the token it was opened with. An empty or blank
+  token is no token (the options turn it into none, ``token_for`` generates one beyond loopback),
+  and the guard refuses to be built with one, or beyond loopback with none.
 """
 
 from __future__ import annotations
 
 import hmac
+import secrets
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rlops.api.errors import error
+from rlops.api.reach import is_loopback
+from rlops.errors import UsageError
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -27,6 +32,12 @@ WILDCARDS = {"0.0.0.0", "::", "[::]", ""}
 
 class RequestGuard:
     def __init__(self, app: ASGIApp, bound_host: str, token: str | None = None) -> None:
+        if token is not None and not token.strip():
+            raise UsageError("an empty token would let every request in", hint="give a token, or none (one is "
+                                                                                "generated beyond loopback)")
+        if token is None and not is_loopback(bound_host):
+            raise UsageError(f"binding to {bound_host or 'every interface'} needs a token",
+                             hint="set --ui.token, or bind 127.0.0.1")
         self.app = app
         self.hosts = LOOPBACK_NAMES | {bound_host}
         self.token = token
@@ -61,9 +72,18 @@ class RequestGuard:
             given = headers.get("authorization", "").removeprefix("Bearer ").strip()
             if not given:
                 given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
+            if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
                 return error(401, "a token is required", "send 'Authorization: Bearer <token>' (rlops ui printed it)")
         return None
+
+
+def token_for(host: str, token: str | None) -> str | None:
+    """The token a server bound to ``host`` requires: the one given, or beyond loopback a new one
+    when none is given (an empty or blank one is none)."""
+    token = token.strip() if token else None
+    if not token and not is_loopback(host):
+        return secrets.token_urlsafe(24)
+    return token or None
 
 
 def _public(path: str) -> bool:

@@ -5,6 +5,9 @@ check it runs as the user types (the same check a start request passes).
                                       help, choices and bounds
     GET  /api/options/schema          the whole option set as JSON Schema
     POST /api/options/check           {"options": {"train.total_timesteps": 0}} -> each problem by option
+
+What a request's options may name outside the run (code, checkpoints, addresses, paths) is
+``rlops.api.reach``'s rule, from the server's ``[ui]`` allowlists.
 """
 
 from __future__ import annotations
@@ -15,21 +18,17 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
+from rlops.api.reach import Reach
 from rlops.errors import OptionsError, OptionsRejected
 from rlops.options.fields import section_docs, specs_by_dotted
 from rlops.options.introspect import json_schema
+from rlops.options.schema import Options
 from rlops.options.values import check_value
 
 # What a run is made of. infer, serve, ui and orchestrator configure the servers themselves.
 RUN_SECTIONS = ("env", "obs", "feature", "agent", "train", "eval", "store", "registry", "metrics", "traces", "logs")
 # The orchestrator decides these for every run it starts (its directory, name and database).
 DECIDED_BY_THE_SERVER = {"store.run_name", "store.model_dir", "registry.db_path", "train.resume"}
-# Options that name code or files to load: from a request, only what cannot import a module of
-# the caller's choosing or unpickle a file of theirs ("module:callable" env factories and
-# encoders, checkpoint paths). The CLI, run by a person at the machine, takes them all.
-CODE_FREE = {"env.env_id": "a registered Gymnasium id (a 'module:callable' factory starts from the CLI)",
-             "feature.encoder": "auto, mlp, cnn or transformer (a 'module:Class' encoder starts from the CLI)",
-             "train.init_from": "a registry model id (a checkpoint path starts from the CLI)"}
 SCALARS = {"integer", "number", "string", "boolean"}
 BOUNDS = {"minimum": "minimum", "maximum": "maximum", "exclusiveMinimum": "exclusive_minimum",
           "exclusiveMaximum": "exclusive_maximum"}
@@ -39,7 +38,11 @@ class CheckRequest(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict, description="dotted option: value")
 
 
-def add_options_routes(app: FastAPI) -> None:
+def add_options_routes(app: FastAPI, options: Options | None = None) -> None:
+    """The form routes; a request's options are checked against the reach of ``options`` (the
+    server's own), or of the defaults for a server that only reads runs."""
+    reach = Reach.of(options)
+
     @app.get("/api/options")
     def form() -> dict[str, Any]:
         return {"sections": form_sections()}
@@ -50,7 +53,7 @@ def add_options_routes(app: FastAPI) -> None:
 
     @app.post("/api/options/check")
     def check(body: CheckRequest) -> dict[str, Any]:
-        problems = option_problems(body.options)
+        problems = option_problems(body.options, reach)
         return {"ok": not problems, "errors": problems}
 
 
@@ -86,9 +89,10 @@ def form_field(section: str, key: str, prop: dict[str, Any]) -> dict[str, Any]:
     return field
 
 
-def option_problems(values: dict[str, Any]) -> list[dict[str, str]]:
+def option_problems(values: dict[str, Any], reach: Reach) -> list[dict[str, str]]:
     """Every problem with a request's options, by option: unknown names (with the closest known),
-    options the server decides, and values their field refuses."""
+    options the server decides, values their field refuses, and values that reach beyond what
+    the server allows (``reach``)."""
     specs = specs_by_dotted()
     allowed = [dotted for dotted, spec in specs.items()
                if spec.section in RUN_SECTIONS and dotted not in DECIDED_BY_THE_SERVER]
@@ -96,31 +100,25 @@ def option_problems(values: dict[str, Any]) -> list[dict[str, str]]:
     for option, value in values.items():
         if option in DECIDED_BY_THE_SERVER:
             problems.append({"option": option, "message": "set by the server for every run it starts"})
-        elif option not in allowed:
+            continue
+        if option not in allowed:
             close = difflib.get_close_matches(option, allowed, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append({"option": option, "message": f"not an option of a run{hint}"})
-        elif option in CODE_FREE and not _code_free(option, value):
-            problems.append({"option": option, "message": f"over HTTP this takes {CODE_FREE[option]}"})
-        else:
-            try:
-                check_value(specs[option], value, "the request")
-            except OptionsError as exc:
-                problems.append({"option": option, "message": exc.message.split(": ", 1)[-1]})
+            continue
+        try:
+            checked = check_value(specs[option], value, "the request")
+        except OptionsError as exc:
+            problems.append({"option": option, "message": exc.message.split(": ", 1)[-1]})
+            continue
+        refusal = reach.problem(specs[option], checked)
+        if refusal is not None:
+            problems.append({"option": option, "message": refusal})
     return problems
 
 
-def _code_free(option: str, value: Any) -> bool:
-    if value is None:
-        return True
-    text = str(value).strip()
-    if option == "train.init_from":
-        return text.isdigit()
-    return ":" not in text
-
-
-def checked_options(values: dict[str, Any]) -> dict[str, Any]:
-    problems = option_problems(values)
+def checked_options(values: dict[str, Any], reach: Reach) -> dict[str, Any]:
+    problems = option_problems(values, reach)
     if problems:
         raise OptionsRejected(problems)
     return values

@@ -13,7 +13,6 @@ keeps the policy it started with, so no request fails or waits during a swap.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import threading
 import time
@@ -24,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from rlops.api.errors import error
+from rlops.api.reach import is_loopback
 from rlops.errors import RlopsError, UsageError
 from rlops.options.schema import Options
 from rlops.pipeline.policy import ObservationError, ServedPolicy
@@ -91,23 +91,17 @@ class Hotswapper(threading.Thread):
         return True
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def create_app(holder: PolicyHolder, token: str | None = None) -> FastAPI:
+    if token is not None and not token.strip():  # the options make a blank token none; never a secret
+        raise UsageError("an empty serve.token would let every request in", hint="give a token, or none on loopback")
     app = FastAPI(title="rlops policy server", version="1", description=__doc__)
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):  # noqa: ANN001, ANN202
         if token is not None and request.url.path != "/healthz":
             given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            if not given.removeprefix("Bearer ").strip() or \
+                    not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return error(401, "a bearer token is required", "send the header 'Authorization: Bearer <serve.token>'")
         return await call_next(request)
 
@@ -173,7 +167,7 @@ def serve(options: Options, policy: ServedPolicy, ready: Any = None) -> None:
     import uvicorn
 
     serve_options = options.serve
-    if not is_loopback(serve_options.host) and not serve_options.token:
+    if not is_loopback(serve_options.host) and not (serve_options.token or "").strip():
         raise UsageError(f"binding to {serve_options.host} exposes the policy beyond this machine",
                          hint="set --serve.token (clients send 'Authorization: Bearer TOKEN'), or bind 127.0.0.1")
     holder = PolicyHolder(policy)

@@ -37,6 +37,7 @@ from rlops.api.downsample import envelope
 from rlops.api.errors import error
 from rlops.api.follow import EOF_EVENT, KEEPALIVE, follow_lines
 from rlops.api.options_api import checked_options
+from rlops.api.reach import Reach
 from rlops.api.tensorboard_launcher import TensorBoards
 from rlops.errors import UnknownNameError, UsageError
 from rlops.events.schema import EventError, decode, encode
@@ -149,11 +150,13 @@ def add_runs_routes(app: FastAPI, db_path: str | Path, options: Options | None,
         return StreamingResponse(_records(Path(row["log_path"]), after, offset, wanted, finished, request),
                                  media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
+    reach = Reach.of(options)  # what a request's options may name: the server's [ui] allowlists
+
     @app.post("/api/runs", status_code=201)
     def start(body: StartRequest) -> dict[str, Any]:
         service = _service()
         try:
-            flags = option_flags(body.runner, checked_options(body.options))
+            flags = option_flags(body.runner, checked_options(body.options, reach))
             run_id = service.start(body.runner, flags, name=body.name)
             return summary(service.store.get_run(run_id))
         except UnknownNameError as exc:  # an unknown runner is bad input here, not a missing thing

@@ -7,16 +7,14 @@ printed if none is given. ``/docs`` documents the API.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from pathlib import Path
 
 import typer
 import uvicorn
 
-from rlops.api.guard import RequestGuard
-from rlops.api.policy_server import is_loopback
 from rlops.api.app import create_app
+from rlops.api.guard import RequestGuard, token_for
 from rlops.cli.shared import CONFIG, resolve
 from rlops.orchestrator.daemon import supervise
 
@@ -24,9 +22,9 @@ from rlops.orchestrator.daemon import supervise
 def ui(ctx: typer.Context, config: Path | None = CONFIG) -> int:
     """Serve the dashboard and supervise runs: rlops ui [--ui.host H] [--ui.port P] [--ui.token T]."""
     options = resolve(ctx, config).options
-    host, port, token = options.ui.host, options.ui.port, options.ui.token
-    if token is None and not is_loopback(host):
-        token = secrets.token_urlsafe(24)
+    host, port = options.ui.host, options.ui.port
+    token = token_for(host, options.ui.token)
+    if token != options.ui.token:
         typer.echo(f"token (send 'Authorization: Bearer <token>'): {token}", err=True)
     stopping = threading.Event()
     supervisor = threading.Thread(target=supervise, args=(options, stopping), name="rlops-supervise", daemon=True)

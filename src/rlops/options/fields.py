@@ -27,6 +27,7 @@ class OptionSpec:
     help: str
     cli_aliases: tuple[str, ...] = ()
     env_aliases: tuple[str, ...] = ()
+    names: str | None = None  # what the value names outside the option set (schema.NAMES), if anything
 
     @property
     def dotted(self) -> str:
@@ -103,6 +104,7 @@ def option_specs() -> tuple[OptionSpec, ...]:
                 help=field.description or "",
                 cli_aliases=tuple(extra.get("cli_aliases", ())),
                 env_aliases=tuple(extra.get("env_aliases", ())),
+                names=extra.get("names"),
             ))
     return tuple(specs)
 

@@ -36,6 +36,8 @@ def json_schema() -> dict[str, Any]:
             prop.pop("env_aliases", None)
             prop["x-env"] = [spec.env_name, *spec.env_aliases]
             prop["x-cli"] = [spec.cli_flag, *spec.cli_aliases]
+            if prop.pop("names", None):
+                prop["x-names"] = spec.names
     return schema
 
 

@@ -28,6 +28,28 @@ def aliases(*, cli: list[str] | None = None, env: list[str] | None = None) -> di
     return extra
 
 
+# What an option's value names outside the option set, for what a request over HTTP may set
+# (rlops.api.reach): code to import, a checkpoint to load, an address to connect to or listen
+# on, a filesystem path, a URI that is an address or a path, or free keyword arguments that may
+# hold any of them. tests/api/test_request_addresses.py fails on an option that looks like one
+# of these and is unmarked.
+NAMES = ("code", "checkpoint", "address", "listen", "path", "uri", "kwargs")
+
+
+def names(kind: str, *, cli: list[str] | None = None, env: list[str] | None = None) -> dict[str, Any]:
+    assert kind in NAMES, kind
+    return {"names": kind, **aliases(cli=cli, env=env)}
+
+
+def _no_blank_token(value: Any) -> Any:
+    """An empty or blank token is no token (one is then generated or required): never a secret
+    that an empty header would match."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -35,7 +57,8 @@ class Section(BaseModel):
 class EnvOptions(Section):
     """Env: which environment, how many copies, how they are seeded and vectorized."""
 
-    env_id: str = Field("CartPole-v1", description="Gymnasium id (e.g. CartPole-v1) or 'module:callable'")
+    env_id: str = Field("CartPole-v1", description="Gymnasium id (e.g. CartPole-v1) or 'module:callable'",
+                        json_schema_extra=names("code"))
     n_envs: int = Field(8, ge=1, description="number of parallel environments")
     seed: int | None = Field(
         None, ge=0, description="random seed; unset draws one and records it in the run's options"
@@ -44,7 +67,8 @@ class EnvOptions(Section):
         "sync", description="sync steps envs in this process; async runs one subprocess per env"
     )
     env_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="keyword arguments for the env constructor (JSON object)"
+        default_factory=dict, description="keyword arguments for the env constructor (JSON object)",
+        json_schema_extra=names("kwargs"),
     )
 
 
@@ -77,7 +101,7 @@ class FeatureOptions(Section):
     encoder: str = Field(
         "auto",
         description="auto | mlp | cnn | transformer | 'module:Class' (an SB3 BaseFeaturesExtractor)",
-        json_schema_extra=aliases(env=["RL_FEAT_ENCODER"]),
+        json_schema_extra=names("code", env=["RL_FEAT_ENCODER"]),
     )
     embed_dim: int | None = Field(None, ge=1, description="feature dimension of the encoder; unset: its default",
                                      json_schema_extra=aliases(env=["RL_FEAT_EMBED_DIM"]))
@@ -96,6 +120,7 @@ class AgentOptions(Section):
     hyperparams: dict[str, Any] = Field(
         default_factory=dict,
         description="further keyword arguments of the algorithm (JSON object), e.g. {\"n_steps\": 32}",
+        json_schema_extra=names("kwargs"),
     )
 
     @field_validator("algorithm")
@@ -118,7 +143,8 @@ class TrainOptions(Section):
     )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     init_from: str | None = Field(None, description="warm start: begin from the weights of this checkpoint or run "
-                                                    "directory, or registry model id (it becomes the parent)")
+                                                    "directory, or registry model id (it becomes the parent)",
+                                      json_schema_extra=names("checkpoint"))
     resume: bool = Field(
         False, description="continue the run named by store.run_name (or the newest run) from its last checkpoint"
     )
@@ -150,7 +176,8 @@ class EvalOptions(Section):
 class InferOptions(Section):
     """Infer: which model to run."""
 
-    model_path: str | None = Field(None, description="a checkpoint directory, or a run directory (its newest checkpoint)")
+    model_path: str | None = Field(None, description="a checkpoint directory, or a run directory (its newest checkpoint)",
+                                   json_schema_extra=names("checkpoint"))
     model_id: int | None = Field(None, ge=1, description="a registry model id",
                                  json_schema_extra=aliases(cli=["--model-id"]))
     load_best: bool = Field(False, description="load the best validated model in the registry",
@@ -181,16 +208,17 @@ class StoreOptions(Section):
     backend: str = Field("local", description="local | s3 | mlflow | wandb | tensorboard (comma-separated for several)",
                          json_schema_extra=aliases(cli=["--backend"]))
     tracking_uri: str | None = Field(None, description="tracking endpoint of the backend (MLflow URI, S3 URL...)",
-                                     json_schema_extra=aliases(cli=["--tracking-uri"]))
+                                     json_schema_extra=names("uri", cli=["--tracking-uri"]))
     experiment_name: str = Field("default", description="experiment the run belongs to",
                                  json_schema_extra=aliases(cli=["--experiment-name"]))
     s3_uri: str | None = Field(None, description="s3://bucket/prefix of the s3 backend (unset: tracking_uri "
-                                                 "when it is an s3:// URL)")
-    endpoint_url: str | None = Field(None, description="S3-compatible endpoint for the s3 backend (unset: AWS)")
+                                                 "when it is an s3:// URL)", json_schema_extra=names("uri"))
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint for the s3 backend (unset: AWS)",
+                                     json_schema_extra=names("address"))
     wandb_mode: Literal["online", "offline"] = Field("offline", description="Weights & Biases mode of the wandb "
                                                                           "backend ($WANDB_MODE wins)")
     run_name: str | None = Field(None, description="name of the run directory; unset: <env>-<algo>-<time>")
-    model_dir: str = Field("rlruns", description="root directory of run directories")
+    model_dir: str = Field("rlruns", description="root directory of run directories", json_schema_extra=names("path"))
     checkpoint_freq: int | None = Field(
         None, ge=0, description="push checkpoints to the backend every N env steps; unset: as train.checkpoint_freq"
     )
@@ -211,7 +239,7 @@ class RegistryOptions(Section):
 
     enable: bool = Field(True, description="register checkpoints and evaluations")
     db_path: str = Field("rlruns/rlops.db", description="SQLite database of runs and models",
-                         json_schema_extra=aliases(cli=["--registry-db"], env=["RL_REGISTRY_DB"]))
+                         json_schema_extra=names("path", cli=["--registry-db"], env=["RL_REGISTRY_DB"]))
     min_reward: float | None = Field(None, description="validation: mean eval reward must reach this",
                                      json_schema_extra=aliases(cli=["--min-reward"]))
     min_episodes: int = Field(10, ge=1, description="validation: at least this many eval episodes")
@@ -228,7 +256,7 @@ class MetricsOptions(Section):
     enable: bool = Field(True, description="export metrics", json_schema_extra=aliases(cli=["--metrics"]))
     exporter: Literal["file", "otlp", "prometheus", "console"] = Field("file", description="where metrics go")
     endpoint: str | None = Field(None, description="OTLP collector endpoint or Prometheus bind address",
-                                 json_schema_extra=aliases(cli=["--metrics-endpoint"]))
+                                 json_schema_extra=names("address", cli=["--metrics-endpoint"]))
     protocol: Literal["grpc", "http"] = Field("http", description="OTLP transport")
     export_interval: float = Field(10.0, gt=0, description="seconds between metric exports")
     track_reward: bool = Field(True, description="export reward metrics")
@@ -244,7 +272,7 @@ class TracesOptions(Section):
     """Traces: OpenTelemetry spans for the run, episodes, evaluations and checkpoints."""
 
     enable: bool = Field(True, description="export traces")
-    endpoint: str | None = Field(None, description="OTLP collector endpoint")
+    endpoint: str | None = Field(None, description="OTLP collector endpoint", json_schema_extra=names("address"))
     sample_rate: float = Field(1.0, ge=0, le=1, description="fraction of traces kept",
                                json_schema_extra=aliases(cli=["--trace-sample-rate"]))
     trace_episodes: bool = Field(True, description="a span per episode")
@@ -256,7 +284,7 @@ class LogsOptions(Section):
     """Logs: structured log records (checkpoint saved, eval done, errors)."""
 
     enable: bool = Field(True, description="export logs")
-    endpoint: str | None = Field(None, description="OTLP collector endpoint")
+    endpoint: str | None = Field(None, description="OTLP collector endpoint", json_schema_extra=names("address"))
     level: Literal["debug", "info", "warn", "error"] = Field("info", description="lowest level exported",
                                                             json_schema_extra=aliases(cli=["--log-level"]))
 
@@ -272,22 +300,38 @@ class LogsOptions(Section):
 class ServeOptions(Section):
     """Serve: the policy server (``rlops serve``) and how it follows the registry."""
 
-    host: str = Field("127.0.0.1", description="address to bind; anything but loopback requires serve.token")
+    host: str = Field("127.0.0.1", description="address to bind; anything but loopback requires serve.token",
+                      json_schema_extra=names("listen"))
     port: int = Field(8700, ge=0, le=65535, description="port to bind (0: any free port)")
     hotswap: Literal["best", "production", "off"] = Field(
         "best", description="switch to a better validated model (best), to each newly promoted production model "
                             "(production), or never (off)")
     poll_interval: float = Field(1.0, gt=0, description="seconds between registry checks for a model to swap to")
-    token: str | None = Field(None, description="bearer token every request must carry (required beyond loopback)")
+    token: str | None = Field(None, description="bearer token every request must carry (required beyond loopback; "
+                                                "empty or blank is none)")
+
+    _token = field_validator("token", mode="before")(_no_blank_token)
 
 
 class UiOptions(Section):
     """UI: the dashboard's HTTP API (``rlops ui``), served with the orchestrator."""
 
-    host: str = Field("127.0.0.1", description="address to bind; anything but loopback requires a token")
+    host: str = Field("127.0.0.1", description="address to bind; anything but loopback requires a token",
+                      json_schema_extra=names("listen"))
     port: int = Field(8765, ge=0, le=65535, description="port to bind (0: any free port)")
     token: str | None = Field(None, description="bearer token every request must carry (generated and printed "
-                                                "when binding beyond loopback without one)")
+                                                "when binding beyond loopback without one; empty or blank is none)")
+    allowed_endpoints: list[str] = Field(
+        default_factory=list,
+        description="addresses a run started over HTTP may name (store.tracking_uri, *.endpoint...): host, "
+                    "host:port, *.domain, * (any public address) or a network (10.0.0.0/8); a private, loopback or "
+                    "link-local address must be named by its host or network, never by a wildcard")
+    allowed_paths: list[str] = Field(
+        default_factory=list,
+        description="roots under which a run started over HTTP may name files (a directory, or s3://bucket/prefix); "
+                    "unset: none (paths come from the server's own options)")
+
+    _token = field_validator("token", mode="before")(_no_blank_token)
 
 
 class OrchestratorOptions(Section):
@@ -299,7 +343,7 @@ class OrchestratorOptions(Section):
     min_free_disk_gb: float = Field(1.0, ge=0, description="pre-flight: free disk under store.model_dir needed "
                                                            "to launch a run")
     python: str | None = Field(None, description="interpreter of the cleanrl runner's script (its own virtualenv; "
-                                                 "unset: this Python)")
+                                                 "unset: this Python)", json_schema_extra=names("path"))
     max_videos_per_run: int | None = Field(None, ge=0, description="retention: keep the newest N videos of each "
                                                                    "run (unset: all)")
     max_runs_per_agent: int | None = Field(None, ge=1, description="retention: keep the newest N finished runs per "
