@@ -15,12 +15,12 @@ from rlops.pipeline.loading import load_policy, open_checkpoint
 from rlops.pipeline.observations import find_normalizer
 from tests.helpers import train_tiny
 
-EXPECTED_FILES = {
-    "ppo": {"parameters.pt", "state.json"},
-    "a2c": {"parameters.pt", "state.json"},
-    "dqn": {"parameters.pt", "state.json", "replay_buffer.npz"},
-    "sac": {"parameters.pt", "state.json", "replay_buffer.npz", "variables.pt"},
-    "td3": {"parameters.pt", "state.json", "replay_buffer.npz"},
+EXPECTED_FILES = {  # env_state.npz: classic-control envs are put back mid-episode on resume
+    "ppo": {"parameters.pt", "state.json", "env_state.npz"},
+    "a2c": {"parameters.pt", "state.json", "env_state.npz"},
+    "dqn": {"parameters.pt", "state.json", "replay_buffer.npz", "env_state.npz"},
+    "sac": {"parameters.pt", "state.json", "replay_buffer.npz", "variables.pt", "env_state.npz"},
+    "td3": {"parameters.pt", "state.json", "replay_buffer.npz", "env_state.npz"},
 }
 
 
@@ -93,10 +93,14 @@ def test_resume_continues_the_timestep_count_with_the_same_statistics():
     steps = sorted(int(p.name.split("-")[1]) for p in resumed.run.checkpoints.glob("step-*"))
     assert steps == [100, 200, 300, 400, 500]
     with np.load(resumed.run.checkpoints / "step-000000000400" / "normalization.npz") as later:
-        count_later = float(later["obs.count"])
+        count_later, mean_later = float(later["obs.count"]), later["obs.mean"].copy()
     with np.load(first.checkpoint.path / "normalization.npz") as saved:
-        assert count_later > float(saved["obs.count"])  # statistics continued, not restarted
-    assert mean_at_stop.shape == (4,)
+        count_at_stop = float(saved["obs.count"])
+    # The statistics continued from the checkpoint's, one observation a step: the envs were put
+    # back mid-episode rather than reset (a reset would feed one more observation).
+    assert count_later == count_at_stop + 100
+    assert not np.allclose(mean_later, mean_at_stop) and np.all(np.abs(mean_later - mean_at_stop) < 1.0)
+    assert state["env"]["exact"] is True
     # The replay buffer came back: the resumed learner did not wait for learning_starts again.
     resumed_state = json.loads((resumed.checkpoint.path / "state.json").read_text())
     assert resumed_state["counters"]["_n_updates"] > state["counters"]["_n_updates"]

@@ -8,13 +8,21 @@ rebuilt from the options saved in the manifest (``algorithms.build_model``) and 
     variables.pt       loose tensors such as SAC's log entropy coefficient
     normalization.npz  running statistics of VecNormalize, when observations are normalized
     replay_buffer.npz  the replay buffer of off-policy algorithms
-    state.json         counters (timesteps, updates, episodes), episode-info buffer and RNG states
+    env_state.npz      the envs' states and the learner's last observation, where they can be put back
+                       (``env_state``: exact for classic-control envs in-process)
+    state.json         counters (timesteps, updates, episodes), episode-info buffer, RNG states of
+                       Python, NumPy, torch, the action space and every env
 """
 
 from __future__ import annotations
 
+import io
 import json
 import random
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +36,8 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from rlops.errors import CheckpointCorruptError
 from rlops.pipeline.checkpoints import Checkpoint
-from rlops.pipeline.observations import find_normalizer, load_statistics, save_statistics
+from rlops.pipeline.env_state import capture_envs, prepare_envs, restore_envs
+from rlops.pipeline.observations import find_normalizer, load_statistics, statistics_arrays
 from rlops.pipeline.safe_files import load_tensors
 
 COUNTERS = ("num_timesteps", "_n_updates", "_episode_num", "_n_calls", "exploration_rate",
@@ -38,21 +47,37 @@ BUFFER_ARRAYS = ("observations", "next_observations", "actions", "rewards", "don
 
 
 def save_agent(model: BaseAlgorithm, venv: VecEnv | None, directory: Path, with_replay_buffer: bool = True) -> None:
-    torch.save(model.get_parameters(), directory / "parameters.pt")
-    _, variable_names = model._get_torch_save_params()
-    if variable_names:
-        torch.save({name: _getattr(model, name).detach().cpu() for name in variable_names}, directory / "variables.pt")
-    normalizer = find_normalizer(venv) if venv is not None else None
-    if normalizer is not None:
-        save_statistics(normalizer, directory / "normalization.npz")
+    write_agent(capture_agent(model, venv), directory)
     if with_replay_buffer and isinstance(model, OffPolicyAlgorithm) and model.replay_buffer is not None:
         _save_replay_buffer(model.replay_buffer, directory / "replay_buffer.npz")
+
+
+def capture_agent(model: BaseAlgorithm, venv: VecEnv | None) -> AgentSnapshot:
+    """The agent as it is now, as the bytes of its checkpoint files (all but the replay buffer):
+    taken at a rollout boundary and written later, when a checkpoint is due or a stop comes."""
+    files = {"parameters.pt": _torch_bytes(model.get_parameters())}
+    _, variable_names = model._get_torch_save_params()
+    if variable_names:
+        files["variables.pt"] = _torch_bytes({name: _getattr(model, name).detach().cpu() for name in variable_names})
+    normalizer = find_normalizer(venv) if venv is not None else None
+    if normalizer is not None:
+        files["normalization.npz"] = _npz_bytes(statistics_arrays(normalizer))
+    envs, env_arrays = capture_envs(model, venv)
+    if env_arrays:
+        files["env_state.npz"] = _npz_bytes(env_arrays)
     state = {
         "counters": {name: _plain(getattr(model, name)) for name in COUNTERS if hasattr(model, name)},
         "ep_info_buffer": [_plain(info) for info in (model.ep_info_buffer or [])],
         "rng": _capture_rng(model),
+        "env": envs,
     }
-    (directory / "state.json").write_text(json.dumps(state), encoding="utf-8")
+    files["state.json"] = json.dumps(state).encode()
+    return AgentSnapshot(int(model.num_timesteps), files)
+
+
+def write_agent(snapshot: AgentSnapshot, directory: Path) -> None:
+    for name, data in snapshot.files.items():
+        (directory / name).write_bytes(data)
 
 
 def restore_agent(model: BaseAlgorithm, venv: VecEnv | None, checkpoint: Checkpoint,
@@ -68,6 +93,9 @@ def restore_agent(model: BaseAlgorithm, venv: VecEnv | None, checkpoint: Checkpo
     if with_training_state and checkpoint.file("variables.pt"):
         for name, tensor in _load_tensors(checkpoint, "variables.pt").items():
             _getattr(model, name).data.copy_(tensor.to(model.device))
+    state = json.loads((checkpoint.path / "state.json").read_text(encoding="utf-8")) if with_training_state else {}
+    envs = state.get("env", {"exact": False})
+    prepare_envs(model, envs)
     normalizer = find_normalizer(venv) if venv is not None else None
     if normalizer is not None:
         if not checkpoint.file("normalization.npz"):
@@ -76,14 +104,46 @@ def restore_agent(model: BaseAlgorithm, venv: VecEnv | None, checkpoint: Checkpo
         load_statistics(normalizer, checkpoint.path / "normalization.npz")
     if not with_training_state:
         return
-    state = json.loads((checkpoint.path / "state.json").read_text(encoding="utf-8"))
     for name, value in state["counters"].items():
         setattr(model, name, value)
-    if model.ep_info_buffer is not None:
-        model.ep_info_buffer.extend(state["ep_info_buffer"])
+    # SB3 keeps a buffer it already has when a run goes on (reset_num_timesteps=False), so the
+    # episode statistics continue instead of starting empty.
+    model.ep_info_buffer = deque(state["ep_info_buffer"], maxlen=getattr(model, "_stats_window_size", 100))
+    if model.ep_success_buffer is None:
+        model.ep_success_buffer = deque(maxlen=getattr(model, "_stats_window_size", 100))
     _restore_rng(model, state["rng"])
+    restore_envs(model, venv, envs, _load_arrays(checkpoint, "env_state.npz"))
     if isinstance(model, OffPolicyAlgorithm) and checkpoint.file("replay_buffer.npz"):
         _load_replay_buffer(model.replay_buffer, checkpoint.path / "replay_buffer.npz")
+
+
+@dataclass(frozen=True)
+class AgentSnapshot:
+    env_steps: int
+    files: dict[str, bytes]
+
+
+def _torch_bytes(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _load_arrays(checkpoint: Checkpoint, name: str) -> dict[str, np.ndarray]:
+    path = checkpoint.file(name)
+    if path is None:
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (ValueError, OSError) as exc:
+        raise CheckpointCorruptError(f"{path} cannot be read: {exc}") from None
 
 
 def _load_tensors(checkpoint: Checkpoint, name: str) -> dict[str, Any]:
@@ -120,6 +180,21 @@ def _capture_rng(model: BaseAlgorithm) -> dict[str, Any]:
     if get_device(model.device).type == "cuda":
         rng["cuda"] = [state.tolist() for state in torch.cuda.get_rng_state_all()]
     return rng
+
+
+@contextmanager
+def kept_rng() -> Iterator[None]:
+    """Run a block (an evaluation) without moving the global random streams of Python, NumPy and torch."""
+    python, legacy, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(legacy)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def _to_lists(value: Any) -> Any:

@@ -4,40 +4,89 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from stable_baselines3.common.callbacks import BaseCallback
 
 
 class EveryNSteps(BaseCallback):
-    """Call ``action(num_timesteps)`` each time the step count crosses a multiple of ``every``."""
+    """Call ``action(num_timesteps)`` each time the step count crosses a multiple of ``every``.
 
-    def __init__(self, every: int, action: Callable[[int], None]) -> None:
+    With ``at_rollout_start`` the call waits for the next rollout boundary (on-policy learners):
+    a checkpoint taken mid-rollout would hold a state that the uninterrupted run never passes
+    through, and its resume would discard the partial rollout."""
+
+    def __init__(self, every: int, action: Callable[[int], None], at_rollout_start: bool = False) -> None:
         super().__init__()
         self.every = every
         self.action = action
+        self.at_rollout_start = at_rollout_start
         self._last_bucket = 0
 
     def _on_training_start(self) -> None:
         self._last_bucket = self.num_timesteps // self.every
 
     def _on_step(self) -> bool:
+        if not self.at_rollout_start:
+            self._check()
+        return True
+
+    def _on_rollout_start(self) -> None:
+        if self.at_rollout_start:
+            self._check()
+
+    def _check(self) -> None:
         bucket = self.num_timesteps // self.every
         if bucket > self._last_bucket:
             self._last_bucket = bucket
             self.action(self.num_timesteps)
+
+
+class RolloutBoundary(BaseCallback):
+    """Keeps the agent as it was at the last rollout boundary (after an update, before the next
+    rollout): what an on-policy run's checkpoint holds when a stop cuts a rollout or an update short.
+
+    ``partial`` is true while learning sits between two boundaries; it turns false once ``learn()``
+    returned after a completed update."""
+
+    def __init__(self, capture: Callable[[], Any], on_boundary: Callable[[Any], None]) -> None:
+        super().__init__()
+        self.capture = capture
+        self.on_boundary = on_boundary
+        self.snapshot: Any = None
+        self.partial = False
+        self._collecting = False
+
+    def _on_rollout_start(self) -> None:
+        self.snapshot = self.capture()
+        self.partial = self._collecting = True
+        self.on_boundary(self.snapshot)
+
+    def _on_step(self) -> bool:
         return True
+
+    def _on_rollout_end(self) -> None:
+        self._collecting = False
+
+    def _on_training_end(self) -> None:
+        # learn() returns after a completed update, or breaks off a rollout that a stop cut short.
+        self.partial = self._collecting
 
 
 class StopFlag(BaseCallback):
-    """Ends ``learn()`` at the next step once ``stop()`` was called (SIGTERM, Ctrl-C)."""
+    """Ends ``learn()`` at the next step once ``stop()`` was called (SIGTERM, Ctrl-C);
+    ``on_stop`` acknowledges the stop at once (``stopping.StopProgress``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_stop: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.reason: str | None = None
+        self.on_stop = on_stop
 
     def stop(self, reason: str) -> None:
         self.reason = reason
+        if self.on_stop is not None:
+            self.on_stop(reason)
 
     def _on_step(self) -> bool:
         return self.reason is None

@@ -71,11 +71,17 @@ def find_normalizer(venv: VecEnv) -> VecNormalize | None:
 
 
 def save_statistics(normalizer: VecNormalize, path: Path) -> None:
+    with open(path, "wb") as handle:
+        np.savez(handle, **statistics_arrays(normalizer))
+
+
+def statistics_arrays(normalizer: VecNormalize) -> dict[str, np.ndarray]:
+    """The normalizer's statistics as copies (a checkpoint taken now is written later)."""
     arrays: dict[str, np.ndarray] = {
         "clip_obs": np.asarray(normalizer.clip_obs, dtype=np.float64),
         "clip_reward": np.asarray(normalizer.clip_reward, dtype=np.float64),
         "epsilon": np.asarray(normalizer.epsilon, dtype=np.float64),
-        "returns": np.asarray(normalizer.returns, dtype=np.float64),
+        "returns": np.array(normalizer.returns, dtype=np.float64),
     }
     arrays.update(_rms_arrays("ret", normalizer.ret_rms))
     if isinstance(normalizer.obs_rms, dict):
@@ -83,12 +89,11 @@ def save_statistics(normalizer: VecNormalize, path: Path) -> None:
             arrays.update(_rms_arrays(f"obs.{key}", rms))
     else:
         arrays.update(_rms_arrays("obs", normalizer.obs_rms))
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+    return arrays
 
 
 def _rms_arrays(prefix: str, rms: RunningMeanStd) -> dict[str, np.ndarray]:
-    return {f"{prefix}.mean": np.asarray(rms.mean), f"{prefix}.var": np.asarray(rms.var),
+    return {f"{prefix}.mean": np.array(rms.mean), f"{prefix}.var": np.array(rms.var),
             f"{prefix}.count": np.asarray(rms.count, dtype=np.float64)}
 
 

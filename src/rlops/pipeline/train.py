@@ -19,6 +19,7 @@ from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from rlops import __version__
@@ -29,10 +30,11 @@ from rlops.events.schema import Checkpoint as CheckpointRecord
 from rlops.events.schema import Error as ErrorRecord
 from rlops.events.schema import Eval as EvalRecord
 from rlops.options.schema import Options
-from rlops.pipeline.agent_state import restore_agent, save_agent
+from rlops.pipeline.agent_state import AgentSnapshot, capture_agent, kept_rng, restore_agent, save_agent, write_agent
 from rlops.pipeline.algorithms import build_model, check_compatible
-from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, StopFlag
+from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, RolloutBoundary, StopFlag
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, remove_partial, write_checkpoint
+from rlops.pipeline.engine import engine_named
 from rlops.pipeline.envs import make_vector_env, probe_env
 from rlops.pipeline.evaluate import EvalResult, evaluate_model, evaluate_policy_of
 from rlops.pipeline.loading import EVAL_SEED_OFFSET, load_policy
@@ -42,6 +44,7 @@ from rlops.pipeline.registry_ops import Validation
 from rlops.pipeline.run_meta import meta_record
 from rlops.pipeline.remote_resume import fetch_run, uses_s3
 from rlops.pipeline.run_models import RunModels
+from rlops.pipeline.stopping import StopProgress
 from rlops.pipeline.telemetry import EvalStepRecorder, TelemetryCallback, event_logger
 from rlops.pipeline.warm_start import apply_init, resolve_init
 from rlops.sinks.base import RunContext
@@ -96,6 +99,9 @@ def open_run(options: Options) -> RunDirectory:
 
 def train(options: Options, progress: bool = True) -> TrainResult:
     """Pre-flight, then train, checkpoint and evaluate in a new run directory (or the resumed one)."""
+    engine = engine_named(options.train.engine)
+    if engine is not None:  # train.engine = vector: the same run, trained by another engine
+        return engine.train(options, progress)
     probe = probe_env(options.env)
     algorithm = check_compatible(options, probe.observation_space, probe.action_space)
     started = time.monotonic()
@@ -148,6 +154,12 @@ class TrainingSession:
         self.saved: list[Checkpoint] = []
         self.models = RunModels(options, run.name, parent_model_id)
         self.validation: Validation | None = None
+        self.progress = StopProgress(run.path)
+        self.progress.path.unlink(missing_ok=True)  # an earlier process's stop, on resume
+        # On-policy learners are checkpointed only at rollout boundaries, the states that an
+        # uninterrupted run passes through too, so that a resume continues it exactly.
+        self.boundary = RolloutBoundary(lambda: capture_agent(self.model, self.venv), self._at_boundary) \
+            if isinstance(model, OnPolicyAlgorithm) else None
 
     def resume(self) -> None:
         try:
@@ -180,16 +192,19 @@ class TrainingSession:
 
     def _learn(self, progress: bool) -> str:
         options = self.options
-        self.stop = StopFlag()
-        callbacks = [self.stop, self.telemetry]
+        self.stop = StopFlag(on_stop=self.progress.acknowledge)
+        callbacks: list[Any] = [self.stop, self.telemetry]
+        at_boundary = self.boundary is not None
+        if self.boundary is not None:
+            callbacks.insert(0, self.boundary)
         if options.train.checkpoint_freq:
-            callbacks.append(EveryNSteps(options.train.checkpoint_freq, lambda _: self.save()))
+            callbacks.append(EveryNSteps(options.train.checkpoint_freq, lambda _: self._save_now(), at_boundary))
         if options.eval.freq:
-            callbacks.append(EveryNSteps(options.eval.freq, self._periodic_eval))
+            callbacks.append(EveryNSteps(options.eval.freq, self._periodic_eval, at_boundary))
         if progress:
             callbacks.append(ProgressBar(options.train.total_timesteps))
         remaining = options.train.total_timesteps - self.model.num_timesteps
-        with _stop_on_signals(self.stop):
+        with _stop_on_signals(self.stop), self.progress.watching(self.model):
             if remaining > 0:
                 try:
                     self.model.learn(remaining, callback=CallbackList(callbacks),
@@ -204,12 +219,33 @@ class TrainingSession:
                                         f"produced non-finite outputs ({str(exc).splitlines()[0][:120]})",
                                         hint="lower train.learning_rate, normalize observations/rewards "
                                              "(obs.normalize), or clip gradients") from exc
-        if not self.saved or self.saved[-1].env_steps != self.model.num_timesteps:
+        if self.boundary is not None and self.boundary.partial:
+            # A stop (or Ctrl-C) cut a rollout or an update short: SB3 drops the partial rollout, so
+            # the checkpoint is the boundary before it, which a resume continues exactly.
+            snapshot = self.boundary.snapshot
+            log.info("stopped at %d env steps inside a rollout; the checkpoint is the rollout boundary at %d",
+                     self.model.num_timesteps, snapshot.env_steps)
+            if not self.saved or self.saved[-1].env_steps != snapshot.env_steps:
+                self.save(snapshot)
+        elif not self.saved or self.saved[-1].env_steps != self.model.num_timesteps:
             self.save()
         return "stopped" if self.stop.reason else "finished"
 
-    def save(self) -> Checkpoint:
-        checkpoint = save_checkpoint(self.model, self.venv, self.options, self.run_dir)
+    def _at_boundary(self, snapshot: AgentSnapshot) -> None:
+        if self.stop.reason and (not self.saved or self.saved[-1].env_steps != snapshot.env_steps):
+            self.save(snapshot)  # the update a stop waited for is done: keep it now
+
+    def _save_now(self) -> Checkpoint:
+        """A checkpoint of the current step, once: from the boundary snapshot when that is now."""
+        if self.saved and self.saved[-1].env_steps == self.model.num_timesteps:
+            return self.saved[-1]
+        snapshot = self.boundary.snapshot if self.boundary is not None else None
+        return self.save(snapshot if snapshot is not None and snapshot.env_steps == self.model.num_timesteps else None)
+
+    def save(self, snapshot: AgentSnapshot | None = None) -> Checkpoint:
+        self.progress.beat("checkpoint")
+        checkpoint = save_checkpoint(self.model, self.venv, self.options, self.run_dir, snapshot)
+        self.progress.beat("checkpoint written")
         self.saved.append(checkpoint)
         self.models.register(checkpoint)
         self.recorder.emit(CheckpointRecord(path=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
@@ -219,12 +255,13 @@ class TrainingSession:
     def _periodic_eval(self, env_steps: int) -> None:
         options = self.options
         # Score a checkpoint, not a passing state of the weights: the registry row is what the score is for.
-        checkpoint = self.saved[-1] if self.saved and self.saved[-1].env_steps == env_steps else self.save()
+        checkpoint = self._save_now()
         eval_env = wrap_observations(make_vector_env(options.env, seed=options.env.seed + EVAL_SEED_OFFSET, n_envs=1),
                                      options.obs, options.train.gamma or 0.99, training=False)
         try:
             sync_envs_normalization(self.venv, eval_env)
-            result = evaluate_model(self.model, eval_env, options.eval.episodes, options.eval.deterministic)
+            with kept_rng():  # an evaluation never shifts training's random streams (a resume skips it)
+                result = evaluate_model(self.model, eval_env, options.eval.episodes, options.eval.deterministic)
         finally:
             eval_env.close()
         self._record_eval(result, self._relative(checkpoint.path), env_steps)
@@ -274,7 +311,8 @@ class TrainingSession:
         return str(Path(path).relative_to(self.run_dir.path))
 
 
-def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunDirectory) -> Checkpoint:
+def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunDirectory,
+                    snapshot: AgentSnapshot | None = None) -> Checkpoint:
     metadata = {
         "run": run.name,
         "algorithm": options.agent.algorithm,
@@ -282,8 +320,12 @@ def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: R
         "rlops_version": __version__,
         "options": options.model_dump(mode="json"),
     }
-    checkpoint = write_checkpoint(run.checkpoints, model.num_timesteps,
-                                  lambda directory: save_agent(model, venv, directory), metadata)
+    if snapshot is not None:
+        checkpoint = write_checkpoint(run.checkpoints, snapshot.env_steps,
+                                      lambda directory: write_agent(snapshot, directory), metadata)
+    else:
+        checkpoint = write_checkpoint(run.checkpoints, model.num_timesteps,
+                                      lambda directory: save_agent(model, venv, directory), metadata)
     log.info("checkpoint %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
     return checkpoint
 

@@ -1,0 +1,81 @@
+"""Stopping a run without losing what it learned: acknowledge at once, show progress until the
+final checkpoint is written.
+
+A SIGTERM may land in the middle of a gradient update that takes longer than the supervisor's
+``orchestrator.stop_grace_s``. Cutting the update short would leave weights that belong to no
+rollout, so the trainer finishes it, and says so: the signal handler writes ``stop_progress.json``
+in the run directory, and every optimizer step then bumps ``progress`` in it (a few writes a
+second at most). The supervisor keeps SIGKILL for a trainer whose progress stands still.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+STOP_PROGRESS_FILE = "stop_progress.json"
+WRITE_EVERY_S = 0.2
+
+
+class StopProgress:
+    """The trainer's side of a stop: an acknowledgement, then a heartbeat of optimizer steps."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / STOP_PROGRESS_FILE
+        self.progress = 0
+        self.acknowledged: float | None = None
+        self.reason: str | None = None
+        self._written = 0.0
+
+    def acknowledge(self, reason: str) -> None:
+        if self.acknowledged is None:
+            self.acknowledged, self.reason = time.time(), reason
+            self._write()
+
+    def beat(self, phase: str | None = None) -> None:
+        """One step of work done (an optimizer step, a checkpoint file); written only once stopping."""
+        self.progress += 1
+        if self.acknowledged is not None and (phase or time.monotonic() - self._written >= WRITE_EVERY_S):
+            self._write(phase)
+
+    @contextmanager
+    def watching(self, model: BaseAlgorithm) -> Iterator[None]:
+        """Count every step of every optimizer of ``model`` while training runs."""
+        handles = [optimizer.register_step_post_hook(lambda *_: self.beat()) for optimizer in _optimizers(model)]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _write(self, phase: str | None = None) -> None:
+        now = time.time()
+        data: dict[str, Any] = {"acknowledged": self.acknowledged, "reason": self.reason, "progress": self.progress,
+                                "updated": now, "phase": phase, "pid": os.getpid()}
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        try:
+            temp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(temp, self.path)
+        except OSError:
+            return  # a full disk must not turn a clean stop into a crash; the supervisor's grace applies
+        self._written = time.monotonic()
+
+
+def _optimizers(model: BaseAlgorithm) -> list[torch.optim.Optimizer]:
+    found = []
+    state_dicts, _ = model._get_torch_save_params()
+    for dotted in state_dicts:
+        value: Any = model
+        for part in dotted.split("."):
+            value = getattr(value, part, None)
+        if isinstance(value, torch.optim.Optimizer) and all(value is not other for other in found):
+            found.append(value)
+    return found
