@@ -6,13 +6,18 @@ Rules (``orchestrator.*``; an unset limit is no limit):
 - ``max_age_days``: an ended run whose end is older than this loses its directory.
 
 Never touched: a live run (queued or running), whole; a directory holding the checkpoint of a
-production or staging model, or the newest checkpoint of a live run (``registry prune``'s own
-protections, asked of every model, plus staging); a directory that does not look like a run's.
+production or staging model, the newest checkpoint of a live run, or a model an evaluation holds
+(``registry prune``'s own protections, asked of every model, plus staging); a directory that does
+not look like a run's.
 
 A pruned run keeps its row in the run store, status unchanged: its metrics, episodes and events
 stay for charts and comparisons, and the manifest says what is gone (an ``other`` artifact with
 path ``.`` for the directory itself). Registry rows of the checkpoints that were in the directory
 are removed, since their files are: ``--load-best`` must not pick a model that no longer exists.
+A run directory goes in three steps (``store.prunes``): the intent (the run marked ``pruning``, its
+models marked and hidden, in one transaction), the deletion, the completion (the models deleted,
+the manifest written, the run marked ``pruned``). A janitor killed between them leaves the marks,
+and the next one finishes every marked run first, whatever the limits are then.
 
 Where the ``artifact`` pruned records go: the run store only, never the JSONL log. Retention only
 touches runs that ended, and the validator accepts nothing after an ``end`` record but a new
@@ -40,6 +45,7 @@ from rlops.options.schema import Options, OrchestratorOptions
 from rlops.orchestrator.artifacts import discover
 from rlops.pipeline.registry_ops import plan_prune
 from rlops.sinks.jsonl import last_seq
+from rlops.store import prunes as prunes_ledger
 from rlops.store.registry import Registry
 from rlops.store.run_dir import OPTIONS_FILE, RunDirectory
 from rlops.store.runs import RunStore
@@ -48,6 +54,7 @@ log = logging.getLogger(__name__)
 
 LIVE = ("queued", "running")
 WHOLE_RUN = "."  # the path of a pruned run directory's own artifact record
+UNFINISHED = "an earlier janitor began pruning it and was stopped"
 NO_TRACE = "0" * 32  # a run that never wrote a meta record has no trace id
 
 
@@ -73,12 +80,15 @@ class Prune:
 
 
 def plan(store: RunStore, registry: Registry, options: Options, now: float | None = None) -> list[Prune]:
-    """Every deletion the limits ask for, protected ones included with ``kept_because`` set."""
+    """Every deletion the limits ask for, protected ones included with ``kept_because`` set; first,
+    the prunes an earlier janitor began and did not finish, whatever the limits are now."""
     limits = options.orchestrator
     now = time.time() if now is None else now
     guard = _Guard(store, registry)  # reconciles lost runs first, so "live" is current
-    ended = [run for run in store.list_runs() if run["status"] not in LIVE]
-    prunes = [_verdict(guard, run, "run", WHOLE_RUN, why) for run, why in _runs_to_prune(ended, limits, now)]
+    unfinished = set(prunes_ledger.pending_prunes(store))
+    prunes = [_unfinished(store.get_run(run_id)) for run_id in sorted(unfinished)]
+    ended = [run for run in store.list_runs() if run["status"] not in LIVE and run["run_id"] not in unfinished]
+    prunes += [_verdict(guard, run, "run", WHOLE_RUN, why) for run, why in _runs_to_prune(ended, limits, now)]
     gone = {p.run_id for p in prunes if p.kept_because is None}
     if limits.max_videos_per_run is not None:
         for run in ended:
@@ -103,12 +113,13 @@ def apply(prunes: Iterable[Prune], store: RunStore, registry: Registry) -> list[
             prune = results[index]
             if prune.kept_because is not None:
                 continue
+            if prune.kind == "run":
+                results[index] = _prune_run(guard, store, run, prune)
+                continue
             results[index] = _apply_one(guard, run, prune)
             if results[index].done:
                 records += _pruned_records(run, prune)
-                if prune.kind == "run":
-                    _forget_models(registry, run_id, prune.target)
-        _record(store, run, records)  # one transaction per run, with consecutive seqs
+        _record(store, run, records)  # one transaction per run
     return results
 
 
@@ -144,6 +155,13 @@ def _videos(run: dict[str, Any]) -> list[str]:
     root = Path(run["run_dir"])
     paths = [a.path for a in discover(root, set(), final=True) if a.kind == "video"]
     return sorted(paths, key=lambda p: (_mtime(root / p), p), reverse=True)
+
+
+def _unfinished(run: dict[str, Any]) -> Prune:
+    """A prune an earlier janitor began: its protections were checked then, and its models are
+    marked and hidden; what remains is to delete what is left of the directory and record it."""
+    prune = Prune(run["run_id"], str(Path(run["run_dir"]).resolve()), WHOLE_RUN, "run", 0, UNFINISHED)
+    return replace(prune, bytes=_disk_usage(prune.target))
 
 
 def _verdict(guard: _Guard, run: dict[str, Any], kind: str, path: str, why: str) -> Prune:
@@ -198,8 +216,25 @@ def _overlaps(a: Path, b: Path) -> bool:
 # -- deleting and recording -----------------------------------------------------------------------
 
 
-def _apply_one(guard: _Guard, run: dict[str, Any], prune: Prune) -> Prune:
-    refusal = guard.refusal(run, prune)
+def _prune_run(guard: _Guard, store: RunStore, run: dict[str, Any], prune: Prune) -> Prune:
+    """A whole run directory, in three steps that a kill may separate: the intent (the run and its
+    models marked, which an evaluation's lease refuses), the deletion, the completion (the models'
+    rows deleted and the manifest written). A run already marked was vetted by the janitor that
+    marked it: its directory may be half gone, so only the deletion and the completion remain."""
+    if run["pruned"] != "pruning":
+        refusal = guard.refusal(run, prune) or prunes_ledger.begin_prune(store, run["run_id"], prune.target)
+        if refusal is not None:
+            return replace(prune, kept_because=refusal)
+    deleted = _apply_one(guard, run, prune, checked=True)
+    if deleted.done:  # a failed deletion keeps its marks: the next janitor tries again
+        removed = prunes_ledger.finish_prune(store, run["run_id"], _stamped(run, _pruned_records(run, prune)))
+        if removed:
+            log.info("removed registry models %s: their checkpoints were in %s", removed, prune.target)
+    return deleted
+
+
+def _apply_one(guard: _Guard, run: dict[str, Any], prune: Prune, checked: bool = False) -> Prune:
+    refusal = None if checked else guard.refusal(run, prune)
     if refusal is not None:
         return replace(prune, kept_because=refusal)
     target = prune.target
@@ -230,18 +265,15 @@ def _pruned_records(run: dict[str, Any], prune: Prune) -> list[Artifact]:
 
 
 def _record(store: RunStore, run: dict[str, Any], records: list[Artifact]) -> None:
+    if records:
+        store.note_artifacts(run["run_id"], _stamped(run, records))
+
+
+def _stamped(run: dict[str, Any], records: list[Artifact]) -> list[Artifact]:
     now = time.time()
     for record in records:
         record.run_id, record.trace_id, record.t = run["run_id"], run["trace_id"] or NO_TRACE, now
-    if records:
-        store.note_artifacts(run["run_id"], records)
-
-
-def _forget_models(registry: Registry, run_id: str, run_dir: Path) -> None:
-    inside = [m["id"] for m in registry.list(run_id=run_id) if Path(m["model_path"]).resolve().is_relative_to(run_dir)]
-    if inside:
-        registry.delete(inside)
-        log.info("removed registry models %s: their checkpoints were in %s", inside, run_dir)
+    return records
 
 
 # -- status ---------------------------------------------------------------------------------------

@@ -174,7 +174,8 @@ class PrunePlan:
 def plan_prune(registry: Registry, store: RunStore | None, keep_top_n: int | None, max_age_days: float | None,
                now: float | None = None) -> PrunePlan:
     """Which models retention removes: beyond the top N per env and algorithm, or older than the
-    maximum age; never a production model, nor the newest checkpoint of a live run."""
+    maximum age; never a production model, the newest checkpoint of a live run, nor a model an
+    evaluation holds."""
     if keep_top_n is None and max_age_days is None:
         raise UsageError("nothing to prune by", hint="give --keep-top-n N and/or --max-age-days D "
                                                      "(or set registry.keep_top_n / registry.max_age_days)")
@@ -185,6 +186,7 @@ def plan_prune(registry: Registry, store: RunStore | None, keep_top_n: int | Non
         newest = registry.newest_of_run(run_id)
         if newest is not None:
             protected[newest["id"]] = f"newest checkpoint of live run {run_id}"
+    protected.update(registry.holders())  # an evaluation is reading these models' files
     candidates: dict[int, dict[str, Any]] = {}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for model in registry.list():

@@ -135,4 +135,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX models_by_status ON models(env_id, deployment_status);
     CREATE INDEX models_by_run ON models(run_id, total_timesteps);
     """,
+    # 4: the janitor's two-phase prune of a run directory (the intent, then the deletion, then its
+    # completion: a janitor killed between them leaves marks that the next one finishes), and the
+    # leases an evaluation holds on a model so that no janitor deletes it under the evaluation.
+    """
+    ALTER TABLE runs ADD COLUMN pruned TEXT;     -- NULL | 'pruning' (intent written, files may be partly gone) | 'pruned'
+    ALTER TABLE models ADD COLUMN pruning TEXT;  -- the run whose directory prune removes this model: hidden meanwhile
+    CREATE TABLE model_leases (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        model_id  INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        holder    TEXT NOT NULL,     -- who holds it, for the janitor's message ('rlops eval')
+        host      TEXT NOT NULL,
+        pid       INTEGER NOT NULL,  -- a lease of a process that is gone (same host) is void at once
+        expires   REAL NOT NULL      -- unix seconds; a lease from another host is void after this
+    );
+    CREATE INDEX model_leases_by_model ON model_leases(model_id);
+    """,
 ]

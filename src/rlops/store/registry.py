@@ -2,12 +2,17 @@
 
 Library first: every ``rlops registry`` command and every API route is a call here (through
 ``pipeline.registry_ops`` where files are involved). One production model per env at a time:
-promoting another archives the previous one in the same transaction.
+promoting another archives the previous one in the same transaction. A model the janitor is
+deleting with its run's directory (``pruning`` set, see ``store.prunes``) is hidden from every read;
+a lease (``hold``) keeps a model from being pruned while an evaluation reads it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +20,7 @@ from typing import Any
 
 from rlops.errors import UsageError
 from rlops.store.db import connect, write
+from rlops.store.runs import process_alive
 
 STATUSES = ("none", "staging", "production", "archived")
 COLUMNS = ("id", "model_path", "algorithm", "env_id", "timestamp", "total_timesteps", "mean_reward", "std_reward",
@@ -22,7 +28,8 @@ COLUMNS = ("id", "model_path", "algorithm", "env_id", "timestamp", "total_timest
            "sha256", "tags", "parent_model_id", "deployment_status", "created")
 JSON_COLUMNS = ("hyperparams", "validation", "tags")
 BEST_SQL = ("SELECT {columns} FROM models WHERE env_id = ? AND validated = 1 AND mean_reward IS NOT NULL "
-            "ORDER BY mean_reward DESC, id DESC LIMIT 1")
+            "AND pruning IS NULL ORDER BY mean_reward DESC, id DESC LIMIT 1")
+LEASE_TTL_S = 3600.0  # a lease of a process on another host outlives it by at most this
 
 
 class ModelNotFoundError(UsageError):
@@ -85,6 +92,25 @@ class Registry:
             self._require(db, model_id)
             db.execute("UPDATE models SET tags = ? WHERE id = ?", (json.dumps(tags), model_id))
 
+    def hold(self, model_id: int, holder: str, ttl_s: float = LEASE_TTL_S) -> int:
+        """Lease a model while ``holder`` (an evaluation) reads its files: no prune removes it until the
+        lease is released, expires, or its process (on this host) is gone. Returns the lease's id."""
+        now = time.time()
+        with write(self.connection) as db:
+            self._require(db, model_id)  # a model already gone, or being pruned, cannot be held
+            db.execute("DELETE FROM model_leases WHERE expires <= ?", (now,))
+            row = db.execute("INSERT INTO model_leases (model_id, holder, host, pid, expires) VALUES (?, ?, ?, ?, ?) "
+                             "RETURNING id", (model_id, holder, socket.gethostname(), os.getpid(), now + ttl_s)).fetchone()
+        return int(row[0])
+
+    def release(self, lease_id: int) -> None:
+        with write(self.connection) as db:
+            db.execute("DELETE FROM model_leases WHERE id = ?", (lease_id,))
+
+    def holders(self) -> dict[int, str]:
+        """The models a lease in force holds, each with who holds it."""
+        return live_leases(self.connection)
+
     def delete(self, model_ids: Sequence[int]) -> None:
         with write(self.connection) as db:
             db.executemany("DELETE FROM models WHERE id = ?", [(i,) for i in model_ids])
@@ -95,13 +121,13 @@ class Registry:
         return self._require(self.connection, model_id)
 
     def by_path(self, model_path: str | Path) -> dict[str, Any] | None:
-        row = self.connection.execute(f"SELECT {', '.join(COLUMNS)} FROM models WHERE model_path = ?",
+        row = self.connection.execute(f"SELECT {', '.join(COLUMNS)} FROM models WHERE model_path = ? AND pruning IS NULL",
                                       (str(model_path),)).fetchone()
         return _row(row) if row else None
 
     def list(self, validated: bool | None = None, top_n: int | None = None, env_id: str | None = None,
              algorithm: str | None = None, status: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
-        where, params = [], []
+        where, params = ["pruning IS NULL"], []
         for column, value in (("env_id", env_id), ("algorithm", algorithm), ("deployment_status", status),
                               ("run_id", run_id)):
             if value is not None:
@@ -110,7 +136,7 @@ class Registry:
         if validated is not None:
             where.append("validated = ?")
             params.append(int(validated))
-        sql = f"SELECT {', '.join(COLUMNS)} FROM models" + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql = f"SELECT {', '.join(COLUMNS)} FROM models WHERE {' AND '.join(where)}"
         if top_n:
             sql += " ORDER BY mean_reward IS NULL, mean_reward DESC, id DESC LIMIT ?"
             params.append(top_n)
@@ -123,13 +149,13 @@ class Registry:
         if env_id is None:
             row = self.connection.execute(
                 f"SELECT {', '.join(COLUMNS)} FROM models WHERE validated = 1 AND mean_reward IS NOT NULL "
-                "ORDER BY mean_reward DESC, id DESC LIMIT 1").fetchone()
+                "AND pruning IS NULL ORDER BY mean_reward DESC, id DESC LIMIT 1").fetchone()
         else:
             row = self.connection.execute(BEST_SQL.format(columns=", ".join(COLUMNS)), (env_id,)).fetchone()
         return _row(row) if row else None
 
     def production(self, env_id: str | None = None) -> dict[str, Any] | None:
-        sql = f"SELECT {', '.join(COLUMNS)} FROM models WHERE deployment_status = 'production'"
+        sql = f"SELECT {', '.join(COLUMNS)} FROM models WHERE deployment_status = 'production' AND pruning IS NULL"
         params: tuple = ()
         if env_id is not None:
             sql += " AND env_id = ?"
@@ -138,7 +164,7 @@ class Registry:
         return _row(row) if row else None
 
     def newest_of_run(self, run_id: str) -> dict[str, Any] | None:
-        row = self.connection.execute(f"SELECT {', '.join(COLUMNS)} FROM models WHERE run_id = ? "
+        row = self.connection.execute(f"SELECT {', '.join(COLUMNS)} FROM models WHERE run_id = ? AND pruning IS NULL "
                                       "ORDER BY total_timesteps DESC, id DESC LIMIT 1", (run_id,)).fetchone()
         return _row(row) if row else None
 
@@ -146,13 +172,30 @@ class Registry:
         return [row[-1] for row in self.connection.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
 
     def _require(self, db: Any, model_id: int) -> dict[str, Any]:
-        row = db.execute(f"SELECT {', '.join(COLUMNS)} FROM models WHERE id = ?", (model_id,)).fetchone()
+        row = db.execute(f"SELECT {', '.join(COLUMNS)} FROM models WHERE id = ? AND pruning IS NULL",
+                         (model_id,)).fetchone()
         if row is None:
+            pruning = db.execute("SELECT pruning FROM models WHERE id = ?", (model_id,)).fetchone()
+            if pruning is not None:
+                raise ModelNotFoundError(f"model {model_id} is being deleted with the directory of run {pruning[0]}",
+                                         hint="rlops gc --apply finishes the prune; pick another model with "
+                                              "rlops registry list")
             newest = db.execute("SELECT max(id) FROM models").fetchone()[0]
             raise ModelNotFoundError(f"no model with id {model_id} in the registry {str(self.path)!r}",
                                      hint=f"ids go up to {newest}; list them with: rlops registry list" if newest
                                      else "the registry is empty: train a run, or rlops registry import PATH")
         return _row(row)
+
+
+def live_leases(db: sqlite3.Connection) -> dict[int, str]:
+    """{model id: who holds it} over the leases in force: unexpired, and of a live process where the
+    process is on this host (a killed evaluation releases its lease at once)."""
+    host, held = socket.gethostname(), {}
+    rows = db.execute("SELECT model_id, holder, host, pid FROM model_leases WHERE expires > ? ORDER BY id", (time.time(),))
+    for model_id, holder, lease_host, pid in rows.fetchall():
+        if lease_host != host or process_alive(pid):
+            held.setdefault(model_id, f"held by {holder}, pid {pid} on {lease_host}")
+    return held
 
 
 def _row(row: Sequence[Any]) -> dict[str, Any]:

@@ -29,7 +29,8 @@ METRIC_FIELDS = ("opt_steps", "wall_time_s", "sps")
 RUN_COLUMNS = ("run_id", "status", "reason", "runner", "env_id", "algorithm", "experiment", "seed", "run_dir",
                "log_path", "trace_id", "host", "pid", "exit_code", "created", "started", "ended", "updated",
                "env_steps", "opt_steps", "sps", "episodes", "last_return", "last_eval", "best_eval", "checkpoints",
-               "last_checkpoint", "resumes", "artifacts", "dropped", "ingested_seq", "ingested_bytes", "bad_lines")
+               "last_checkpoint", "resumes", "artifacts", "dropped", "ingested_seq", "ingested_bytes", "bad_lines",
+               "pruned")
 JSON_COLUMNS = ("artifacts", "dropped", "config")
 
 
