@@ -32,6 +32,7 @@ class LaunchSpec:
     trace_id: str = ""
     env_id: str | None = None
     algorithm: str | None = None
+    stop_grace_s: float = 10.0  # what the worker gives the processes a program left behind, SIGTERM to SIGKILL
 
 
 @dataclass
@@ -42,7 +43,7 @@ class ExitStatus:
     records: int = 0  # records the worker wrote to the log (command, cleanrl)
     text_lines: int = 0  # lines kept as log text
     bad_lines: int = 0  # lines that looked like records but were not valid ones (kept as text too)
-    wrote_end: bool = False  # the worker wrote the end record (the program did not)
+    wrote_end: bool = False  # the worker wrote the run's end record (command and cleanrl runs)
 
 
 def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:

@@ -66,7 +66,8 @@ class RlopsRunner:
                                     external_services=services, python=sys.executable,
                                     emits=self.emits, modules=("rlops", "stable_baselines3", "gymnasium"))
         spec = LaunchSpec(run_id, self.name, argv, "rlops", str(Path.cwd()), env={"RLOPS_SUPERVISED": "1"},
-                          env_id=resolved.env.env_id, algorithm=resolved.agent.algorithm)
+                          env_id=resolved.env.env_id, algorithm=resolved.agent.algorithm,
+                          stop_grace_s=options.orchestrator.stop_grace_s)
         return spec, capabilities
 
 
@@ -82,7 +83,9 @@ class CommandRunner:
                                                                               "-- python my_trainer.py")
         capabilities = Capabilities(warm_start=self.warm_start, needs_gpu=False, external_services=(), python=args[0],
                                     emits=self.emits, modules=())
-        return LaunchSpec(run_id, self.name, list(args), "command", str(Path.cwd())), capabilities
+        spec = LaunchSpec(run_id, self.name, list(args), "command", str(Path.cwd()),
+                          stop_grace_s=options.orchestrator.stop_grace_s)
+        return spec, capabilities
 
 
 class CleanrlRunner:
@@ -104,7 +107,7 @@ class CleanrlRunner:
         python = options.orchestrator.python or sys.executable
         # The script writes runs/<run_name>/ and videos/<run_name>/ where it runs: in the run directory.
         spec = LaunchSpec(run_id, self.name, [python, str(script), *args[1:]], "cleanrl", str(Path(run_dir).resolve()),
-                          env={"PYTHONUNBUFFERED": "1"})
+                          env={"PYTHONUNBUFFERED": "1"}, stop_grace_s=options.orchestrator.stop_grace_s)
         capabilities = Capabilities(warm_start=self.warm_start, needs_gpu="--cuda=True" in args, external_services=(),
                                     python=python, emits=self.emits,
                                     modules=("torch", "gymnasium", "tyro", "tensorboard"))

@@ -7,9 +7,18 @@ stdout, and writes what it reads to files in the run directory:
 
 - ``output.log``: the program's stderr and every stdout line that is not a record, byte for byte;
 - ``train_log.jsonl``: the run's records (``command``: those printed on stdout; ``cleanrl``: the
-  TensorBoard scalars the script writes, translated), plus a ``meta`` record first and an ``end``
-  record last when the program wrote none, and an ``artifact`` record per file it produced;
-- ``exit.json`` when the program has exited: exit code, whether it was stopped, line counts.
+  TensorBoard scalars the script writes, translated), one ``meta`` record first (the program's
+  own when its first record is one), an ``artifact`` record per file it produced, and the run's
+  one ``end`` record last, written when the program has exited;
+- ``exit.json`` when the program and everything it left behind have exited: exit code, whether it
+  was stopped, line counts.
+
+The worker is the authority on how a run ended: a program's own ``end`` record says how the
+program sees it (its status and reason are carried into the run's ``end`` on a clean exit), but
+the run goes on while its processes live, and what the program prints after its ``end`` is bad
+lines. The worker is a child subreaper: a descendant that left the process group (``setsid``)
+and was orphaned becomes its child, and when the program has exited the worker ends every
+descendant still there (SIGTERM, SIGKILL after ``stop_grace_s``) before it writes the end.
 
 The ``rlops`` protocol (our own trainer) writes its log itself; the worker only keeps its output.
 A stop is SIGTERM to the whole group: the program gets it, the worker notes it and keeps reading
@@ -30,7 +39,9 @@ from typing import IO
 
 from rlops.events.schema import End, Meta, Record, encode
 from rlops.orchestrator.launch import OUTPUT_FILE, ExitStatus, LaunchSpec, describe_exit, read_launch, write_exit
+from rlops.orchestrator.process import become_subreaper, end_descendants
 from rlops.orchestrator.protocol import ProtocolReader
+from rlops.sinks.jsonl import last_seq
 
 LOG_FILE = "train_log.jsonl"
 FLUSH_S = 0.2  # the log reaches the disk (and the daemon's ingest) at least this often
@@ -39,16 +50,20 @@ READ_BLOCK = 1 << 16  # cleanrl scalars and artifacts are looked for this often
 
 
 class RunLog:
-    """The run's JSONL log, written by this process only; flushed on time by the reader loop."""
+    """The run's JSONL log, written by this process only; flushed on time by the reader loop. It
+    numbers the records as it writes them, gap-free, whoever made them."""
 
     def __init__(self, path: Path) -> None:
         self.handle = open(path, "a", encoding="utf-8")
         self.flushed = time.monotonic()
         self.lock = threading.Lock()
+        self.seq = last_seq(path) + 1  # a log continued (a Ray run retried on another node) numbers on
 
     def write(self, record: Record) -> None:
         with self.lock:
+            record.seq = self.seq
             self.handle.write(encode(record) + "\n")
+            self.seq += 1
 
     def flush(self, force: bool = False) -> None:
         if force or time.monotonic() - self.flushed >= FLUSH_S:
@@ -70,12 +85,15 @@ class Worker:
         self.stopped = False
         self.reader = ProtocolReader(self.spec.run_id, self.spec.trace_id)
         self.log: RunLog | None = None
-        self.saw_meta = self.saw_end = False
+        self.saw_meta = False
+        self.held: list[Record] = []  # the worker's own records made before the program's first one
+        self.left_behind: list[int] | None = None  # the descendants ended once the program had exited
         self.known_artifacts: set[str] = set()
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_stop)  # the program got it too (same group); we outlive it
         signal.signal(signal.SIGINT, self._on_stop)
+        self.subreaper = become_subreaper()  # before the program starts: its orphans are ours from the first
         output = open(self.run_dir / OUTPUT_FILE, "ab", buffering=0)
         writes_log = self.spec.protocol in ("command", "cleanrl")
         if writes_log:
@@ -93,7 +111,7 @@ class Worker:
             watcher = threading.Thread(target=self._watch_cleanrl, args=(program,), daemon=True)
             watcher.start()
         elif self.spec.protocol == "command":
-            self._read_stdout(program.stdout, output)
+            self._read_stdout(program, output)
         code = program.wait()
         if watcher is not None:
             watcher.join()
@@ -102,11 +120,24 @@ class Worker:
     def _on_stop(self, *_: object) -> None:
         self.stopped = True
 
-    def _read_stdout(self, stdout: IO[bytes], output: IO[bytes]) -> None:
+    def _read_stdout(self, program: subprocess.Popen, output: IO[bytes]) -> None:
         """Read the program's stdout in blocks; the log is flushed whenever the pipe runs dry (a quiet
-        program's last record is on disk at once) and at least every ``FLUSH_S`` while it streams."""
+        program's last record is on disk at once) and at least every ``FLUSH_S`` while it streams.
+        Once the program has exited and the pipe is quiet, what holds it open is what the program left
+        behind: those processes are ended (their ends of the pipe close with them) and the rest read."""
+        stdout = program.stdout
         fd, partial = stdout.fileno(), []  # the pieces of a line not ended yet (a 10 MB line: many blocks)
-        while block := os.read(fd, READ_BLOCK):
+        while True:
+            if not select.select([fd], [], [], POLL_S)[0]:
+                if program.poll() is None:
+                    continue
+                if self.left_behind is not None:
+                    break  # ended, and still quiet: a process that cannot die yet holds the pipe
+                self.left_behind = end_descendants(self.spec.stop_grace_s)
+                continue
+            block = os.read(fd, READ_BLOCK)
+            if not block:
+                break
             if b"\n" not in block:
                 partial.append(block)
                 continue
@@ -117,7 +148,7 @@ class Worker:
                 record = self.reader.read(line)
                 if record is None:
                     output.write(line + b"\n")
-                else:
+                elif not isinstance(record, End):  # the program's end waits for the run's (see _end)
                     self._write(record)
             if not select.select([fd], [], [], 0)[0] or time.monotonic() - self.log.flushed >= FLUSH_S:
                 self.log.flush(force=True)
@@ -126,7 +157,7 @@ class Worker:
             record = self.reader.read(carry)
             if record is None:
                 output.write(carry)
-            else:
+            elif not isinstance(record, End):
                 self._write(record)
         stdout.close()
 
@@ -137,7 +168,7 @@ class Worker:
         while True:
             done = program.poll() is not None
             for record in tail.poll(final=done):
-                self._write(self.reader.stamp(record))
+                self._write(self.reader.stamp(record))  # the script's hyperparameters come first: its meta
             self._discover(final=done)
             self.log.flush(force=True)
             if done:
@@ -145,22 +176,49 @@ class Worker:
             time.sleep(POLL_S)
 
     def _write(self, record: Record) -> None:
-        """Append a record; a log starts with a meta record: the program's own if its first record is one."""
+        """Append one of the program's records. A log starts with one meta: the program's own if its
+        first record is one, ours otherwise; the worker's records made before it wait for it."""
         if not self.saw_meta:
             self.saw_meta = True
             if not isinstance(record, Meta):
-                meta = self._own_meta()
-                meta.run_id, meta.trace_id, meta.seq, meta.t = record.run_id, record.trace_id, record.seq, record.t
-                record.seq += 1  # renumbered after the meta it follows
-                self.reader.seq += 1
-                self.log.write(meta)
-        if isinstance(record, End):
-            self.saw_end = True
+                self.log.write(self.reader.stamp(self._own_meta(), t=record.t))
+            elif not record.argv:  # a CleanRL script's hyperparameters table: the command line is ours to add
+                record.argv = list(self.spec.argv)
+            for held in self.held:
+                self.log.write(held)
+            self.held.clear()
         self.log.write(record)
+
+    def _write_own(self, record: Record) -> None:
+        """Append a record the worker made (an artifact); before the program's first record it waits,
+        so that a meta the program is about to give is still the log's first."""
+        record = self.reader.stamp(record)
+        if self.saw_meta:
+            self.log.write(record)
+        else:
+            self.held.append(record)
 
     def _own_meta(self) -> Meta:
         return Meta(config={"runner": self.spec.runner, "argv": self.spec.argv}, argv=self.spec.argv,
                     producer=self.spec.runner)
+
+    def _end(self, code: int) -> End:
+        """The run's one end record, from how its processes ended; what the program said in its own
+        end record (if it printed one) is carried in: its status and reason on a clean exit, its
+        ``env_steps`` and ``dropped`` always."""
+        said = self.reader.program_end
+        if self.stopped:
+            status, reason = "stopped", None
+        elif code != 0:
+            status, reason = "failed", describe_exit(code)
+            if said is not None:
+                reason += f" after its end record said {said.status}" + (f" ({said.reason})" if said.reason else "")
+        elif said is not None:
+            status, reason = said.status, said.reason
+        else:
+            status, reason = "finished", None
+        return End(status=status, reason=reason, env_steps=said.env_steps if said else None,
+                   dropped=said.dropped if said else {})
 
     def _discover(self, final: bool = False) -> None:
         try:
@@ -170,20 +228,22 @@ class Worker:
         output_text = _tail(self.run_dir / OUTPUT_FILE) if final else ""  # a W&B run URL is printed near the end
         for artifact in discover(self.run_dir, self.known_artifacts, output_text, final=final):
             self.known_artifacts.add(artifact.path)
-            self._write(self.reader.stamp(artifact))
+            self._write_own(artifact)
 
     def _finish(self, code: int, output: IO[bytes]) -> int:
+        # The run has ended when its last process has.
+        left = (self.left_behind or []) + end_descendants(self.spec.stop_grace_s)
+        if left:
+            output.write(f"rlops worker: ended {len(left)} process(es) the program left behind: pids "
+                         f"{', '.join(map(str, sorted(left)))}\n".encode())
         wrote_end = False
         if self.log is not None:
             if self.spec.protocol == "command":
                 self._discover(final=True)
             if not self.saw_meta:
                 self._write(self.reader.stamp(self._own_meta()))
-            if not self.saw_end:
-                status = "stopped" if self.stopped else "finished" if code == 0 else "failed"
-                reason = None if code == 0 else describe_exit(code)
-                self.log.write(self.reader.stamp(End(status=status, reason=reason)))
-                wrote_end = True
+            self.log.write(self.reader.stamp(self._end(code)))
+            wrote_end = True
             self.log.close()
         if self.reader.last_error:
             output.write(f"rlops worker: {self.reader.bad_lines} bad record line(s); the last: "

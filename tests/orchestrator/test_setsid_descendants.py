@@ -1,0 +1,53 @@
+"""No process of a run survives it: descendants that left the run's process group (a child in its
+own session, an orphaned daemon) end when the run is stopped, and when the program exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests.orchestrator.test_supervisor import PROGRAMS, service, settle
+from tests.orchestrator.waits import living, wait_for_json
+
+ESCAPES = str(PROGRAMS / "escapes.py")
+
+
+def _kill_leftovers(family: dict) -> None:
+    """A failing test leaves no sleepers behind."""
+    for pid in family.values():
+        if living(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_stopping_a_run_ends_the_descendants_that_called_setsid():
+    svc = service("--orchestrator.stop-grace-s", "2")
+    run_id = svc.start("command", [sys.executable, ESCAPES, "stay"], name="escapes")
+    family = wait_for_json(Path("rlruns/escapes/family.json"))
+    try:
+        worker = wait_for_json(Path("rlruns/escapes/worker.json"))["pid"]
+        assert os.getpgid(family["child"]) != worker and os.getpgid(family["daemon"]) != worker  # out of the group
+        assert svc.stop(run_id) == "stopping"
+        run = settle(svc, run_id)
+        assert run["status"] == "stopped"
+        svc.tick()  # reaps the worker (this test's child)
+        assert [name for name, pid in family.items() if living(pid)] == []
+    finally:
+        _kill_leftovers(family)
+    svc.close()
+
+
+def test_a_program_that_exits_leaving_a_daemon_behind_ends_it_with_the_run():
+    svc = service("--orchestrator.stop-grace-s", "2")
+    run_id = svc.start("command", [sys.executable, ESCAPES, "exit"], name="leaves")
+    family = wait_for_json(Path("rlruns/leaves/family.json"))
+    try:
+        run = settle(svc, run_id)
+        assert run["status"] == "finished" and run["exit_code"] == 0
+        assert [name for name, pid in family.items() if living(pid)] == []
+        output = (Path(run["run_dir"]) / "output.log").read_text()
+        assert "ended 2 process(es) the program left behind" in output
+    finally:
+        _kill_leftovers(family)
+    svc.close()
