@@ -182,6 +182,13 @@ class MetricsAccumulator:
 
     def emit(self, env_steps: int, opt_steps: int = 0, wall_time_s: float = 0.0) -> dict[str, Any]:
         """The record's fields for the window since the last call (one host transfer), then reset."""
+        return self.emit_with(env_steps, opt_steps, wall_time_s)[0]
+
+    def emit_with(self, env_steps: int, opt_steps: int = 0, wall_time_s: float = 0.0,
+                  extra: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """``emit``, with the producer's own tensors (``extra``: name -> tensor of any shape, e.g. a
+        trainer's losses) moved to the host in the same one transfer; returned as flat float64 arrays."""
+        extra_host = _extra_to_host(extra) if extra and not self.transitions else {}
         record: dict[str, Any] = {"env_steps": int(env_steps), "opt_steps": int(opt_steps),
                                   "wall_time_s": float(wall_time_s)}
         elapsed = wall_time_s - self._last_wall
@@ -192,12 +199,14 @@ class MetricsAccumulator:
         record["sps"] = self._last_sps
         if self.transitions:
             self._reduce_held()
-            record.update(self._window_values())
+            record.update(self._window_values(extra or {}, extra_host))
         self._reset_window()
-        return record
+        return record, extra_host
 
-    def _window_values(self) -> dict[str, Any]:
-        results = dict(self._sums)
+    def _window_values(self, extra: Mapping[str, Any] | None = None,
+                       extra_host: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+        results: dict[str, Any] = {_EXTRA + name: value for name, value in (extra or {}).items()}
+        results.update(self._sums)
         for name, sample in self._samples.items():
             ops = ops_of(sample.parts[0])
             joined = ops.rows(sample.parts)
@@ -205,7 +214,12 @@ class MetricsAccumulator:
                 results["entropy"] = ops.entropy_from_logits(joined)
             else:
                 results[name] = ops.quantiles(ops.asarray(joined), self.quantiles)
-        return self._finish(_to_host(results))
+        host = _to_host(results)
+        for name in [n for n in host if n.startswith(_EXTRA)]:
+            if extra_host is not None:
+                extra_host[name[len(_EXTRA):]] = host[name]
+            del host[name]
+        return self._finish(host)
 
     def _finish(self, sums: dict[str, Any]) -> dict[str, Any]:
         n = self.transitions
@@ -235,6 +249,12 @@ class MetricsAccumulator:
 
 
 _VECTORS = ("actions",)
+_EXTRA = "extra:"  # a producer's own tensors, riding in the record's transfer
+
+
+def _extra_to_host(extra: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    host = _to_host({_EXTRA + name: value for name, value in extra.items()})
+    return {name[len(_EXTRA):]: value for name, value in host.items()}
 
 
 def _to_host(results: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +270,9 @@ def _to_host(results: dict[str, Any]) -> dict[str, Any]:
             host[name] = flat[offset:offset + size] if _is_vector(name) else flat[offset]
             offset += size
     for name, value in host.items():
-        if _is_vector(name):
+        if name.startswith(_EXTRA):
+            host[name] = np.asarray(value, dtype=np.float64).reshape(-1)
+        elif _is_vector(name):
             host[name] = [float(v) for v in value]
         else:
             host[name] = float(value)
@@ -258,7 +280,7 @@ def _to_host(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_vector(name: str) -> bool:
-    return name in _VECTORS or name.startswith("pct:")
+    return name in _VECTORS or name.startswith(("pct:", _EXTRA))
 
 
 def _finite(values: dict[str, Any]) -> dict[str, Any]:

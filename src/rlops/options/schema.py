@@ -63,8 +63,11 @@ class EnvOptions(Section):
     seed: int | None = Field(
         None, ge=0, description="random seed; unset draws one and records it in the run's options"
     )
-    vectorization: Literal["sync", "async"] = Field(
-        "sync", description="sync steps envs in this process; async runs one subprocess per env"
+    vectorization: Literal["auto", "sync", "async", "vector_entry_point", "envpool"] = Field(
+        "auto", description="sync steps envs in this process; async runs one subprocess per env; "
+                            "vector_entry_point: the env's own batched version (CartPole), train.engine=vector only; "
+                            "envpool: EnvPool's C++ envs (extra), vector only; auto: vector_entry_point where the "
+                            "env has one under the vector engine, else sync"
     )
     env_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="keyword arguments for the env constructor (JSON object)",
@@ -142,6 +145,10 @@ class TrainOptions(Section):
         10_000, ge=0, description="write a checkpoint every N env steps (0: only at the end)"
     )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
+    engine: Literal["sb3", "vector"] = Field(
+        "sb3", description="sb3: Stable-Baselines3 (every algorithm); vector: rlops's own PPO/A2C over batched "
+                           "envs and tensors (thousands of envs, on the GPU when train.device says so)"
+    )
     init_from: str | None = Field(None, description="warm start: begin from the weights of this checkpoint or run "
                                                     "directory, or registry model id (it becomes the parent)",
                                       json_schema_extra=names("checkpoint"))

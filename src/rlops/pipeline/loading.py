@@ -14,6 +14,7 @@ from rlops.options.schema import Options
 from rlops.pipeline.agent_state import restore_agent
 from rlops.pipeline.algorithms import build_model, get_algorithm
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, read_checkpoint
+from rlops.pipeline.engine import engine_named
 from rlops.pipeline.envs import make_vector_env
 from rlops.pipeline.observations import wrap_observations
 
@@ -49,6 +50,9 @@ def load_policy(checkpoint: Checkpoint, device: str = "auto", n_envs: int = 1,
         raise CheckpointCorruptError(f"checkpoint {checkpoint.path} carries options this rlops cannot read: {exc}") from None
     options.train.device = device
     options.env.vectorization = "sync"
+    engine = engine_named(options.train.engine)
+    if engine is not None:  # a checkpoint of another engine (train.engine = vector) loads through it
+        return engine.load(checkpoint, options, device, n_envs, render_mode)
     seed = (options.env.seed or 0) + EVAL_SEED_OFFSET
     venv = make_vector_env(options.env, seed=seed, n_envs=n_envs, render_mode=render_mode)
     try:

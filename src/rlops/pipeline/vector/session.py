@@ -1,0 +1,264 @@
+"""One vector-engine run, with the same product around it as an SB3 run: run directory, the
+schema v1 log, checkpoints and their registry rows, periodic and final evaluation (recorded
+step by step for replay), resume, warm start, receipts and a progress bar.
+
+Checkpoints, evaluations and the stop flag (SIGTERM, Ctrl-C) are taken between rollouts, where
+the learner's state is whole, so a resumed run continues exactly where the checkpoint was.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from rlops import __version__
+from rlops.errors import CheckpointNotFoundError, IncompatibleChoiceError
+from rlops.events.accumulator import MetricsAccumulator
+from rlops.events.schema import Artifact, Resume
+from rlops.events.schema import Checkpoint as CheckpointRecord
+from rlops.events.schema import Error as ErrorRecord
+from rlops.events.schema import Eval as EvalRecord
+from rlops.options.schema import Options
+from rlops.pipeline.callbacks import StopFlag
+from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, remove_partial, write_checkpoint
+from rlops.pipeline.envs import probe_env
+from rlops.pipeline.evaluate import EvalResult, evaluate_policy_of
+from rlops.pipeline.loading import load_policy
+from rlops.pipeline.receipts import write_receipt
+from rlops.pipeline.run_meta import meta_record
+from rlops.pipeline.run_models import RunModels
+from rlops.pipeline.telemetry import EvalStepRecorder
+from rlops.pipeline.vector.agent import resolve_device
+from rlops.pipeline.vector.envs import BatchedEnv
+from rlops.pipeline.vector.hyperparams import hyperparams_of
+from rlops.pipeline.vector.loop import VectorLearner, train_loop
+from rlops.pipeline.vector.progress import RolloutProgress
+from rlops.pipeline.vector.state import is_vector_checkpoint, load_weights, restore_learner, save_learner
+from rlops.pipeline.vector.telemetry import RolloutTelemetry
+from rlops.pipeline.warm_start import resolve_init
+from rlops.sinks.base import RunContext
+from rlops.sinks.recorder import RunRecorder, new_trace_id
+from rlops.sinks.registry import build_sinks
+from rlops.store.run_dir import RunDirectory
+
+log = logging.getLogger("rlops.train")
+
+
+def train_vector(options: Options, progress: bool = True):  # noqa: ANN201 - a train.TrainResult
+    """``train.train`` for ``train.engine = "vector"``: pre-flight, then the run."""
+    from rlops.pipeline.train import TrainResult, _file_log, _stop_on_signals, open_run
+
+    params = hyperparams_of(options)
+    probe = probe_env(options.env)
+    started = time.monotonic()
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    device = resolve_device(options.train.device)
+    torch.manual_seed(options.env.seed)
+    env = BatchedEnv(options.env, options.env.n_envs, options.env.seed, device)
+    try:
+        if params.squash_actions and not env.discrete and not env.single_action_space.is_bounded():
+            raise IncompatibleChoiceError("squash_actions needs bounded actions", hint="unset squash_actions")
+        learner = VectorLearner(env, params, options.obs.normalize, options.obs.clip_range,
+                                options.train.total_timesteps, device)
+        parent_model_id = None
+        if options.train.init_from is not None and not options.train.resume:
+            init, parent_model_id = resolve_init(options)
+            _warm_start(learner, init, options)
+        run = open_run(options)
+        options.store.run_name = run.name
+        snapshot = options.model_dump(mode="json")
+        run.write_json(run.options_file, snapshot)
+        remove_partial(run.checkpoints)
+        render_mode = "rgb_array" if "rgb_array" in probe.render_modes else None
+        with _file_log(run.log_file):
+            context = RunContext(run.name, run.path, run.events_file, options, new_trace_id())
+            sinks, unavailable = build_sinks(context)
+            recorder = RunRecorder(run.name, run.events_file, sinks=sinks, trace_id=context.trace_id,
+                                   unavailable=unavailable)
+            session = VectorSession(learner, options, run, recorder, render_mode, parent_model_id)
+            recorder.emit(meta_record(snapshot, options.env.seed, str(device), probe.spec))
+            learner.start(options.env.seed)
+            if options.train.resume:
+                session.resume()
+            log.info("run %s: vector %s on %s, %d envs (%s), seed %d, target %d steps, in %s", run.name,
+                     params.algorithm, options.env.env_id, options.env.n_envs, env.mode, options.env.seed,
+                     options.train.total_timesteps, run.path)
+            with _stop_on_signals(session.stop):
+                status, checkpoint, evaluation = session.run(progress)
+            log.info("run %s %s at %d steps in %.1f s", run.name, status, checkpoint.env_steps,
+                     time.monotonic() - started)
+    finally:
+        env.close()
+    return TrainResult(run, checkpoint, evaluation, status, checkpoint.env_steps, time.monotonic() - started,
+                       session.models.ids.get(checkpoint.path), session.validation)
+
+
+def _warm_start(learner: VectorLearner, checkpoint: Checkpoint, options: Options) -> None:
+    saved = checkpoint.options
+    if not is_vector_checkpoint(checkpoint):
+        raise IncompatibleChoiceError(f"train.init_from {checkpoint.path} was trained by train.engine="
+                                      f"{saved.get('train', {}).get('engine', 'sb3')}",
+                                      hint="warm-start a vector run from a vector-engine model")
+    try:
+        load_weights(learner.policy, learner.normalizer, checkpoint)
+    except Exception as exc:
+        raise IncompatibleChoiceError(f"train.init_from {checkpoint.path} does not fit this run's network: {exc}",
+                                      hint=f"use the options it was trained with: agent.net_arch "
+                                           f"{saved['agent'].get('net_arch')}, obs {saved.get('obs')}") from None
+
+
+class VectorSession:
+    """One process's share of a vector run: learn, record, checkpoint, evaluate."""
+
+    def __init__(self, learner: VectorLearner, options: Options, run: RunDirectory, recorder: RunRecorder,
+                 render_mode: str | None, parent_model_id: int | None = None) -> None:
+        self.learner, self.options, self.run_dir, self.recorder = learner, options, run, recorder
+        self.render_mode = render_mode
+        env = learner.env
+        accumulator = MetricsAccumulator(info_keys=tuple(options.metrics.info_keys),
+                                         n_actions=int(env.single_action_space.n) if env.discrete else None,
+                                         numpy_for_cpu_tensors=learner.device.type == "cpu")
+        self.telemetry = RolloutTelemetry(recorder, accumulator, learner.n_envs, learner.params.n_steps,
+                                          learner.device, tuple(options.metrics.info_keys), env.discrete)
+        self.stop = StopFlag()
+        self.saved: list[Checkpoint] = []
+        self.models = RunModels(options, run.name, parent_model_id)
+        self.validation = None
+        self._next_checkpoint = self._next_eval = 0
+
+    def resume(self) -> None:
+        try:
+            checkpoint = latest_checkpoint(self.run_dir.checkpoints)
+        except CheckpointNotFoundError:
+            self.recorder.emit(Resume(checkpoint="", env_steps=0, opt_steps=0))
+            log.warning("run %s has no complete checkpoint: it starts over from step 0", self.run_dir.name)
+            return
+        self.telemetry.wall_offset = restore_learner(self.learner, self.telemetry, checkpoint)
+        self.recorder.emit(Resume(checkpoint=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
+                                  opt_steps=self.learner.n_updates))
+        log.info("resume from %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
+
+    def run(self, progress: bool) -> tuple[str, Checkpoint, EvalResult | None]:
+        try:
+            status = self._learn(progress)
+            checkpoint = self.saved[-1]
+            evaluation = self._final_evaluation(checkpoint) if status == "finished" else None
+        except BaseException as error:
+            self._fail(error)
+            raise
+        finally:
+            self.models.close()
+        self.recorder.close(status, reason=self.stop.reason, env_steps=self.learner.num_timesteps)
+        for name, failure in self.recorder.failures.items():
+            log.warning("sink %s failed during the run (%s); the JSONL log is complete", name, failure)
+        return status, checkpoint, evaluation
+
+    def _learn(self, progress: bool) -> str:
+        train = self.options.train
+        steps = self.learner.num_timesteps
+        self._next_checkpoint = _next_multiple(steps, train.checkpoint_freq)
+        self._next_eval = _next_multiple(steps, self.options.eval.freq)
+        bar = RolloutProgress(train.total_timesteps, steps) if progress else None
+        try:
+            try:
+                train_loop(self.learner, self.telemetry, self._after_rollout(bar))
+            except KeyboardInterrupt:
+                self.stop.stop("interrupted")
+        finally:
+            if bar is not None:
+                bar.close()
+        if not self.saved or self.saved[-1].env_steps != self.learner.num_timesteps:
+            self.save()
+        return "stopped" if self.stop.reason else "finished"
+
+    def _after_rollout(self, bar: RolloutProgress | None):  # noqa: ANN202 - the loop's callback
+        def after(stats: dict[str, torch.Tensor]) -> bool:
+            learner = self.learner
+            self.telemetry.record(learner.num_timesteps, learner.n_updates, stats)
+            steps = learner.num_timesteps
+            if self._next_checkpoint and steps >= self._next_checkpoint:
+                self.save()
+                self._next_checkpoint = _next_multiple(steps, self.options.train.checkpoint_freq)
+            if self._next_eval and steps >= self._next_eval:
+                self._periodic_eval()
+                self._next_eval = _next_multiple(steps, self.options.eval.freq)
+            if bar is not None:
+                bar.update(steps)
+            return self.stop.reason is None
+
+        return after
+
+    def save(self) -> Checkpoint:
+        learner, options = self.learner, self.options
+        metadata = {"run": self.run_dir.name, "algorithm": options.agent.algorithm, "engine": "vector",
+                    "env_id": options.env.env_id, "rlops_version": __version__,
+                    "options": options.model_dump(mode="json")}
+        wall = self.telemetry.wall_offset + time.monotonic() - self.telemetry.started
+        checkpoint = write_checkpoint(self.run_dir.checkpoints, learner.num_timesteps,
+                                      lambda directory: save_learner(learner, self.telemetry, directory, wall),
+                                      metadata)
+        log.info("checkpoint %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
+        self.saved.append(checkpoint)
+        self.models.register(checkpoint)
+        self.recorder.emit(CheckpointRecord(path=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
+                                            sha256=checkpoint.sha256))
+        return checkpoint
+
+    def _periodic_eval(self) -> None:
+        steps = self.learner.num_timesteps
+        checkpoint = self.saved[-1] if self.saved and self.saved[-1].env_steps == steps else self.save()
+        loaded = load_policy(checkpoint, device=str(self.learner.device))
+        try:
+            result = evaluate_policy_of(loaded, self.options.eval.episodes, self.options.eval.deterministic)
+        finally:
+            loaded.close()
+        self._record_eval(result, self._relative(checkpoint.path), steps)
+        self.models.evaluated(checkpoint, result)
+
+    def _final_evaluation(self, checkpoint: Checkpoint) -> EvalResult:
+        options = self.options.eval
+        loaded = load_policy(checkpoint, device=str(self.learner.device), render_mode=self.render_mode)
+        hook = None
+        if options.record_steps:
+            frames = self.run_dir.path / "frames" / checkpoint.path.name if self.render_mode else None
+            hook = EvalStepRecorder(self.recorder, loaded.venv, frames, options.frame_every)
+        try:
+            result = evaluate_policy_of(loaded, options.episodes, options.deterministic, hook)
+        finally:
+            loaded.close()
+        self.run_dir.write_json(self.run_dir.eval_file, result.to_dict())
+        self._record_eval(result, self._relative(checkpoint.path), checkpoint.env_steps)
+        self.validation = self.models.evaluated(checkpoint, result)
+        return result
+
+    def _record_eval(self, result: EvalResult, checkpoint: str | None, env_steps: int) -> None:
+        self.recorder.emit(EvalRecord(episodes=result.episodes, mean_reward=result.mean_reward,
+                                      std_reward=result.std_reward, mean_length=result.mean_length,
+                                      checkpoint=checkpoint, env_steps=env_steps))
+        log.info("eval at %d env steps: mean reward %.2f +/- %.2f over %d episodes", env_steps, result.mean_reward,
+                 result.std_reward, result.episodes)
+
+    def _fail(self, error: BaseException) -> None:
+        """Receipt, ``error`` record, ``end`` record (failed); then the caller re-raises."""
+        steps = self.learner.num_timesteps
+        receipt = write_receipt(self.run_dir.path, self.recorder.trace_id, error, self.options.model_dump(mode="json"),
+                                self.telemetry.receipt_view(), None, steps)
+        relative = self._relative(receipt)
+        self.recorder.emit(ErrorRecord(message=f"{type(error).__name__}: {error}",
+                                       traceback="".join(traceback.format_exception(error)), receipt=relative))
+        self.recorder.emit(Artifact(kind="receipt", path=relative))
+        self.recorder.close("failed", reason=f"{type(error).__name__}: {error}", env_steps=steps)
+        log.error("run %s failed at %d env steps: %s; receipt: %s", self.run_dir.name, steps, error, receipt)
+        error.receipt = receipt  # type: ignore[attr-defined]
+
+    def _relative(self, path: Path) -> str:
+        return str(Path(path).relative_to(self.run_dir.path))
+
+
+def _next_multiple(steps: int, every: int) -> int:
+    return (steps // every + 1) * every if every else 0
