@@ -12,6 +12,7 @@ from rlops.errors import UsageError
 from rlops.options import resolve_options
 from rlops.options.sources import split_positionals
 from rlops.pipeline.replay import EXPORT_TARGETS, export_run
+from rlops.pipeline.run_ref import resolve_run
 
 
 def export(ctx: typer.Context, to: str = typer.Option(..., "--to", help=f"one of: {', '.join(EXPORT_TARGETS)}"),
@@ -22,9 +23,11 @@ def export(ctx: typer.Context, to: str = typer.Option(..., "--to", help=f"one of
     (e.g. --store.tracking-uri, --metrics.endpoint)."""
     positionals, args = split_positionals(ctx.args)
     if len(positionals) != 1:
-        raise UsageError("give one run directory", hint="rlops export rlruns/RUN --to mlflow")
+        raise UsageError("give one run", hint="rlops export RUN --to mlflow (its id, directory or train_log.jsonl)")
     overrides = resolve_options(config=config, args=args)
-    result = export_run(Path(positionals[0]), to, overrides)
+    options = overrides.options
+    run_dir = resolve_run(positionals[0], options.registry.db_path, options.store.model_dir).require_dir()
+    result = export_run(Path(run_dir), to, overrides)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
     else:

@@ -7,30 +7,24 @@ from pathlib import Path
 
 import typer
 
-from rlops.errors import UsageError
+from rlops.cli.shared import CONFIG, PASS_OPTIONS, RUN_HELP, run_ref
 from rlops.events.validate import ValidationReport, validate_log
 
 app = typer.Typer(help="Check event logs (train_log.jsonl, or any program's JSONL output).", no_args_is_help=True)
 
 
-@app.command("validate")
-def validate(file: Path = typer.Argument(..., help="a train_log.jsonl (or any JSONL event log), or a run directory"),
+@app.command("validate", context_settings=PASS_OPTIONS)
+def validate(ctx: typer.Context, file: str = typer.Argument(..., help=f"any JSONL event log, or a {RUN_HELP}"),
+             config: Path | None = CONFIG,
              as_json: bool = typer.Option(False, "--json", help="print only the JSON summary on stdout")) -> int:
     """Check every line against the event schema v1 and the rules between records.
 
     Exit 0 when the log is valid, 1 when it has anomalies (each with its line number).
     """
-    report = validate_log(_log_file(file))
+    path = Path(file)
+    report = validate_log(path if path.is_file() else run_ref(ctx, config, file).require_log())
     typer.echo(json.dumps(report.to_dict()) if as_json else _human(report))
     return 0 if report.ok else 1
-
-
-def _log_file(path: Path) -> Path:
-    log = path / "train_log.jsonl" if path.is_dir() else path
-    if not log.is_file():
-        raise UsageError(f"no event log at {str(log)!r}",
-                         hint="give a train_log.jsonl (or another JSONL event log) or the run directory holding it")
-    return log
 
 
 def _human(report: ValidationReport) -> str:

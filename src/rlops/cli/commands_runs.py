@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from rlops.cli.shared import CONFIG, JSON, PASS_OPTIONS, resolve
+from rlops.cli.shared import CONFIG, JSON, PASS_OPTIONS, RUN_HELP, resolve, run_ref
 from rlops.store.db import integrity_problems, rebuild_hint  # sqlite3 only: cheap
 
 if TYPE_CHECKING:
@@ -67,11 +67,12 @@ def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--sta
 
 
 @app.command("show", context_settings=PASS_OPTIONS)
-def show(ctx: typer.Context, run: str = typer.Argument(..., help="run id (its directory name)"),
+def show(ctx: typer.Context, run: str = typer.Argument(..., help=RUN_HELP),
          config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """One run: status, steps, returns, SPS, evaluations, paths, metric keys, artifacts."""
     from rlops.pipeline.reconcile import reconcile_lost_runs
 
+    run = run_ref(ctx, config, run).run_id
     store, _ = _store(ctx, config)
     try:
         reconcile_lost_runs(store)
@@ -103,6 +104,9 @@ def show(ctx: typer.Context, run: str = typer.Argument(..., help="run id (its di
         lines.append(("dropped", json.dumps(detail["dropped"])))
     if detail["bad_lines"]:
         lines.append(("bad log lines", str(detail["bad_lines"])))
+    if detail.get("pruned"):
+        lines.append(("pruned", "its directory is deleted" if detail["pruned"] == "pruned" else
+                      "its directory is being deleted (rlops gc --apply finishes an interrupted prune)"))
     for label, value in lines:
         typer.echo(f"{label + ':':<17}{value}")
     return 0

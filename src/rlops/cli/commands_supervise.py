@@ -16,7 +16,7 @@ from typing import Any
 import typer
 
 from rlops.cli import shared
-from rlops.cli.shared import CONFIG, JSON, resolve
+from rlops.cli.shared import CONFIG, JSON, RUN_HELP, resolve, run_ref
 
 # The orchestrator is imported by the commands that use it (each is a few lines); at import time
 # it would cost every ``rlops runs`` command, ``--help`` included, a few tenths of a second.
@@ -39,7 +39,8 @@ def _split(ctx: typer.Context) -> tuple[list[str], list[str]]:
     return args, []
 
 
-def start(ctx: typer.Context, runner: str = typer.Option("rlops", "--runner", help="rlops, command or cleanrl (see rlops runs runners)"),
+def start(ctx: typer.Context,
+          runner: str = typer.Option("rlops", "--runner", help="rlops, command or cleanrl (see rlops runs runners)"),
           name: str | None = typer.Option(None, "--name", help="run id (default: <runner>-<time>-<hex>)"),
           daemon: bool = typer.Option(True, "--daemon/--no-daemon", help="start a daemon if none supervises the runs"),
           config: Path | None = CONFIG, as_json: bool = JSON) -> int:
@@ -64,8 +65,9 @@ def start(ctx: typer.Context, runner: str = typer.Option("rlops", "--runner", he
     return 0
 
 
-def stop(ctx: typer.Context, run: str = typer.Argument(..., help="run id"), config: Path | None = CONFIG) -> int:
+def stop(ctx: typer.Context, run: str = typer.Argument(..., help=RUN_HELP), config: Path | None = CONFIG) -> int:
     """Stop a run: SIGTERM to its whole process group, SIGKILL after orchestrator.stop_grace_s."""
+    run = run_ref(ctx, config, run).run_id
     service = _service(resolve(ctx, config).options)
     try:
         state = service.stop(run)
@@ -75,11 +77,12 @@ def stop(ctx: typer.Context, run: str = typer.Argument(..., help="run id"), conf
     return 0
 
 
-def logs(ctx: typer.Context, run: str = typer.Argument(..., help="run id"),
+def logs(ctx: typer.Context, run: str = typer.Argument(..., help=RUN_HELP),
          follow: bool = typer.Option(False, "--follow", "-f", help="keep printing until the run ends"),
          records: bool = typer.Option(False, "--records", help="print the run's records (JSON lines), not its output"),
          config: Path | None = CONFIG) -> int:
     """The run's output (stdout and stderr text), or its records with --records."""
+    run = run_ref(ctx, config, run).run_id
     from rlops.events.schema import to_dict
 
     service = _service(resolve(ctx, config).options)
@@ -106,8 +109,9 @@ def logs(ctx: typer.Context, run: str = typer.Argument(..., help="run id"),
         service.close()
 
 
-def watch(ctx: typer.Context, run: str = typer.Argument(..., help="run id"), config: Path | None = CONFIG) -> int:
+def watch(ctx: typer.Context, run: str = typer.Argument(..., help=RUN_HELP), config: Path | None = CONFIG) -> int:
     """Live metrics of a run in the terminal, one line per record that moves them, until it ends."""
+    run = run_ref(ctx, config, run).run_id
     from rlops.events.schema import End, Episode, Eval, Metrics
 
     service = _service(resolve(ctx, config).options)

@@ -97,7 +97,7 @@ def _load(ctx: typer.Context, config: Path | None,
     if len(positionals) > 1:
         raise UsageError(f"more than one model given: {', '.join(positionals)}", hint="give one run or checkpoint path")
     if positionals:
-        args += ["--infer.model-path", positionals[0]]
+        args += ["--infer.model-path", _model_path(positionals[0], config, args)]
     resolved = resolve_options(config=config, args=args)
     options = resolved.options
     infer = options.infer
@@ -122,6 +122,16 @@ def _load(ctx: typer.Context, config: Path | None,
         finally:
             registry.close()
     return resolved, load_policy(checkpoint, device=infer.device), row
+
+
+def _model_path(given: str, config: Path | None, args: list[str]) -> str:
+    """A checkpoint or run directory as given; otherwise the directory of the run it names."""
+    if Path(given).exists() or "/" in given:  # a path: the checkpoint reader says what is wrong with it
+        return given
+    from rlops.pipeline.run_ref import resolve_run
+
+    options = resolve_options(config=config, args=args).options
+    return str(resolve_run(given, options.registry.db_path, options.store.model_dir).require_dir())
 
 
 def evaluate(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:

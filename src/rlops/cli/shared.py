@@ -9,10 +9,12 @@ import typer
 
 if TYPE_CHECKING:  # the option set loads pydantic: only the commands that read options pay for it
     from rlops.options import ResolvedOptions
+    from rlops.pipeline.run_ref import RunRef
 
 CONFIG = typer.Option(None, "--config", "-c", help="TOML options file (default: $RL_CONFIG or ./rlops.toml)")
 JSON = typer.Option(False, "--json", help="print only JSON on stdout")
 PASS_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
+RUN_HELP = "run id (rlops runs list), run directory or its train_log.jsonl"
 
 
 def resolve(ctx: typer.Context, config: Path | None) -> ResolvedOptions:
@@ -20,6 +22,14 @@ def resolve(ctx: typer.Context, config: Path | None) -> ResolvedOptions:
     from rlops.options import resolve_options
 
     return resolve_options(config=config, args=ctx.args)
+
+
+def run_ref(ctx: typer.Context, config: Path | None, ref: str | Path) -> RunRef:
+    """The run a RUN argument names (id, directory or event log), in the store the options point at."""
+    from rlops.pipeline.run_ref import resolve_run
+
+    options = resolve(ctx, config).options
+    return resolve_run(ref, options.registry.db_path, options.store.model_dir)
 
 
 # The command line as given, "--" included: click drops the separator, and ``rlops runs start``
