@@ -172,11 +172,13 @@ def test_the_servers_allowlists_let_through_exactly_what_they_name(tmp_path):
     (tmp_path / "outside").mkdir()
     (root / "out").symlink_to(tmp_path / "outside")
     options = server_options(
-        "--ui.allowed-endpoints", json.dumps(["*", "127.0.0.1:5000", "10.20.0.0/16", "0.0.0.0:9464", "mlflow.lab"]),
+        "--ui.allowed-endpoints", json.dumps(["*", "127.0.0.1:5000", "10.20.0.0/16", "0.0.0.0:9464", "mlflow.lab",
+                                              "localhost:8080"]),
         "--ui.allowed-paths", json.dumps([str(root), "s3://bucket/runs"]),
         "--store.tracking-uri", "http://10.99.0.1:5000")
     allowed = {
         "store.tracking_uri": ["http://127.0.0.1:5000", "http://10.20.3.4:8080/", "http://93.184.216.34/",
+                               "http://LOCALHOST.:8080/",  # named exactly: what it resolves to is the server's call
                                "http://10.99.0.1:5000",  # the server's own value: its configuration
                                f"file://{root}/mlruns", f"sqlite:///{root}/inside/mlflow.db", str(root / "inside")],
         "metrics.endpoint": ["0.0.0.0:9464", "10.20.0.7:4317"],
@@ -187,6 +189,7 @@ def test_the_servers_allowlists_let_through_exactly_what_they_name(tmp_path):
         "store.tracking_uri": [
             "http://127.0.0.1:5001",  # loopback, named only on port 5000
             "http://localhost:5001",  # a name that resolves to loopback: the wildcard does not reach it
+            "http://2130706433:8081/",  # 127.0.0.1 spelled as a number resolves like any name
             "http://10.99.0.2:5000",  # private, and not the server's own
             "http://10.30.0.1/", "http://192.168.1.1/", "http://172.16.0.1/",  # private, outside 10.20/16
             "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://[fd00:ec2::254]/",

@@ -161,7 +161,7 @@ class Reach:
 
     def address_problem(self, text: str, listen: bool = False) -> str | None:
         try:
-            scheme, host, port = split_address(text)
+            _, host, port = split_address(text)
         except ValueError as exc:
             return f"{text!r} is not an address ({exc})"
         verb = "listen on" if listen else "reach"

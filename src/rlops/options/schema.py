@@ -183,8 +183,8 @@ class EvalOptions(Section):
 class InferOptions(Section):
     """Infer: which model to run."""
 
-    model_path: str | None = Field(None, description="a checkpoint directory, or a run directory (its newest checkpoint)",
-                                   json_schema_extra=names("checkpoint"))
+    model_path: str | None = Field(None, json_schema_extra=names("checkpoint"),
+                                   description="a checkpoint directory, or a run directory (its newest checkpoint)")
     model_id: int | None = Field(None, ge=1, description="a registry model id",
                                  json_schema_extra=aliases(cli=["--model-id"]))
     load_best: bool = Field(False, description="load the best validated model in the registry",
