@@ -22,6 +22,8 @@ STRING_SAMPLES = {
     "train.device": ("cpu", "cuda"),
     "infer.device": ("cpu", "cuda"),
     "metrics.info_keys": (["dist"], ["dist", "height"]),
+    "ui.allowed_endpoints": (["mlflow.lab:5000"], ["*", "10.20.0.0/16"]),
+    "ui.allowed_paths": (["/srv/runs"], ["/srv/other", "s3://bucket/prefix"]),
 }
 
 
