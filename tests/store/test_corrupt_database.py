@@ -14,6 +14,7 @@ import pytest
 
 from rlops.api.app import create_app
 from rlops.cli.app import main
+from rlops.errors import StoreError
 from rlops.store.runs import RunStore
 from tests.api.http_helpers import serving
 from tests.helpers import train_tiny
@@ -97,6 +98,16 @@ def test_an_api_route_answers_the_one_error_shape(damaged):
             assert response.status_code == 500, route
             error = response.json()["error"]
             assert MALFORMED in error["message"] and HINT in error["hint"], route
+
+
+def test_a_write_that_reaches_the_damage_is_the_same_error_and_leaves_no_transaction_open(damaged):
+    store = RunStore(DB)
+    try:
+        with pytest.raises(StoreError, match=MALFORMED):
+            store.mark(damaged, "lost", reason="killed")
+        assert not store.connection.in_transaction
+    finally:
+        store.close()
 
 
 def test_other_sqlite_errors_are_not_called_corruption(tmp_path):

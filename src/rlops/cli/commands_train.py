@@ -109,6 +109,7 @@ def _load(ctx: typer.Context, config: Path | None,
                                             allow_unvalidated=infer.allow_unvalidated or for_eval)
         finally:
             registry.close()
+        typer.echo(_which_model(row, infer), err=True)
         return resolved, load_policy(checkpoint, device=infer.device), row
     if infer.model_path is None:
         raise UsageError("no model given", hint="rlops eval PATH (a run or checkpoint directory), --model-id ID, "
@@ -122,6 +123,15 @@ def _load(ctx: typer.Context, config: Path | None,
         finally:
             registry.close()
     return resolved, load_policy(checkpoint, device=infer.device), row
+
+
+def _which_model(row: dict[str, Any], infer: Any) -> str:
+    """One line naming the registry model a command is about to run, and why that one."""
+    reward = "unevaluated" if row["mean_reward"] is None else (
+        f"mean reward {row['mean_reward']:.2f} +/- {row['std_reward'] or 0.0:.2f}")
+    why = ("--model-id" if infer.model_id is not None else
+           f"the {infer.status} model" if infer.status is not None else row.get("picked", "--load-best"))
+    return f"model {row['id']}: {row['algorithm']} on {row['env_id']}, {reward}, {row['model_path']} ({why})"
 
 
 def _model_path(given: str, config: Path | None, args: list[str]) -> str:
@@ -138,32 +148,32 @@ def evaluate(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = J
     """Evaluate a model over eval.episodes episodes: rlops eval PATH | --model-id ID | --load-best | --status S.
 
     PATH is a run directory (its newest intact checkpoint) or a checkpoint directory. A registered
-    model gets the score written onto its registry row, and the validation rules applied."""
-    from rlops.pipeline.evaluate import evaluate_policy_of
-    from rlops.pipeline.registry_ops import open_registry, record_evaluation, rules_from
+    model gets the score written onto its registry row, and the validation rules applied; it is held
+    meanwhile, so no janitor deletes it. Exit 1 if its row went anyway (the score is still printed)."""
+    from rlops.pipeline.scoring import score
 
     resolved, loaded, row = _load(ctx, config, for_eval=True)
-    options = resolved.options
     try:
-        result = evaluate_policy_of(loaded, options.eval.episodes, options.eval.deterministic)
+        scored = score(resolved.options, loaded, row)
     finally:
         loaded.close()
+    result, validation = scored.result, scored.validation
     summary = result.to_dict()
-    if row is not None:  # the score goes onto the model's registry row, and the rules are applied
-        registry = open_registry(options)
-        try:
-            validation = record_evaluation(registry, row["id"], result, rules_from(options.registry))
-        finally:
-            registry.close()
-        summary.update(model_id=row["id"], validation=validation.to_dict())
+    if scored.model_id is not None:
+        summary.update(model_id=scored.model_id, validation=validation.to_dict() if validation else None)
+    if scored.unrecorded:
+        summary.update(recorded=False, unrecorded=scored.unrecorded, kept_in=scored.kept_in)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
         typer.echo(f"{result.checkpoint}: mean reward {result.mean_reward:.2f} +/- {result.std_reward:.2f}, "
                    f"mean length {result.mean_length:.1f} over {result.episodes} episodes")
-        if row is not None:
+        if validation is not None:
             state = "validated" if validation.validated else "not validated: " + "; ".join(validation.failed)
-            typer.echo(f"model {row['id']}: {state}")
+            typer.echo(f"model {scored.model_id}: {state}")
+    if scored.unrecorded:
+        typer.echo(f"warning: {scored.unrecorded}", err=True)
+        return 1
     return 0
 
 

@@ -208,7 +208,8 @@ def write(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield connection
     except BaseException:
-        connection.execute("ROLLBACK")
+        if connection.in_transaction:  # SQLite may have rolled back itself (a corrupt page, a full disk)
+            connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
 
