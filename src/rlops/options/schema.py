@@ -10,6 +10,7 @@ Seed aliases live beside the field they belong to, in ``json_schema_extra``:
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 
@@ -344,6 +345,8 @@ class UiOptions(Section):
 class OrchestratorOptions(Section):
     """Orchestrator: supervised runs (``rlops runs start``, sweeps), their queue, pre-flight and retention."""
 
+    backend: Literal["local", "ray"] = Field("local", description="where supervised runs execute: local (this "
+                                                                  "machine) or ray (a Ray cluster, see [ray])")
     max_concurrent: int = Field(2, ge=1, description="runs that may run at once; more wait in a FIFO queue")
     stop_grace_s: float = Field(10.0, ge=0, description="seconds between SIGTERM and SIGKILL when a run is stopped")
     poll_interval: float = Field(0.5, gt=0, description="seconds between the supervisor's looks at its runs")
@@ -356,6 +359,32 @@ class OrchestratorOptions(Section):
     max_runs_per_agent: int | None = Field(None, ge=1, description="retention: keep the newest N finished runs per "
                                                                    "runner and env (unset: all)")
     max_age_days: float | None = Field(None, gt=0, description="retention: prune finished runs older than this")
+
+
+class RayOptions(Section):
+    """Ray: the cluster that runs supervised runs when ``orchestrator.backend = "ray"`` (the ``ray`` extra)."""
+
+    address: str = Field("auto", description="the cluster: auto (the one this machine belongs to), HOST:PORT, or "
+                                             "ray://HOST:PORT (Ray Client)", json_schema_extra=names("address"))
+    num_cpus: float = Field(1.0, ge=0, description="CPUs each run reserves on its node")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs each run reserves on its node")
+    resources: str = Field("{}", description='custom resources each run reserves, JSON (e.g. {"big_node": 1})')
+    max_retries: int = Field(1, ge=0, description="times a run whose node died is started again on another node "
+                                                  "(resumed from its last checkpoint); then it is lost")
+    node_dir: str = Field("/tmp/rlops-ray", description="where run directories live on the nodes (each node's "
+                                                        "own disk; the daemon never reads it)",
+                          json_schema_extra=names("path"))
+
+    @field_validator("resources")
+    @classmethod
+    def _resources_json(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in parsed.values()):
+            raise ValueError('ray.resources is a JSON object of resource names to amounts, e.g. {"big_node": 1}')
+        return value
 
 
 class Options(BaseModel):
@@ -377,4 +406,5 @@ class Options(BaseModel):
     logs: LogsOptions = Field(default_factory=LogsOptions)
     serve: ServeOptions = Field(default_factory=ServeOptions)
     orchestrator: OrchestratorOptions = Field(default_factory=OrchestratorOptions)
+    ray: RayOptions = Field(default_factory=RayOptions)
     ui: UiOptions = Field(default_factory=UiOptions)

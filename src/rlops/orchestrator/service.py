@@ -40,6 +40,7 @@ from rlops.orchestrator.launch import (
     write_json_atomic,
     write_launch,
 )
+from rlops.orchestrator import ray_backend
 from rlops.orchestrator.preflight import preflight
 from rlops.orchestrator.process import alive, reap_children, signal_group, spawn_worker
 from rlops.orchestrator.runners import get_runner
@@ -61,6 +62,7 @@ class TrainerService:
         self.options = options
         self.root = Path(options.store.model_dir)
         self.store = RunStore(options.registry.db_path)
+        self._ray: Any = None  # the Ray backend's side (orchestrator/ray_backend.py), joined when first needed
 
     def close(self) -> None:
         self.store.close()
@@ -77,7 +79,9 @@ class TrainerService:
         if run_dir.exists() or self._known(run_id):  # a pruned run's row stays: its name is taken for good
             raise RunDirectoryError(f"run {run_id!r} already exists in {self.root}", hint="choose another --name")
         spec, capabilities = runner.prepare(run_id, run_dir, list(args), self.options)  # bad arguments fail here
-        preflight(capabilities, self.options, self.root)  # ... and a run that cannot start here, here
+        on_ray = self.options.orchestrator.backend == "ray"
+        if not on_ray:  # a Ray run's pre-flight is its node's (ray_actor.py)
+            preflight(capabilities, self.options, self.root)  # ... and a run that cannot start here, here
         run_dir.mkdir(parents=True)
         spec.trace_id = new_trace_id()
         # The run gets the environment of whoever started it, whichever process launches it later
@@ -86,12 +90,15 @@ class TrainerService:
                     "RLOPS_TRACE_ID": spec.trace_id}
         write_launch(run_dir, spec)
         self.store.register_run(run_id, run_dir.resolve(), (run_dir / LOG_FILE).resolve(), runner=runner_name)
+        if on_ray:
+            ray_backend.prepare(self.options, run_dir, runner_name, list(args))
+            self.store.set_backend(run_id, "ray")
         self.store.queue_run(run_id, spec.env_id, spec.algorithm, spec.trace_id)
         log.info("run %s queued (%s: %s)", run_id, runner_name, " ".join(spec.argv))
         self.tick()
         return run_id
 
-    def stop(self, run_id: str) -> str:
+    def stop(self, run_id: str, reason: str | None = None) -> str:
         """Stop a run: a queued one never starts; a running one gets SIGTERM, SIGKILL after the grace."""
         run = self.store.get_run(run_id)
         if run["status"] == "queued" and self.store.stop_queued(run_id, "stopped before it started"):
@@ -104,7 +111,10 @@ class TrainerService:
                                 hint=f"stop it where it runs (Ctrl-C), or: kill -TERM {run['pid']}")
         run_dir = Path(run["run_dir"])
         if not (run_dir / STOP_FILE).exists():
-            write_json_atomic(run_dir / STOP_FILE, {"asked": time.time()})
+            write_json_atomic(run_dir / STOP_FILE, {"asked": time.time(), "reason": reason})
+        if run.get("backend") == "ray":
+            self.ray_runs.stop(run, reason)
+            return "stopping"
         pid = self._worker_pid(run_dir)
         if pid is not None:
             signal_group(pid, signal.SIGTERM)
@@ -146,16 +156,31 @@ class TrainerService:
 
     def tick(self) -> None:
         reap_children()
+        on_ray = []
         for run in self.store.list_runs(status="running"):
             if _supervised(run):
-                self._guarded(run, self._supervise)
+                if run.get("backend") == "ray":
+                    on_ray.append(run)  # supervised through its actor, below
+                else:
+                    self._guarded(run, self._supervise)
         for run in self.store.unsettled(since=time.time() - UNSETTLED_WINDOW_S):
             # Ended by its own end record (the exit code is still to add), or marked lost by a reader
             # that only saw a dead pid (rlops runs list): ingest the rest of its log, and settle it
             # from its worker's exit status if there is one.
             if _supervised(run):
-                self._guarded(run, self._finish_ended)
+                if run.get("backend") == "ray":
+                    on_ray.append(run)
+                else:
+                    self._guarded(run, self._finish_ended)
+        if on_ray:
+            self.ray_runs.tick(on_ray)
         self._launch_queued()
+
+    @property
+    def ray_runs(self) -> Any:
+        if self._ray is None:
+            self._ray = ray_backend.RayRuns(self)
+        return self._ray
 
     def _guarded(self, run: dict[str, Any], step: Any) -> None:
         """One run's step; a failure (a record the store cannot take...) is logged once per round and
@@ -230,6 +255,9 @@ class TrainerService:
                 continue  # another process launched this one
             run_dir = Path(run["run_dir"])
             read_launch(run_dir)  # a launch file that cannot be read fails here, loudly
+            if run.get("backend") == "ray":
+                self._guarded(run, self.ray_runs.submit)  # Ray places it; a failure is retried next round
+                continue
             pid = spawn_worker(run_dir.resolve())
             write_json_atomic(run_dir / WORKER_FILE, {"pid": pid, "started": time.time()})
             self.store.set_pid(run["run_id"], pid)

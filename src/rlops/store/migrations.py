@@ -135,7 +135,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX models_by_status ON models(env_id, deployment_status);
     CREATE INDEX models_by_run ON models(run_id, total_timesteps);
     """,
-    # 4: the janitor's two-phase prune of a run directory (the intent, then the deletion, then its
+    # 3: the janitor's two-phase prune of a run directory (the intent, then the deletion, then its
     # completion: a janitor killed between them leaves marks that the next one finishes), and the
     # leases an evaluation holds on a model so that no janitor deletes it under the evaluation.
     """
@@ -150,5 +150,12 @@ MIGRATIONS: list[str] = [
         expires   REAL NOT NULL      -- unix seconds; a lease from another host is void after this
     );
     CREATE INDEX model_leases_by_model ON model_leases(model_id);
+    """,
+    # 4: where a supervised run executes: its backend (local | ray), the node (host) it runs on, and
+    # the backend's own name for it (a Ray actor), so that a restarted daemon finds it again.
+    """
+    ALTER TABLE runs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE runs ADD COLUMN node TEXT;
+    ALTER TABLE runs ADD COLUMN backend_ref TEXT;
     """,
 ]

@@ -30,7 +30,7 @@ RUN_COLUMNS = ("run_id", "status", "reason", "runner", "env_id", "algorithm", "e
                "log_path", "trace_id", "host", "pid", "exit_code", "created", "started", "ended", "updated",
                "env_steps", "opt_steps", "sps", "episodes", "last_return", "last_eval", "best_eval", "checkpoints",
                "last_checkpoint", "resumes", "artifacts", "dropped", "ingested_seq", "ingested_bytes", "bad_lines",
-               "pruned")
+               "pruned", "backend", "node", "backend_ref")
 JSON_COLUMNS = ("artifacts", "dropped", "config")
 
 
@@ -109,6 +109,12 @@ class RunStore:
         with write(self.connection) as db:
             db.execute("UPDATE runs SET pid = ?, host = ?, updated = ? WHERE run_id = ?",
                        (pid, socket.gethostname(), time.time(), run_id))
+
+    def set_backend(self, run_id: str, backend: str, ref: str | None = None, node: str | None = None) -> None:
+        """Where a run executes (a Ray actor's name, the node it landed on); no pid: it is not a local process."""
+        with write(self.connection) as db:
+            db.execute("UPDATE runs SET backend = ?, backend_ref = coalesce(?, backend_ref), node = coalesce(?, node), "
+                       "updated = ? WHERE run_id = ?", (backend, ref, node, time.time(), run_id))
 
     def settle(self, run_id: str, status: str, reason: str | None, exit_code: int | None) -> None:
         """The final state of a supervised run: status, reason and exit code, whatever was there."""

@@ -1,0 +1,155 @@
+"""A supervised run's home on a Ray node: the actor that runs the run's ordinary worker there and
+hands its files back, piece by piece, to the daemon that queued it.
+
+The node shares no disk with the daemon. The actor makes the run's directory under the node's
+own ``ray.node_dir``, prepares the run there with its registered runner (the options are checked
+again on the node: nothing but a runner name and its arguments ever travels), runs the pre-flight
+of the node, and starts ``python -m rlops.orchestrator.worker`` as on one machine: its own session
+and process group, stdout records, text lines and bad lines handled as today. The daemon then
+calls ``read`` with how far it has each file; the records travel home over Ray as the bytes of
+the log's complete lines, so the daemon's copy of the log is the node's, byte for byte.
+
+Ray ends only an actor's own process when the actor dies (``ray.kill``, its node shut down); the
+run's group is a session of its own and would be left running. So the actor also starts a guard
+(``rlops.orchestrator.ray_guard``, another session) that ends the group as soon as the actor is
+gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rlops.events.schema import Resume, encode
+from rlops.options import resolve_options
+from rlops.orchestrator.launch import STOP_FILE, read_exit, write_json_atomic, write_launch
+from rlops.orchestrator.preflight import preflight
+from rlops.orchestrator.process import alive, reap_children, signal_group, spawn_worker
+from rlops.orchestrator.runners import get_runner
+from rlops.sinks.jsonl import last_seq
+
+LOG_FILE = "train_log.jsonl"
+READ_CAP = 8 << 20  # bytes of one file per read: a long-silent daemon catches up over a few calls
+GUARD_LOG = "guard.log"
+
+
+class RunActor:
+    """One attempt of one run on one node. ``launch`` is what the daemon's ``ray_backend`` sends:
+    run_id, runner, args, trace_id, env (the forwarded variables), node_dir, prior_log (the log as
+    the daemon has it: a retry continues it), files (a --config file's text), stop_grace_s."""
+
+    def __init__(self, launch: dict[str, Any]) -> None:
+        self.run_id = launch["run_id"]
+        # A node's own RLOPS_RAY_NODE_DIR (set where its `ray start` runs) wins over ray.node_dir.
+        root = Path(os.environ.get("RLOPS_RAY_NODE_DIR") or launch["node_dir"]).expanduser().resolve()
+        self.run_dir = root / self.run_id
+        if self.run_dir.exists():  # an earlier attempt here: the daemon holds its log, S3 its checkpoints
+            shutil.rmtree(self.run_dir)
+        self.run_dir.mkdir(parents=True)
+        if launch.get("prior_log"):
+            _continue_log(self.run_dir / LOG_FILE, launch)
+        args = _materialize(self.run_dir, list(launch["args"]), launch.get("files") or {})
+        options = resolve_options(environ={}, args=["--store.model-dir", str(root), "--registry.db-path",
+                                                    str(root / "registry.db")]).options
+        spec, capabilities = get_runner(launch["runner"]).prepare(self.run_id, self.run_dir, args, options)
+        preflight(capabilities, options, root)  # the node's GPU, interpreter and disk, not the daemon's
+        spec.trace_id = launch["trace_id"]
+        spec.env = {**os.environ, **launch.get("env", {}), **spec.env, "RLOPS_RUN_ID": self.run_id,
+                    "RLOPS_RUN_DIR": str(self.run_dir), "RLOPS_TRACE_ID": spec.trace_id}
+        if hasattr(spec, "stop_grace_s"):
+            spec.stop_grace_s = launch.get("stop_grace_s", 10.0)
+        write_launch(self.run_dir, spec)
+        self.grace = float(launch.get("stop_grace_s", 10.0))
+        self.pid = spawn_worker(self.run_dir)
+        with open(self.run_dir / GUARD_LOG, "ab") as log:
+            self.guard = subprocess.Popen([sys.executable, "-m", "rlops.orchestrator.ray_guard", str(os.getpid()),
+                                           str(self.pid), str(self.grace)], stdin=subprocess.DEVNULL, stdout=log,
+                                          stderr=log, start_new_session=True, close_fds=True)
+
+    def where(self) -> dict[str, Any]:
+        """The node the run landed on and its worker's pid (= the run's process group there)."""
+        import ray
+
+        return {"node_id": ray.get_runtime_context().get_node_id(), "ip": ray.util.get_node_ip_address(),
+                "host": socket.gethostname(), "pid": self.pid, "run_dir": str(self.run_dir)}
+
+    def read(self, offsets: dict[str, int]) -> dict[str, Any]:
+        """Each file's bytes from its offset (the log: complete lines only), the worker's exit status
+        once it has one, and whether the worker lives. The exit status is read first: a log read
+        after it is whole."""
+        reap_children()
+        self.guard.poll()
+        status = read_exit(self.run_dir)
+        reply: dict[str, Any] = {"exit": asdict(status) if status else None, "alive": alive(self.pid),
+                                 "data": {}, "sizes": {}}
+        for name, offset in offsets.items():
+            chunk, size = _read_from(self.run_dir / name, offset, whole_lines=name == LOG_FILE)
+            reply["data"][name], reply["sizes"][name] = chunk, size
+        return reply
+
+    def stop(self, reason: str | None = None) -> bool:
+        """SIGTERM to the run's group now, SIGKILL after the grace period if anything of it is left."""
+        if not (self.run_dir / STOP_FILE).exists():
+            write_json_atomic(self.run_dir / STOP_FILE, {"asked": time.time(), "reason": reason})
+        sent = signal_group(self.pid, signal.SIGTERM)
+        threading.Thread(target=self._escalate, daemon=True).start()
+        return sent
+
+    def end(self) -> None:
+        """The daemon has everything: nothing of the run may outlive this actor."""
+        if alive(self.pid):
+            signal_group(self.pid, signal.SIGKILL)
+        reap_children()
+
+    def _escalate(self) -> None:
+        deadline = time.monotonic() + self.grace
+        while time.monotonic() < deadline:
+            if not alive(self.pid):
+                return
+            time.sleep(0.1)
+        signal_group(self.pid, signal.SIGKILL)
+
+
+def _continue_log(path: Path, launch: dict[str, Any]) -> None:
+    """A retry's log is the run's so far. Our trainer notes its own resume (from a checkpoint); any
+    other program starts over, after a ``resume`` record that says so."""
+    path.write_bytes(launch["prior_log"])
+    if launch["runner"] != "rlops":
+        resume = Resume(run_id=launch["run_id"], trace_id=launch["trace_id"], seq=last_seq(path) + 1, t=time.time(),
+                        checkpoint="", env_steps=0, opt_steps=0)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(encode(resume) + "\n")
+
+
+def _read_from(path: Path, offset: int, whole_lines: bool) -> tuple[bytes, int]:
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(offset)
+            chunk = handle.read(READ_CAP)
+    except FileNotFoundError:
+        return b"", 0
+    if whole_lines:
+        chunk = chunk[:chunk.rfind(b"\n") + 1]  # a line still being written waits for the next read
+    return chunk, size
+
+
+def _materialize(run_dir: Path, args: list[str], files: dict[str, str]) -> list[str]:
+    """A ``--config FILE`` of the daemon's machine travels as its text: written into the run's
+    directory here, and the argument points at it."""
+    for index, arg in enumerate(args):
+        if arg in files:
+            path = run_dir / f"config-{index}{Path(arg).suffix}"
+            path.write_text(files[arg], encoding="utf-8")
+            args[index] = str(path)
+    return args
+
