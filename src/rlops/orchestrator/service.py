@@ -6,7 +6,9 @@ directory (``launch.json``, ``worker.json``, ``stop.json``, ``exit.json``). ``ti
 of supervision and is what the daemon (``rlops runs daemon``) runs every ``poll_interval``:
 
 1. settle the runs whose worker exited (``exit.json``) or vanished without one (lost);
-2. escalate stops: SIGKILL to the group once ``stop_grace_s`` has passed since the SIGTERM;
+2. escalate stops: SIGKILL to the group once ``stop_grace_s`` has passed since the SIGTERM, or
+   since the trainer last showed progress toward its final checkpoint (``stop_progress.json``:
+   an update in flight is finished, not lost), at most ``STOP_PROGRESS_GRACES`` graces in all;
 3. ingest what the running runs wrote to their logs, exactly once (by ``seq``), from where the
    last ingest stopped: a daemon killed and restarted picks up where the store says it was;
 4. launch queued runs, oldest first, while fewer than ``max_concurrent`` run.
@@ -44,6 +46,7 @@ from rlops.orchestrator import ray_backend
 from rlops.orchestrator.preflight import preflight
 from rlops.orchestrator.process import alive, reap_children, signal_group, spawn_worker
 from rlops.orchestrator.runners import get_runner
+from rlops.pipeline.stopping import STOP_PROGRESS_FILE
 from rlops.sinks.recorder import new_trace_id
 from rlops.store.ingest import ingest_log
 from rlops.store.runs import RunStore
@@ -54,6 +57,7 @@ LOG_FILE = "train_log.jsonl"
 WORKER_FILE = "worker.json"
 LIVE = ("queued", "running")
 LAUNCH_TIMEOUT_S = 60.0
+STOP_PROGRESS_GRACES = 30  # a trainer finishing its update gets at most this many grace periods
 UNSETTLED_WINDOW_S = 24 * 3600.0  # how far back an ended run may still get its exit status  # a claimed run with no worker after this was interrupted mid-launch
 
 
@@ -215,7 +219,8 @@ class TrainerService:
                 "its processes are gone without an exit status (killed while nobody watched?)"
             self.store.settle(run_id, status, reason, None)
             log.warning("run %s is %s: %s", run_id, status, reason)
-        elif stop and time.time() - stop["asked"] > self.options.orchestrator.stop_grace_s:
+        elif stop and time.time() - stop["asked"] > self.options.orchestrator.stop_grace_s \
+                and not _finishing(run_dir, stop, self.options.orchestrator.stop_grace_s):
             if not stop.get("killed"):
                 write_json_atomic(run_dir / STOP_FILE, {**stop, "killed": time.time()})
             signal_group(pid, signal.SIGKILL)
@@ -273,6 +278,18 @@ class TrainerService:
         except UnknownNameError:
             return False
         return True
+
+
+def _finishing(run_dir: Path, stop: dict[str, Any], grace: float) -> bool:
+    """The program acknowledged the stop and shows progress toward its final checkpoint: its
+    ``stop_progress.json`` moved within the last grace period. SIGKILL waits for it, up to
+    ``STOP_PROGRESS_GRACES`` grace periods in all; one that stands still is killed after one."""
+    progress = _read_json(run_dir / STOP_PROGRESS_FILE)
+    now = time.time()
+    if progress is None or now - stop["asked"] > STOP_PROGRESS_GRACES * grace:
+        return False
+    updated = progress.get("updated")
+    return isinstance(updated, int | float) and updated >= stop["asked"] - 1.0 and now - updated <= grace
 
 
 def _supervised(run: dict[str, Any]) -> bool:

@@ -16,10 +16,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from stable_baselines3.common.base_class import BaseAlgorithm
+if TYPE_CHECKING:  # the supervisor imports this module for the file's name: it stays light
+    import torch
+    from stable_baselines3.common.base_class import BaseAlgorithm
 
 STOP_PROGRESS_FILE = "stop_progress.json"
 WRITE_EVERY_S = 0.2
@@ -70,6 +71,8 @@ class StopProgress:
 
 
 def _optimizers(model: BaseAlgorithm) -> list[torch.optim.Optimizer]:
+    import torch
+
     found = []
     state_dicts, _ = model._get_torch_save_params()
     for dotted in state_dicts:
