@@ -6,6 +6,12 @@ import os
 
 import pytest
 
+from tests.reliability.report import (  # noqa: F401  (pytest hooks: the §13 cases table)
+    pytest_collection_modifyitems,
+    pytest_runtest_logreport,
+    pytest_terminal_summary,
+)
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):

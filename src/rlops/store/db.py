@@ -10,6 +10,7 @@ which filesystems those are). A damaged file is one StoreError, whenever SQLite 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -23,6 +24,8 @@ from rlops.store.filesystems import filesystem_type, is_network_filesystem
 from rlops.store.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 30_000
+WAL_RESTART_BYTES = 8 << 20  # past this the WAL is restarted (bound_wal) ...
+WAL_RESTART_WAIT_MS = 200  # ... waiting at most this long for the readers of the moment
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # primary result codes (an extended code's low byte)
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
@@ -45,6 +48,7 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
         if not readonly:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute(f"PRAGMA journal_size_limit = {WAL_RESTART_BYTES}")
         connection.execute("PRAGMA foreign_keys = ON")
         key = str(path.resolve())
         if not readonly and key not in _migrated:
@@ -212,6 +216,34 @@ def write(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
+    bound_wal(connection)
+
+
+def bound_wal(connection: sqlite3.Connection) -> None:
+    """Restart the WAL once it outgrows ``WAL_RESTART_BYTES``.
+
+    SQLite's automatic checkpoint copies pages back but can only restart the WAL from its start
+    when no reader holds an older snapshot; readers that always overlap (a dashboard, its streams,
+    the daemon) starve it and the file grows with every write. A RESTART checkpoint waits for the
+    readers of the moment to finish, so it is given a short busy timeout of its own: the writer
+    never waits long, and a reader that holds on only postpones the restart to the next commit.
+    ``journal_size_limit`` then truncates the file back."""
+    path = getattr(connection, "path", None)
+    if path is None:
+        return
+    try:
+        size = os.stat(f"{path}-wal").st_size
+    except OSError:
+        return
+    if size <= WAL_RESTART_BYTES:
+        return
+    connection.execute(f"PRAGMA busy_timeout = {WAL_RESTART_WAIT_MS}")
+    try:
+        connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+    except sqlite3.OperationalError:
+        pass  # busy: the next commit tries again
+    finally:
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def refuse_network_filesystem(path: Path, mountinfo: str | None = None) -> None:

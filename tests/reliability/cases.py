@@ -1,0 +1,141 @@
+"""SPEC §13's 26 reliability and security cases, each with the tests that prove it.
+
+The tests live where their code lives (tests/ mirrors src/rlops/); this table names them, so a
+case is proved by the one test that exercises it rather than by a copy. The groups' own modules
+beside this one (test_crash_and_fault.py, test_load.py, test_bad_input.py, test_security.py) hold
+the tests that have no better home. ``report.py`` marks every listed test with its case and
+prints the table at the end of a pytest session; docs/reliability.md is generated from it
+(``python -m tests.reliability.cases``) and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+GROUPS = {"crash": "Crash and fault", "load": "Load", "input": "Bad input", "security": "Security"}
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    group: str
+    promise: str
+    tests: tuple[str, ...]
+
+
+def _case(id: str, group: str, promise: str, *tests: str) -> Case:
+    return Case(id, group, promise, tests)
+
+
+R = "tests/reliability/"
+CASES: tuple[Case, ...] = (
+    # -- crash and fault ----------------------------------------------------------------------------
+    _case("C01", "crash", "kill -9 during a checkpoint write (in a loop) leaves the previous checkpoint loadable "
+          "and never picks a partial one",
+          "tests/pipeline/test_kill_loop.py::test_sigkill_at_random_instants_always_resumes_from_a_complete_checkpoint",
+          "tests/pipeline/test_kill_loop.py::test_a_run_killed_before_its_first_checkpoint_can_be_continued"),
+    _case("C02", "crash", "a resumed run matches an uninterrupted one with the same seed (timesteps, normalization "
+          "statistics, learning-rate schedule, RNG)",
+          "tests/pipeline/test_training.py::test_resume_continues_the_timestep_count_with_the_same_statistics"),
+    _case("C03", "crash", "the daemon killed mid-run leaves no run stuck 'running' after restart",
+          "tests/orchestrator/test_supervisor.py::test_a_sigkilled_daemon_loses_nothing_and_marks_what_died_meanwhile",
+          "tests/store/test_runs.py::test_a_run_whose_process_died_without_an_end_is_marked_lost"),
+    _case("C04", "crash", "stopping a run leaves no orphaned children",
+          "tests/orchestrator/test_supervisor.py::test_stopping_a_run_kills_its_whole_process_group"),
+    _case("C05", "crash", "a JSONL stream cut mid-line keeps every complete record",
+          "tests/store/test_runs.py::test_garbage_is_counted_and_a_torn_last_line_waits_for_its_end",
+          "tests/events/test_validate.py::test_a_run_directory_and_a_log_without_its_last_newline_are_accepted"),
+    _case("C06", "crash", "an I/O error or a full disk is reported and the database passes PRAGMA integrity_check",
+          "tests/store/test_runs.py::test_a_corrupt_database_is_a_clean_error_and_training_goes_on"),
+    _case("C07", "crash", "a remote sink that is down or hanging never stops training",
+          "tests/sinks/test_mlflow.py::test_a_tracking_server_that_is_down_never_stops_training",
+          "tests/sinks/test_s3.py::test_a_store_that_refuses_or_is_down_never_stops_training",
+          "tests/sinks/test_otel.py::test_a_collector_that_is_down_costs_the_run_nothing_but_is_counted"),
+    _case("C08", "crash", "the janitor never deletes what a reader is using"),
+    _case("C09", "crash", "the janitor never deletes a live run's newest checkpoint or a production model",
+          "tests/pipeline/test_registry.py::test_production_and_live_runs_newest_checkpoint_are_never_pruned",
+          "tests/orchestrator/test_retention.py::test_age_rule_and_the_checks_made_again_at_apply"),
+    _case("C10", "crash", "a janitor killed mid-sweep leaves no dangling rows"),
+    # -- load ---------------------------------------------------------------------------------------
+    _case("L01", "load", "many writers and API readers at once never surface 'database is locked'",
+          "tests/store/test_runs.py::test_many_writers_and_a_reader_never_see_a_locked_database",
+          R + "test_load.py::test_writers_and_api_readers_at_once_never_see_a_locked_database"),
+    _case("L02", "load", "the WAL stays bounded under long readers",
+          R + "test_load.py::test_the_wal_stays_bounded_under_overlapping_readers"),
+    _case("L03", "load", "concurrent start/stop of one run leaves one process and a legal state",
+          R + "test_load.py::test_concurrent_stops_and_ticks_of_one_run_leave_one_process_and_a_legal_state"),
+    _case("L04", "load", "a database on a network filesystem is refused with a clear message",
+          "tests/store/test_runs.py::test_a_database_on_a_network_filesystem_is_refused"),
+    # -- bad input ----------------------------------------------------------------------------------
+    _case("B01", "input", "garbage, NaN/Inf, huge lines and invalid UTF-8 in a run's stream are counted and kept, "
+          "never fatal",
+          "tests/orchestrator/test_supervisor.py::test_a_command_run_survives_a_hostile_producer_and_keeps_every_line",
+          "tests/orchestrator/test_supervisor.py::test_odd_but_valid_records_and_huge_numbers_never_jam_supervision",
+          "tests/store/test_runs.py::test_garbage_is_counted_and_a_torn_last_line_waits_for_its_end"),
+    _case("B02", "input", "a truncated or corrupt checkpoint gives a clean error or a fallback",
+          "tests/cli/test_errors.py::test_corrupt_checkpoint_is_refused_and_the_run_falls_back",
+          "tests/cli/test_errors.py::test_checkpoint_without_manifest_is_not_a_checkpoint",
+          "tests/pipeline/test_registry.py::test_a_damaged_checkpoint_is_reported_refused_and_listing_still_works",
+          "tests/sinks/test_s3.py::test_a_corrupt_or_unfinished_checkpoint_on_the_store_is_skipped"),
+    _case("B03", "input", "a truncated or corrupt database gives a clean error or a fallback",
+          "tests/store/test_runs.py::test_a_corrupt_database_is_a_clean_error_and_training_goes_on",
+          "tests/store/test_runs.py::test_a_newer_schema_is_refused"),
+    _case("B04", "input", "loading a checkpoint never executes code from it (no unrestricted pickle)",
+          "tests/cli/test_errors.py::test_loading_a_checkpoint_never_executes_code_from_it"),
+    # -- security -----------------------------------------------------------------------------------
+    _case("S01", "security", "file paths from requests stay inside their root whatever the encoding (../, %2e%2e, "
+          "%252e, backslashes, absolute paths, #, ;, NUL, file:, //proc/self/root, symlinks pointing out)",
+          "tests/api/test_runs_api.py::test_files_are_served_from_inside_the_run_only_with_ranges",
+          "tests/api/test_dashboard_api.py::test_the_page_and_its_files_are_served_and_hostile_static_paths_are_refused",
+          R + "test_security.py::test_every_hostile_spelling_of_a_path_stays_inside_the_run"),
+    _case("S02", "security", "state-changing requests check Host (DNS rebinding)",
+          "tests/api/test_ui.py::test_the_ui_guards_host_and_origin_and_supervises"),
+    _case("S03", "security", "state-changing requests check Origin (CSRF)",
+          "tests/api/test_ui.py::test_the_ui_guards_host_and_origin_and_supervises"),
+    _case("S04", "security", "binding beyond loopback needs a token",
+          "tests/api/test_ui.py::test_a_token_is_checked_when_set",
+          "tests/api/test_policy_server.py::test_a_token_is_required_when_set_and_beyond_loopback",
+          "tests/api/test_dashboard_api.py::test_a_token_in_the_query_is_decoded_and_a_wildcard_bind_takes_any_host_name",
+          "tests/api/test_empty_token.py::test_beyond_loopback_a_blank_token_gets_a_generated_one_that_every_request_needs",
+          "tests/api/test_empty_token.py::test_the_guard_is_never_built_with_an_empty_secret_or_without_one_beyond_loopback",
+          "tests/api/test_empty_token.py::test_the_policy_server_takes_a_blank_token_as_none"),
+    _case("S05", "security", "runs start only through registered runners with schema-checked options, never a "
+          "shell string",
+          "tests/api/test_runs_api.py::test_runs_are_started_and_stopped_through_the_api_with_validated_options",
+          "tests/api/test_dashboard_api.py::test_a_start_with_bad_options_is_refused_field_by_field_and_nothing_is_created"),
+    _case("S06", "security", "URLs given by users are never fetched toward link-local or private addresses",
+          "tests/api/test_request_addresses.py::test_the_reported_payloads_are_refused_and_nothing_is_started_or_contacted",
+          "tests/api/test_request_addresses.py::test_every_marked_run_option_refuses_a_place_outside_the_server_over_http",
+          "tests/api/test_request_addresses.py::test_the_servers_allowlists_let_through_exactly_what_they_name",
+          "tests/api/test_request_addresses.py::test_every_option_that_names_an_address_a_listener_or_a_path_is_marked"),
+    _case("S07", "security", "option values are data, never templates or shell",
+          "tests/api/test_dashboard_api.py::test_a_request_value_never_becomes_a_flag_of_its_own",
+          R + "test_security.py::test_option_values_that_look_like_shell_or_templates_stay_data"),
+    _case("S08", "security", "artifacts are served with their real content type and nosniff",
+          R + "test_security.py::test_artifacts_are_served_with_their_real_type_and_nosniff"),
+)
+
+
+def by_test() -> dict[str, list[str]]:
+    """Test node id (without parameters) -> the cases it proves."""
+    cases: dict[str, list[str]] = {}
+    for case in CASES:
+        for test in case.tests:
+            cases.setdefault(test, []).append(case.id)
+    return cases
+
+
+def markdown() -> str:
+    lines = []
+    for group, title in GROUPS.items():
+        lines += [f"### {title}", "", "| case | what it promises | tests |", "|---|---|---|"]
+        for case in (c for c in CASES if c.group == group):
+            tests = "<br>".join(f"`{t.removeprefix('tests/')}`" for t in case.tests) or "(none yet)"
+            lines.append(f"| {case.id} | {case.promise} | {tests} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown())
