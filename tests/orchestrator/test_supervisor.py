@@ -190,10 +190,12 @@ def test_the_cleanrl_runner_turns_an_unmodified_script_into_a_run():
     svc = service()
     run_id = svc.start("cleanrl", [str(example), "--total-timesteps", "2048", "--num-envs", "2", "--num-steps", "128",
                                    "--capture-video"], name="clean")
-    run = settle(svc, run_id)
+    run = settle(svc, run_id, timeout=900)  # 2,048 steps with videos: minutes on a loaded machine
     assert run["status"] == "finished" and run["exit_code"] == 0 and run["runner"] == "cleanrl"
     logged = records(run)
     assert validate_log(Path(run["log_path"])).ok
+    # One meta, the script's, first: whichever of its event file and its hyperparameters the worker saw first.
+    assert [r.type for r in logged].count("meta") == 1
     assert logged[0].type == "meta" and logged[0].producer == "cleanrl"
     assert logged[0].config["total_timesteps"] == 2048 and logged[0].config["capture_video"] is True
     assert run["episodes"] == sum(isinstance(r, Episode) for r in logged) > 10

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import orjson
+
 from rlops.errors import UsageError
 
 SCHEMA_VERSION = 1
@@ -52,6 +54,16 @@ class Meta(Record):
     device: str = "cpu"
     hashes: dict[str, str] = field(default_factory=dict)
     producer: str = "rlops"
+
+
+@dataclass
+class Config(Record):
+    """Configuration a producer made known after its ``meta`` (a CleanRL script's hyperparameters
+    that reached its event file after the first records): merged into the run's, key by key."""
+
+    type: ClassVar[str] = "config"
+    config: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
 
 
 @dataclass
@@ -142,7 +154,8 @@ class End(Record):
 
 
 RECORD_TYPES: dict[str, type[Record]] = {cls.type: cls for cls in
-                                         (Meta, Metrics, Episode, Step, Checkpoint, Eval, Artifact, Resume, Error, End)}
+                                         (Meta, Config, Metrics, Episode, Step, Checkpoint, Eval, Artifact, Resume,
+                                          Error, End)}
 END_STATUSES = ("finished", "failed", "stopped")
 ARTIFACT_KINDS = ("video", "tensorboard", "wandb", "gif", "plot", "receipt", "checkpoint", "other")
 # JSON names that differ from the attribute (``return`` is a Python keyword).
@@ -159,14 +172,30 @@ def _layout(cls: type[Record]) -> tuple[tuple[str, str, bool], ...]:
 
 
 def to_dict(record: Record) -> dict[str, Any]:
-    data: dict[str, Any] = {"v": SCHEMA_VERSION, "type": record.type}
-    for name, json_name, always in _layout(type(record)):
-        value = getattr(record, name)
+    return _builder(type(record))(record)
+
+
+@functools.cache
+def _builder(cls: type[Record]) -> Any:
+    """The function that turns a record of ``cls`` into its JSON object, generated once per type
+    from its fields (as ``dataclasses`` generates ``__init__``): a loop over the fields with
+    ``getattr`` cost more than orjson's whole encoding. Same keys, same order: the envelope, then
+    the fields; ``None`` left out but in the envelope; a metrics record's ``values`` flattened."""
+    head = [f'"v": {SCHEMA_VERSION}', f'"type": {cls.type!r}']
+    body = []
+    for name, json_name, always in _layout(cls):
         if name == "values":
-            data.update(value)
-        elif value is not None or always:
-            data[json_name] = value
-    return data
+            body.append("data.update(record.values)")
+        elif always:
+            head.append(f"{json_name!r}: record.{name}")
+        else:
+            body.append(f"if record.{name} is not None: data[{json_name!r}] = record.{name}")
+    # Fields of one type in order: the envelope's come first in every record type (they are Record's).
+    source = "def build(record):\n    data = {" + ", ".join(head) + "}\n" + \
+             "".join(f"    {line}\n" for line in body) + "    return data\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<rlops.events.schema: {cls.__name__} to JSON object>", "exec"), namespace)  # noqa: S102
+    return namespace["build"]
 
 
 def _plain(value: Any) -> Any:
@@ -180,21 +209,75 @@ def _plain(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_plain)
 
 
-def encode(record: Record) -> str:
-    """One JSON line (no newline). Raises ``EventError`` on NaN or Inf: they never reach a log."""
+# orjson: numpy scalars and arrays as numbers and lists, non-string keys as strings (what the
+# standard encoder did with int keys).
+_ORJSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def encode_bytes(record: Record) -> bytes:
+    """One JSON line as UTF-8 (no newline): what the log holds. Raises ``EventError`` on NaN or Inf:
+    they never reach a log.
+
+    orjson writes NaN and Inf as ``null`` instead of refusing them, so a line with a ``null`` in
+    it (rare: ``None`` fields are left out) is checked for non-finite values before it is
+    trusted. What orjson cannot encode (an int beyond 64 bits, an unknown type) goes through the
+    standard library's encoder as before. Both write the same JSON values; only the spelling of
+    some floats (``1e-05`` / ``0.00001``) and of non-ASCII text (escaped / UTF-8) differ."""
+    data = to_dict(record)
     try:
-        return _ENCODER.encode(to_dict(record))
+        line = orjson.dumps(data, option=_ORJSON)
+    except orjson.JSONEncodeError:
+        return _encode_standard(record, data).encode()
+    if b"null" in line:
+        _refuse_non_finite(record, data)
+    return line
+
+
+def encode(record: Record) -> str:
+    """``encode_bytes`` as text."""
+    return encode_bytes(record).decode()
+
+
+def _encode_standard(record: Record, data: dict[str, Any]) -> str:
+    try:
+        return _ENCODER.encode(data)
     except ValueError:
-        bad = [key for key, value in to_dict(record).items() if isinstance(value, float) and not math.isfinite(value)]
-        raise EventError(f"{record.type} record has non-finite values in {', '.join(bad) or 'a nested field'}") from None
+        _refuse_non_finite(record, data)
+        raise
+
+
+def _refuse_non_finite(record: Record, data: dict[str, Any]) -> None:
+    bad = [key for key, value in data.items() if _non_finite(value)]
+    if bad:
+        raise EventError(f"{record.type} record has non-finite values in {', '.join(bad)}")
+
+
+def _non_finite(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool, int)):
+        return False
+    if isinstance(value, dict):
+        return any(_non_finite(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(item) for item in value)
+    if hasattr(value, "tolist"):  # a NumPy scalar or array
+        return _non_finite(value.tolist())
+    try:
+        return not math.isfinite(value)
+    except TypeError:
+        return False
 
 
 def decode(line: str | bytes) -> Record:
     """Parse and check one line; ``EventError`` says what is wrong with it."""
     try:
-        data = json.loads(line, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EventError(f"not valid JSON: {exc}") from None
+        data = orjson.loads(line)  # strict JSON: NaN and Infinity are refused, as below
+    except orjson.JSONDecodeError:
+        # What orjson refuses and the standard library reads (a lone surrogate escape...) still
+        # reads; what both refuse gets the standard library's message, as before.
+        try:
+            data = json.loads(line, parse_constant=_reject_constant)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise EventError(f"not valid JSON: {exc}") from None
     return from_dict(data)
 
 
@@ -212,7 +295,7 @@ def from_dict(data: Any) -> Record:
     if cls is None:
         raise EventError(f"unknown record type {kind!r}; known: {', '.join(RECORD_TYPES)}")
     _check_envelope(data)
-    known = {item.name: item for item in dataclasses.fields(cls)}
+    known = _annotations(cls)
     kwargs: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in data.items():
@@ -220,7 +303,7 @@ def from_dict(data: Any) -> Record:
             continue
         name = ATTRIBUTE_NAMES.get(key, key)
         if name in known and name != "values":
-            kwargs[name] = _checked(kind, key, value, known[name].type)
+            kwargs[name] = _checked(kind, key, value, known[name])
         else:
             extra[key] = value
     if cls is Metrics:
@@ -235,6 +318,7 @@ def from_dict(data: Any) -> Record:
 
 _REQUIRED = {
     "meta": ("config",),
+    "config": ("config",),
     "metrics": ("env_steps",),
     "episode": ("episode_return", "length"),
     "step": ("step", "reward"),
@@ -245,6 +329,12 @@ _REQUIRED = {
     "error": ("message",),
     "end": ("status",),
 }
+
+
+@functools.cache
+def _annotations(cls: type[Record]) -> dict[str, str]:
+    """Each field's type as text (what ``_checked`` matches), once per type."""
+    return {item.name: str(item.type) for item in dataclasses.fields(cls)}
 
 
 def _check_envelope(data: dict[str, Any]) -> None:
@@ -269,8 +359,7 @@ def _is_number(value: Any) -> bool:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
-def _checked(kind: str, key: str, value: Any, annotation: Any) -> Any:
-    text = str(annotation)
+def _checked(kind: str, key: str, value: Any, text: str) -> Any:
     ok = True
     if value is None:
         ok = "None" in text

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from rlops.events.schema import End, Meta, Record, encode
+from rlops.events.schema import Config, End, Meta, Record, encode
 from rlops.orchestrator.launch import OUTPUT_FILE, ExitStatus, LaunchSpec, describe_exit, read_launch, write_exit
 from rlops.orchestrator.process import become_subreaper, end_descendants
 from rlops.orchestrator.protocol import ProtocolReader
@@ -177,17 +177,25 @@ class Worker:
 
     def _write(self, record: Record) -> None:
         """Append one of the program's records. A log starts with one meta: the program's own if its
-        first record is one, ours otherwise; the worker's records made before it wait for it."""
-        if not self.saw_meta:
-            self.saw_meta = True
-            if not isinstance(record, Meta):
-                self.log.write(self.reader.stamp(self._own_meta(), t=record.t))
-            elif not record.argv:  # a CleanRL script's hyperparameters table: the command line is ours to add
-                record.argv = list(self.spec.argv)
-            for held in self.held:
-                self.log.write(held)
-            self.held.clear()
-        self.log.write(record)
+        first record is one, ours otherwise; the worker's records made before it wait for it. A meta
+        that comes later is written as a config record, merged into the run's configuration."""
+        if self.saw_meta:
+            if isinstance(record, Meta):  # one meta a run: what a later one says merges into its configuration
+                record = Config(run_id=record.run_id, trace_id=record.trace_id, t=record.t, config=record.config,
+                                seed=record.seed)
+            self.log.write(record)
+            return
+        self.saw_meta = True
+        if isinstance(record, Meta):
+            record.argv = record.argv or list(self.spec.argv)  # a CleanRL hyperparameters table has no command line
+            self.log.write(record)
+        else:
+            self.log.write(self.reader.stamp(self._own_meta(), t=record.t))
+        for held in self.held:
+            self.log.write(held)
+        self.held.clear()
+        if not isinstance(record, Meta):
+            self.log.write(record)
 
     def _write_own(self, record: Record) -> None:
         """Append a record the worker made (an artifact); before the program's first record it waits,

@@ -20,7 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from rlops.errors import UnknownNameError
-from rlops.events.schema import Artifact, Checkpoint, End, Episode, Error, Eval, Meta, Metrics, Record, Resume, to_dict
+from rlops.events.schema import (
+    Artifact,
+    Checkpoint,
+    Config,
+    End,
+    Episode,
+    Error,
+    Eval,
+    Meta,
+    Metrics,
+    Record,
+    Resume,
+    to_dict,
+)
 from rlops.store.db import connect, write
 from rlops.store.metric_chunks import Series, append_points, read_series, series_keys
 
@@ -241,13 +254,15 @@ class _RunIngest:
 
     def apply(self, records: list[Record]) -> None:
         db, run_id = self.db, self.run_id
-        row = db.execute("SELECT ingested_seq, artifacts, best_eval FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        row = db.execute("SELECT ingested_seq, artifacts, best_eval, config FROM runs WHERE run_id = ?",
+                         (run_id,)).fetchone()
         if row is None:
             first = records[0]
             db.execute("INSERT INTO runs (run_id, created, updated, trace_id) VALUES (?, ?, ?, ?)",
                        (run_id, first.t or time.time(), time.time(), first.trace_id))
-            row = (-1, "[]", None)
+            row = (-1, "[]", None, None)
         watermark, artifacts, best_eval = row[0], json.loads(row[1]), row[2]
+        self.config = json.loads(row[3]) if row[3] else {}  # what config records merge into
         fresh = [r for r in records if r.seq > watermark]
         self.stats.skipped += len(records) - len(fresh)
         if not fresh:
@@ -295,12 +310,19 @@ class _RunIngest:
 
     def _other(self, record: Record, update: dict, artifacts: list, best_eval: float | None) -> float | None:
         if isinstance(record, Meta):
-            config = record.config
+            config = self.config = dict(record.config)
             update.update(config=json.dumps(config), seed=record.seed, trace_id=record.trace_id, status="running",
                           reason=None, ended=None, env_id=_nested(config, "env", "env_id"),
                           algorithm=_nested(config, "agent", "algorithm"),
                           experiment=_nested(config, "store", "experiment_name"))
             update.setdefault("started", record.t)
+        elif isinstance(record, Config):  # configuration made known after the meta: merged, key by key
+            self.config.update(record.config)
+            update["config"] = json.dumps(self.config)
+            found = {"env_id": _nested(self.config, "env", "env_id"), "seed": record.seed,
+                     "algorithm": _nested(self.config, "agent", "algorithm"),
+                     "experiment": _nested(self.config, "store", "experiment_name")}
+            update.update({key: value for key, value in found.items() if value is not None})
         elif isinstance(record, Checkpoint):
             update["checkpoints"] = update.get("checkpoints", 0) + 1
             update["last_checkpoint"] = record.path
