@@ -43,9 +43,10 @@ def finish_prune(store: RunStore, run_id: str, artifacts: Sequence[Artifact]) ->
     with write(store.connection) as db:
         removed = [model_id for (model_id,) in db.execute("SELECT id FROM models WHERE pruning = ?", (run_id,))]
         db.execute("DELETE FROM models WHERE pruning = ?", (run_id,))
-        row = db.execute("SELECT artifacts FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        row = db.execute("SELECT artifacts, pruned FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         manifest = json.loads(row[0] or "[]") if row else []
-        manifest += [{"kind": a.kind, "path": a.path, "action": a.action, "t": a.t} for a in artifacts]
+        if row is None or row[1] != "pruned":  # two janitors at once: the second records nothing again
+            manifest += [{"kind": a.kind, "path": a.path, "action": a.action, "t": a.t} for a in artifacts]
         db.execute("UPDATE runs SET artifacts = ?, pruned = 'pruned', updated = ? WHERE run_id = ?",
                    (json.dumps(manifest), time.time(), run_id))
     return removed
