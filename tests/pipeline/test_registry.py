@@ -19,15 +19,16 @@ def cli_json(capsys, *args: str) -> tuple[int, object]:
 
 
 def test_every_checkpoint_is_registered_and_the_final_eval_lands_on_its_row():
+    # min_reward 0: a bar a tiny run clears (unset, CartPole-v1's spec.reward_threshold of 475 applies)
     result = train_tiny("ppo", "--train.checkpoint-freq", "128", "--registry.min-episodes", "2",
-                        "--registry.max-std-ratio", "10", steps=256)
+                        "--registry.max-std-ratio", "10", "--registry.min-reward", "0", steps=256)
     registry = Registry(DB)
     models = registry.list(run_id=result.run.name)
     assert [m["total_timesteps"] for m in models] == [256, 128]
     final, first = models
     assert final["id"] == result.model_id and final["model_path"] == str(result.checkpoint.path.resolve())
     assert final["mean_reward"] == result.evaluation.mean_reward and final["eval_episodes"] == 2
-    assert final["validated"] and result.validation.validated  # no min_reward set: the other rules hold
+    assert final["validated"] and result.validation.validated
     assert first["mean_reward"] is None and not first["validated"]
     assert final["sha256"] == result.checkpoint.sha256 and final["hyperparams"]["n_steps"] == 64
     registry.close()
@@ -105,9 +106,9 @@ def test_production_and_live_runs_newest_checkpoint_are_never_pruned(capsys):
 
 
 def test_a_damaged_checkpoint_is_reported_refused_and_listing_still_works(capsys):
-    result = train_tiny("ppo", "--registry.min-episodes", "2", "--registry.max-std-ratio", "10", steps=128)
-    other = train_tiny("ppo", "--registry.min-episodes", "2", "--registry.max-std-ratio", "10",
-                       "--store.run-name", "other", steps=128)
+    rules = ("--registry.min-episodes", "2", "--registry.max-std-ratio", "10", "--registry.min-reward", "0")
+    result = train_tiny("ppo", *rules, steps=128)
+    other = train_tiny("ppo", *rules, "--store.run-name", "other", steps=128)
     parameters = result.checkpoint.path / "parameters.pt"
     parameters.write_bytes(parameters.read_bytes()[:-10] + b"0123456789")
     code, report = cli_json(capsys, "registry", "verify")

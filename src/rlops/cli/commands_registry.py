@@ -86,7 +86,7 @@ def show(ctx: typer.Context, model_id: int = typer.Argument(..., help="model id"
         typer.echo(f"{key + ':':<21}{model[key]}")
     typer.echo(f"{'lineage:':<21}{' <- '.join(str(i) for i in lineage)}")
     for rule in model["validation"] or []:
-        typer.echo(f"  {'pass' if rule['passed'] else 'FAIL'}  {rule['message']}")
+        typer.echo(f"  {_verdict(rule)}  {rule['message']}")
     return 0
 
 
@@ -150,7 +150,7 @@ def validate(ctx: typer.Context, model_id: int = typer.Argument(..., help="model
     else:
         typer.echo(f"model {model_id}: {'validated' if outcome.validated else 'NOT validated'}")
         for rule in outcome.rules:
-            typer.echo(f"  {'pass' if rule['passed'] else 'FAIL'}  {rule['message']}")
+            typer.echo(f"  {_verdict(rule)}  {rule['message']}")
     return 0 if outcome.validated else 1
 
 
@@ -234,6 +234,13 @@ def prune(ctx: typer.Context,
     elif not apply:
         typer.echo("dry run: add --apply to remove them", err=True)
     return 0
+
+
+def _verdict(rule: dict[str, Any]) -> str:
+    """pass / FAIL, or note for a rule with nothing to check (no reward threshold anywhere)."""
+    if rule["passed"] and rule.get("threshold") is None and rule["rule"] == "min_reward":
+        return "note"
+    return "pass" if rule["passed"] else "FAIL"
 
 
 def _number(value: float | None) -> str:

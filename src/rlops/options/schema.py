@@ -248,7 +248,8 @@ class RegistryOptions(Section):
     enable: bool = Field(True, description="register checkpoints and evaluations")
     db_path: str = Field("rlruns/rlops.db", description="SQLite database of runs and models",
                          json_schema_extra=names("path", cli=["--registry-db"], env=["RL_REGISTRY_DB"]))
-    min_reward: float | None = Field(None, description="validation: mean eval reward must reach this",
+    min_reward: float | None = Field(None, description="validation: mean eval reward must reach this; unset: the "
+                                                       "env's spec.reward_threshold (CartPole-v1: 475) where it has one",
                                      json_schema_extra=aliases(cli=["--min-reward"]))
     min_episodes: int = Field(10, ge=1, description="validation: at least this many eval episodes")
     max_std_ratio: float | None = Field(0.5, gt=0, description="validation: reward std must stay below this x |mean| "

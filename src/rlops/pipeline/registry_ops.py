@@ -31,7 +31,18 @@ log = logging.getLogger(__name__)
 
 def rules_from(options: RegistryOptions) -> Rules:
     return Rules(min_reward=options.min_reward, min_episodes=options.min_episodes,
-                 max_std_ratio=options.max_std_ratio)
+                 max_std_ratio=options.max_std_ratio, env_threshold=reward_threshold)
+
+
+def reward_threshold(env_id: str) -> float | None:
+    """The env's solved threshold from its Gymnasium registration (None when it has none)."""
+    import gymnasium
+
+    try:
+        threshold = gymnasium.spec(env_id).reward_threshold
+    except Exception:  # noqa: BLE001 - a module:callable env or an unregistered id: no threshold to take
+        return None
+    return float(threshold) if threshold is not None else None
 
 
 def register_checkpoint(registry: Registry, checkpoint: Checkpoint, run_id: str | None = None,
@@ -139,10 +150,12 @@ def resolve_model(registry: Registry, model_id: int | None = None, load_best: bo
             raise UsageError(f"no {status} model{f' for {env_id}' if env_id else ''} in the registry",
                              hint="promote one: rlops registry promote ID --to " + status)
     elif load_best:
+        env_id, why = _best_env(registry, env_id)
         model = registry.best(env_id)
         if model is None:
             raise UsageError(f"no validated model{f' for {env_id}' if env_id else ''} in the registry",
                              hint="validate one (rlops registry validate ID), or pass --allow-unvalidated with --model-id")
+        model["picked"] = f"the best validated model for {env_id}{why}"
     else:
         raise UsageError("no model chosen", hint="give --model-id ID, --load-best or --status production")
     if not model["validated"] and not allow_unvalidated:
@@ -155,6 +168,21 @@ def resolve_model(registry: Registry, model_id: int | None = None, load_best: bo
                                      f"({model['model_path']})",
                                      hint="rlops registry verify lists every damaged model; pick another with --model-id")
     return model, read_checkpoint(Path(model["model_path"]), verify=False)
+
+
+def _best_env(registry: Registry, env_id: str | None) -> tuple[str | None, str]:
+    """The env whose best model --load-best means: the one given, or the only one with validated models.
+
+    Rewards on different envs are not comparable (475 on CartPole beside -150 on Pendulum), so
+    --load-best never ranks models across envs."""
+    if env_id is not None:
+        return env_id, ""
+    envs = sorted({m["env_id"] for m in registry.list(validated=True)})
+    if len(envs) > 1:
+        raise UsageError(f"--load-best without an env would rank models of different envs against each other "
+                         f"({', '.join(envs)}): their rewards are not comparable",
+                         hint=f"choose one: --env {envs[0]} (or --infer.env-id)")
+    return (envs[0], " (the only env with validated models; --env chooses another)") if envs else (None, "")
 
 
 @dataclass
