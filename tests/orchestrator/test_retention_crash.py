@@ -88,10 +88,16 @@ def test_the_next_gc_finishes_what_a_killed_one_began(runs, tmp_path, capsys, ta
     assert json.loads(capsys.readouterr().out)["prune"] == []
 
 
-def test_a_dry_run_lists_an_unfinished_prune_and_changes_nothing(runs, tmp_path, capsys):
+def test_a_dry_run_lists_an_unfinished_prune_and_gc_without_limits_finishes_it(runs, tmp_path, capsys):
+    assert main(["gc", "--apply"]) == 2  # no limit and nothing begun: nothing to do
+    assert "no retention limit is set" in capsys.readouterr().err
     assert killed_gc(tmp_path, "rlops.store.prunes:begin_prune", "exit-after").returncode == KILLED
     assert main(["gc", "--json", *LIMITS]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [(p["run_id"], p["why"]) for p in report["prune"]][0] == ("r1", UNFINISHED)
     assert Path("rlruns/r1/options.json").is_file()
     assert raw("SELECT pruned FROM runs WHERE run_id = 'r1'") == [("pruning",)]
+    assert main(["gc", "--apply", "--json"]) == 0  # no limit: only what was begun is finished
+    assert [(p["run_id"], p["done"]) for p in json.loads(capsys.readouterr().out)["prune"]] == [("r1", True)]
+    assert not Path("rlruns/r1").exists() and Path("rlruns/r0/options.json").is_file()
+    assert raw("SELECT run_id, pruned FROM runs ORDER BY run_id") == [("r0", None), ("r1", "pruned"), ("r2", None)]

@@ -11,6 +11,7 @@ from rlops.cli.shared import CONFIG, JSON, resolve
 from rlops.errors import UsageError
 from rlops.orchestrator.retention import apply as apply_plan
 from rlops.orchestrator.retention import freed_bytes, plan, status
+from rlops.store.prunes import pending_prunes
 from rlops.store.registry import Registry
 from rlops.store.runs import RunStore
 
@@ -19,17 +20,19 @@ def gc(ctx: typer.Context, apply: bool = typer.Option(False, "--apply", help="de
        show_status: bool = typer.Option(False, "--status", help="print disk use and videos retained per run instead"),
        config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Prune videos and old run directories by orchestrator.max_videos_per_run, max_runs_per_agent and
-    max_age_days; never a live run or a production/staging model's checkpoint. Exit 1 when a deletion failed."""
+    max_age_days; never a live run, a production/staging model's checkpoint or a model being evaluated. First
+    finishes any prune an interrupted gc began. Exit 1 when a deletion failed."""
     options = resolve(ctx, config).options
     limits = options.orchestrator
-    if not show_status and (limits.max_videos_per_run, limits.max_runs_per_agent, limits.max_age_days) == (None,) * 3:
-        raise UsageError("no retention limit is set, so there is nothing to prune",
-                         hint="give --orchestrator.max-videos-per-run N, --orchestrator.max-runs-per-agent N and/or "
-                              "--orchestrator.max-age-days D (or set them in rlops.toml)")
+    unlimited = (limits.max_videos_per_run, limits.max_runs_per_agent, limits.max_age_days) == (None,) * 3
     store, registry = RunStore(options.registry.db_path), Registry(options.registry.db_path)  # one database
     try:
         if show_status:
             return _print_status(status(store, options).to_dict(), as_json)
+        if unlimited and not pending_prunes(store):  # with none, a prune an interrupted gc began is still finished
+            raise UsageError("no retention limit is set, so there is nothing to prune",
+                             hint="give --orchestrator.max-videos-per-run N, --orchestrator.max-runs-per-agent N "
+                                  "and/or --orchestrator.max-age-days D (or set them in rlops.toml)")
         prunes = plan(store, registry, options)
         if apply:
             prunes = apply_plan(prunes, store, registry)
