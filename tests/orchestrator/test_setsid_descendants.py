@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.orchestrator.test_supervisor import PROGRAMS, service, settle
+from tests.orchestrator.test_supervisor import PROGRAMS, records, service, settle
 from tests.orchestrator.waits import living, wait_for_json
 
 ESCAPES = str(PROGRAMS / "escapes.py")
@@ -48,6 +48,23 @@ def test_a_program_that_exits_leaving_a_daemon_behind_ends_it_with_the_run():
         assert [name for name, pid in family.items() if living(pid)] == []
         output = (Path(run["run_dir"]) / "output.log").read_text()
         assert "ended 2 process(es) the program left behind" in output
+    finally:
+        _kill_leftovers(family)
+    svc.close()
+
+
+def test_descendants_that_ignore_sigterm_are_killed_and_the_run_still_gets_its_end():
+    svc = service("--orchestrator.stop-grace-s", "6")
+    run_id = svc.start("command", [sys.executable, ESCAPES, "stubborn"], name="deaf")
+    family = wait_for_json(Path("rlruns/deaf/family.json"))
+    try:
+        assert svc.stop(run_id) == "stopping"
+        run = settle(svc, run_id)
+        assert run["status"] == "stopped"
+        assert [name for name, pid in family.items() if living(pid)] == []
+        logged = records(run)  # the worker killed them within the grace, and wrote the run's end
+        assert logged[-1].type == "end" and logged[-1].status == "stopped"
+        assert "ended 2 process(es)" in (Path(run["run_dir"]) / "output.log").read_text()
     finally:
         _kill_leftovers(family)
     svc.close()

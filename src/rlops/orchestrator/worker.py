@@ -83,6 +83,7 @@ class Worker:
         self.run_dir = Path(run_dir)
         self.spec: LaunchSpec = read_launch(self.run_dir)
         self.stopped = False
+        self.stop_asked: float | None = None  # monotonic time of the SIGTERM
         self.reader = ProtocolReader(self.spec.run_id, self.spec.trace_id)
         self.log: RunLog | None = None
         self.saw_meta = False
@@ -93,8 +94,10 @@ class Worker:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_stop)  # the program got it too (same group); we outlive it
         signal.signal(signal.SIGINT, self._on_stop)
-        self.subreaper = become_subreaper()  # before the program starts: its orphans are ours from the first
         output = open(self.run_dir / OUTPUT_FILE, "ab", buffering=0)
+        if not become_subreaper():  # before the program starts: its orphans are ours from the first
+            output.write(b"rlops worker: no child subreaper here (Linux prctl): a process of this run that "
+                         b"leaves its process group (setsid) is not stopped with it\n")
         writes_log = self.spec.protocol in ("command", "cleanrl")
         if writes_log:
             self.log = RunLog(self.run_dir / LOG_FILE)
@@ -119,6 +122,15 @@ class Worker:
 
     def _on_stop(self, *_: object) -> None:
         self.stopped = True
+        self.stop_asked = self.stop_asked or time.monotonic()
+
+    def _grace(self) -> float:
+        """How long what the program left behind gets between SIGTERM and SIGKILL: after a stop, half
+        of what is left of the stop's grace, so that we end it and write the run's end before the
+        supervisor's SIGKILL reaches us."""
+        if self.stop_asked is None:
+            return self.spec.stop_grace_s
+        return max(0.0, self.spec.stop_grace_s - (time.monotonic() - self.stop_asked)) / 2
 
     def _read_stdout(self, program: subprocess.Popen, output: IO[bytes]) -> None:
         """Read the program's stdout in blocks; the log is flushed whenever the pipe runs dry (a quiet
@@ -133,7 +145,7 @@ class Worker:
                     continue
                 if self.left_behind is not None:
                     break  # ended, and still quiet: a process that cannot die yet holds the pipe
-                self.left_behind = end_descendants(self.spec.stop_grace_s)
+                self.left_behind = end_descendants(self._grace())
                 continue
             block = os.read(fd, READ_BLOCK)
             if not block:
@@ -240,7 +252,7 @@ class Worker:
 
     def _finish(self, code: int, output: IO[bytes]) -> int:
         # The run has ended when its last process has.
-        left = (self.left_behind or []) + end_descendants(self.spec.stop_grace_s)
+        left = (self.left_behind or []) + end_descendants(self._grace())
         if left:
             output.write(f"rlops worker: ended {len(left)} process(es) the program left behind: pids "
                          f"{', '.join(map(str, sorted(left)))}\n".encode())
