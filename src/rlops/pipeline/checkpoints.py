@@ -93,8 +93,10 @@ def write_checkpoint(root: Path, env_steps: int, fill: Callable[[Path], None], m
         final = _free_name(root, env_steps)
         os.rename(temp, final)
         _fsync_path(root)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(temp, ignore_errors=True)
+        if isinstance(exc, OSError):  # a write that fails (a full disk) often carries no file name
+            exc.add_note(f"while writing checkpoint {root / f'step-{env_steps:012d}'}")
         raise
     return Checkpoint(final, manifest)
 

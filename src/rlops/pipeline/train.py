@@ -34,6 +34,7 @@ from rlops.pipeline.agent_state import AgentSnapshot, capture_agent, kept_rng, r
 from rlops.pipeline.algorithms import build_model, check_compatible
 from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, RolloutBoundary, StopFlag
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, remove_partial, write_checkpoint
+from rlops.pipeline.disk_full import disk_full_error
 from rlops.pipeline.engine import engine_named
 from rlops.pipeline.envs import make_vector_env, probe_env
 from rlops.pipeline.evaluate import EvalResult, evaluate_model, evaluate_policy_of
@@ -98,7 +99,18 @@ def open_run(options: Options) -> RunDirectory:
 
 
 def train(options: Options, progress: bool = True) -> TrainResult:
-    """Pre-flight, then train, checkpoint and evaluate in a new run directory (or the resumed one)."""
+    """Pre-flight, then train, checkpoint and evaluate in a new run directory (or the resumed one).
+    A full disk is one ``TrainingError`` saying where and how to resume (``disk_full``)."""
+    try:
+        return _train(options, progress)
+    except OSError as error:
+        full = disk_full_error(error, options)
+        if full is None:
+            raise
+        raise full from error
+
+
+def _train(options: Options, progress: bool) -> TrainResult:
     engine = engine_named(options.train.engine)
     if engine is not None:  # train.engine = vector: the same run, trained by another engine
         return engine.train(options, progress)
@@ -292,15 +304,25 @@ class TrainingSession:
 
     def _fail(self, error: BaseException) -> None:
         """Receipt, ``error`` record, ``end`` record (failed); then the caller re-raises."""
-        receipt = write_receipt(self.run_dir.path, self.recorder.trace_id, error, self.options.model_dump(mode="json"),
-                                self.telemetry, self.venv, self.model.num_timesteps)
-        relative = self._relative(receipt)
-        self.recorder.emit(ErrorRecord(message=f"{type(error).__name__}: {error}",
-                                       traceback="".join(traceback.format_exception(error)), receipt=relative))
-        self.recorder.emit(Artifact(kind="receipt", path=relative))
-        self.recorder.close("failed", reason=f"{type(error).__name__}: {error}", env_steps=self.model.num_timesteps)
+        receipt: Path | None = None
+        try:
+            receipt = write_receipt(self.run_dir.path, self.recorder.trace_id, error,
+                                    self.options.model_dump(mode="json"), self.telemetry, self.venv,
+                                    self.model.num_timesteps)
+        except OSError as exc:  # the disk that failed the run may refuse the receipt too: keep the first error
+            error.receipt_error = f"{exc.strerror or exc}"  # type: ignore[attr-defined]
+        relative = self._relative(receipt) if receipt is not None else None
+        try:
+            self.recorder.emit(ErrorRecord(message=f"{type(error).__name__}: {error}",
+                                           traceback="".join(traceback.format_exception(error)), receipt=relative))
+            if relative is not None:
+                self.recorder.emit(Artifact(kind="receipt", path=relative))
+            self.recorder.close("failed", reason=f"{type(error).__name__}: {error}", env_steps=self.model.num_timesteps)
+        except OSError as exc:  # the log's disk is full too: what it holds stays valid, the error goes on up
+            log.warning("run %s: the log could not take the error and end records (%s)", self.run_dir.name,
+                        exc.strerror or exc)
         log.error("run %s failed at %d env steps: %s; receipt: %s", self.run_dir.name, self.model.num_timesteps,
-                  error, receipt)
+                  error, receipt or "not written")
         error.receipt = receipt  # type: ignore[attr-defined]
 
     def _report_sink_failures(self) -> None:
@@ -342,7 +364,7 @@ def _stop_on_signals(stop: StopFlag) -> Iterator[None]:
 
 @contextmanager
 def _file_log(path: Path) -> Iterator[None]:
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _LogFileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("rlops")
     root.addHandler(handler)
@@ -353,3 +375,10 @@ def _file_log(path: Path) -> Iterator[None]:
         root.removeHandler(handler)
         handler.close()
 
+
+class _LogFileHandler(logging.FileHandler):
+    """The run's text log; a line it cannot write (a full disk) is dropped without the traceback
+    that logging prints by default: the message still reaches the terminal and the JSONL log."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        pass
