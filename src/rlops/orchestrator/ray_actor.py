@@ -9,10 +9,10 @@ and process group, stdout records, text lines and bad lines handled as today. Th
 calls ``read`` with how far it has each file; the records travel home over Ray as the bytes of
 the log's complete lines, so the daemon's copy of the log is the node's, byte for byte.
 
-Ray ends only an actor's own process when the actor dies (``ray.kill``, its node shut down); the
-run's group is a session of its own and would be left running. So the actor also starts a guard
-(``rlops.orchestrator.ray_guard``, another session) that ends the group as soon as the actor is
-gone.
+Ray ends only an actor's process and its direct children when the actor dies (``ray.kill``, its
+node shut down): the worker goes, but the program and what it started are a group of their own
+and would be left running. So the actor also starts a guard (``rlops.orchestrator.ray_guard``,
+nobody's child) that ends the group as soon as the actor is gone.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class RunActor:
             self.guard = subprocess.Popen([sys.executable, "-m", "rlops.orchestrator.ray_guard", str(os.getpid()),
                                            str(self.pid), str(self.grace)], stdin=subprocess.DEVNULL, stdout=log,
                                           stderr=log, start_new_session=True, close_fds=True)
+        self.guard.wait(timeout=30)  # it forks and leaves at once: the guard itself is nobody's child
 
     def where(self) -> dict[str, Any]:
         """The node the run landed on and its worker's pid (= the run's process group there)."""
@@ -87,7 +88,6 @@ class RunActor:
         once it has one, and whether the worker lives. The exit status is read first: a log read
         after it is whole."""
         reap_children()
-        self.guard.poll()
         status = read_exit(self.run_dir)
         reply: dict[str, Any] = {"exit": asdict(status) if status else None, "alive": alive(self.pid),
                                  "data": {}, "sizes": {}}

@@ -1,10 +1,11 @@
-"""``python -m rlops.orchestrator.ray_guard ACTOR_PID WORKER_PID GRACE_S``: no orphan on a Ray node.
+"""``python -m rlops.orchestrator.ray_guard ACTOR_PID RUN_PGID GRACE_S``: no orphan on a Ray node.
 
-Ray kills only an actor's own process when the actor dies (``ray.kill``, a crash, its raylet
-gone); the run's worker and program are a session of their own and would run on, unwatched. The
-actor starts this guard, in yet another session so that whatever kills the actor's process group
-does not kill it too. It watches its parent: once that is no longer the actor, the actor is gone,
-and the run's group gets SIGTERM, then SIGKILL after the grace period. It leaves when the group has.
+When an actor's process dies (``ray.kill``, a crash, its raylet gone), Ray ends it and its direct
+children only; the run's program and whatever it started are a process group of their own and
+would run on, unwatched. The actor starts this guard, which forks at once and lets its first
+process exit, so that the guard is nobody's direct child that Ray would kill. It watches the
+actor (its pid and start time, so a reused pid is not mistaken for it); once the actor is gone,
+the run's group gets SIGTERM, then SIGKILL after the grace period. It leaves with the group.
 """
 
 from __future__ import annotations
@@ -13,21 +14,39 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
-from rlops.orchestrator.process import alive, signal_group
+from rlops.orchestrator.process import signal_group
 
 POLL_S = 0.2
 
 
-def guard(actor_pid: int, worker_pid: int, grace_s: float) -> int:
-    while alive(worker_pid):
-        if os.getppid() != actor_pid:  # reparented: the actor died
-            signal_group(worker_pid, signal.SIGTERM)
+def started(pid: int) -> str | None:
+    """The process's start time (``/proc/PID/stat`` field 22), None when it is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else fields[19]
+
+
+def group_left(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def guard(actor_pid: int, pgid: int, grace_s: float, actor_started: str | None) -> int:
+    while group_left(pgid):
+        if started(actor_pid) != actor_started:  # the actor is gone (or its pid is someone else's now)
+            signal_group(pgid, signal.SIGTERM)
             deadline = time.monotonic() + grace_s
-            while alive(worker_pid) and time.monotonic() < deadline:
+            while group_left(pgid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            signal_group(worker_pid, signal.SIGKILL)
-            print(f"rlops guard: actor {actor_pid} gone, run group {worker_pid} ended", file=sys.stderr)
+            signal_group(pgid, signal.SIGKILL)
+            print(f"rlops guard: actor {actor_pid} gone, run group {pgid} ended", file=sys.stderr, flush=True)
             return 0
         time.sleep(POLL_S)
     return 0
@@ -35,8 +54,12 @@ def guard(actor_pid: int, worker_pid: int, grace_s: float) -> int:
 
 def main() -> None:
     if len(sys.argv) != 4:
-        sys.exit("usage: python -m rlops.orchestrator.ray_guard ACTOR_PID WORKER_PID GRACE_S")
-    sys.exit(guard(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
+        sys.exit("usage: python -m rlops.orchestrator.ray_guard ACTOR_PID RUN_PGID GRACE_S")
+    actor_pid, pgid, grace_s = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    actor_started = started(actor_pid)
+    if os.fork() > 0:
+        os._exit(0)  # the actor's child ends here; the guard goes on as init's (or a subreaper's)
+    sys.exit(guard(actor_pid, pgid, grace_s, actor_started))
 
 
 if __name__ == "__main__":
