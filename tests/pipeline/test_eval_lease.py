@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,29 @@ def test_the_janitor_keeps_a_run_whose_model_is_being_evaluated(runs, tmp_path, 
         registry.close()
     assert main(["gc", "--apply", "--json", *LIMITS]) == 0  # no longer held: now it goes
     assert [p["run_id"] for p in json.loads(capsys.readouterr().out)["prune"]] == ["r0"]
+
+
+def test_a_long_evaluation_keeps_its_lease_past_the_first_term(runs, monkeypatch, capsys):
+    """Renewed in the background: seen from another connection after more than a term, still held."""
+    from rlops.pipeline import scoring
+
+    monkeypatch.setattr(scoring, "LEASE_TTL_S", 1.0)
+    monkeypatch.setattr(scoring, "RENEW_EVERY_S", 0.05)
+    evaluate, seen = scoring.evaluate_policy_of, {}
+
+    def slow(*args, **kwargs):  # a delay at the instant a long evaluation would be in its episodes
+        time.sleep(3.0)
+        registry = Registry(DB)
+        try:
+            seen.update(registry.holders())
+        finally:
+            registry.close()
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "evaluate_policy_of", slow)
+    assert main(["eval", "rlruns/r0", "--eval.episodes", "2", "--json"]) == 0
+    assert list(seen) == [runs["r0"]]
+    assert json.loads(capsys.readouterr().out)["model_id"] == runs["r0"]
 
 
 def test_a_killed_evaluation_holds_nothing(runs, tmp_path, capsys):

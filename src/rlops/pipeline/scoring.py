@@ -1,27 +1,35 @@
 """``rlops eval`` of a registered model: the episodes play under a lease on the model, so that no
 janitor deletes it meanwhile, and the score is kept even if its registry row goes anyway.
 
-The lease (``Registry.hold``) is what ``rlops gc`` and ``rlops registry prune`` respect; it ends
-when the evaluation does, or at once if the evaluating process dies (on this host), or after
-``store.registry.LEASE_TTL_S`` (a process on another host). A row can still go (a lease that
-expired, a database moved aside): then the result is printed with a message saying why it is on no
-row, and written to the run's ``eval.json`` while the run's directory is still there.
+The lease (``Registry.hold``) is what ``rlops gc`` and ``rlops registry prune`` respect. A thread
+renews it every ``RENEW_EVERY_S`` however long the episodes take; it ends when the evaluation
+does, at once if the evaluating process dies (seen from its host), or ``LEASE_TTL_S`` after its last
+renewal (seen from another host). A row can still go (a database moved aside, a deletion that
+ignores leases): then the result is printed with a message saying why it is on no row, and
+written to the run's ``eval.json`` while the run's directory is still there.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rlops.errors import RlopsError
 from rlops.options.schema import Options
 from rlops.pipeline.evaluate import EvalResult, evaluate_policy_of
 from rlops.pipeline.loading import LoadedPolicy
 from rlops.pipeline.registry_ops import Validation, open_registry, record_evaluation, rules_from
-from rlops.store.registry import ModelNotFoundError, Registry
+from rlops.store.registry import LEASE_TTL_S, ModelNotFoundError, Registry
 from rlops.store.run_dir import RunDirectory
 
 HOLDER = "rlops eval"
+RENEW_EVERY_S = 60.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,17 +48,13 @@ def score(options: Options, loaded: LoadedPolicy, row: dict[str, Any] | None) ->
         return Score(_evaluate(options, loaded))
     registry = open_registry(options)
     try:
-        lease = _hold(registry, row["id"])
-        try:
+        with _held(registry, row["id"]):
             result = _evaluate(options, loaded)
             try:
                 validation = record_evaluation(registry, row["id"], result, rules_from(options.registry))
             except ModelNotFoundError as exc:
                 return _unrecorded(result, row["id"], exc)
             return Score(result, row["id"], validation)
-        finally:
-            if lease is not None:
-                registry.release(lease)
     finally:
         registry.close()
 
@@ -59,11 +63,36 @@ def _evaluate(options: Options, loaded: LoadedPolicy) -> EvalResult:
     return evaluate_policy_of(loaded, options.eval.episodes, options.eval.deterministic)
 
 
-def _hold(registry: Registry, model_id: int) -> int | None:
+@contextmanager
+def _held(registry: Registry, model_id: int) -> Iterator[None]:
+    """A lease on the model, renewed in the background until the block ends, then released."""
     try:
-        return registry.hold(model_id, HOLDER)
-    except ModelNotFoundError:
-        return None  # gone since it was resolved: the policy is loaded, so evaluate it and say so
+        lease = registry.hold(model_id, HOLDER, LEASE_TTL_S)
+    except ModelNotFoundError:  # gone since it was resolved: the policy is loaded, so evaluate it and say so
+        yield
+        return
+    done = threading.Event()
+    renewer = threading.Thread(target=_renew, args=(registry.path, lease, done), name="rlops-eval-lease", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        renewer.join()
+        registry.release(lease)
+
+
+def _renew(db_path: Path, lease: int, done: threading.Event) -> None:
+    while not done.wait(RENEW_EVERY_S):
+        try:  # a connection of its own: the evaluation's is not shared across threads
+            registry = Registry(db_path)
+            try:
+                if not registry.renew(lease, LEASE_TTL_S):
+                    return  # the model was deleted regardless; the evaluation will say so
+            finally:
+                registry.close()
+        except RlopsError as exc:  # a busy or damaged database: the evaluation goes on unheld, and says why
+            log.warning("could not renew the evaluation's lease on its model: %s", exc)
 
 
 def _unrecorded(result: EvalResult, model_id: int, exc: ModelNotFoundError) -> Score:

@@ -29,7 +29,7 @@ COLUMNS = ("id", "model_path", "algorithm", "env_id", "timestamp", "total_timest
 JSON_COLUMNS = ("hyperparams", "validation", "tags")
 BEST_SQL = ("SELECT {columns} FROM models WHERE env_id = ? AND validated = 1 AND mean_reward IS NOT NULL "
             "AND pruning IS NULL ORDER BY mean_reward DESC, id DESC LIMIT 1")
-LEASE_TTL_S = 3600.0  # a lease of a process on another host outlives it by at most this
+LEASE_TTL_S = 600.0  # a lease unrenewed this long is void: the most a holder killed on another host blocks
 
 
 class ModelNotFoundError(UsageError):
@@ -102,6 +102,12 @@ class Registry:
             row = db.execute("INSERT INTO model_leases (model_id, holder, host, pid, expires) VALUES (?, ?, ?, ?, ?) "
                              "RETURNING id", (model_id, holder, socket.gethostname(), os.getpid(), now + ttl_s)).fetchone()
         return int(row[0])
+
+    def renew(self, lease_id: int, ttl_s: float = LEASE_TTL_S) -> bool:
+        """Extend a lease to ``ttl_s`` from now; False if it is gone (its model was deleted)."""
+        with write(self.connection) as db:
+            return db.execute("UPDATE model_leases SET expires = ? WHERE id = ?",
+                              (time.time() + ttl_s, lease_id)).rowcount == 1
 
     def release(self, lease_id: int) -> None:
         with write(self.connection) as db:
