@@ -39,7 +39,7 @@ from typing import IO
 
 from rlops.events.schema import Config, End, Meta, Record, encode
 from rlops.orchestrator.launch import OUTPUT_FILE, ExitStatus, LaunchSpec, describe_exit, read_launch, write_exit
-from rlops.orchestrator.process import become_subreaper, end_descendants
+from rlops.orchestrator.descendants import become_subreaper, end_descendants
 from rlops.orchestrator.protocol import ProtocolReader
 from rlops.sinks.jsonl import last_seq
 
