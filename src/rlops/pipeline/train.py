@@ -32,6 +32,7 @@ from rlops.events.schema import Eval as EvalRecord
 from rlops.options.schema import Options
 from rlops.pipeline.agent_state import AgentSnapshot, capture_agent, kept_rng, restore_agent, save_agent, write_agent
 from rlops.pipeline.algorithms import build_model, check_compatible
+from rlops.pipeline.budget import plan
 from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, RolloutBoundary, StopFlag
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, remove_partial, write_checkpoint
 from rlops.pipeline.disk_full import disk_full_error
@@ -143,6 +144,9 @@ def _train(options: Options, progress: bool) -> TrainResult:
                 session.resume()
             log.info("run %s: %s on %s, %d envs, seed %d, target %d steps, in %s", run.name, algorithm.name,
                      options.env.env_id, options.env.n_envs, options.env.seed, options.train.total_timesteps, run.path)
+            budget = plan(model, options.train.total_timesteps, getattr(model, "num_timesteps", 0))
+            if budget is not None and budget.note:
+                log.info(budget.note)
             status, checkpoint, evaluation = session.run(progress)
             log.info("run %s %s at %d steps in %.1f s", run.name, status, checkpoint.env_steps,
                      time.monotonic() - started)
