@@ -50,10 +50,12 @@ def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--sta
         typer.echo(json.dumps(runs))
         return 0
     table = Table(box=None, header_style="bold")
-    for column in ("run", "status", "env", "algo", "env steps", "last return", "best eval", "SPS", "elapsed"):
-        table.add_column(column, justify="right" if column not in ("run", "status", "env", "algo") else "left")
+    for column in ("run", "status", "node", "env", "algo", "env steps", "last return", "best eval", "SPS", "elapsed"):
+        table.add_column(column, justify="right" if column not in ("run", "status", "node", "env", "algo") else "left")
     for run in runs:
-        table.add_row(run["run_id"], run["status"], run["env_id"] or "", run["algorithm"] or "", f"{run['env_steps']:,}",
+        node = run.get("node") or ("ray: not placed yet" if run.get("backend") == "ray" else run["host"] or "")
+        table.add_row(run["run_id"], run["status"], node, run["env_id"] or "", run["algorithm"] or "",
+                      f"{run['env_steps']:,}",
                       _number(run["last_return"]), _number(run["best_eval"]), _number(run["sps"], "{:,.0f}"),
                       _elapsed(run))
     if not runs:

@@ -92,6 +92,8 @@ def ensure_daemon(options: Options) -> bool:
             "--orchestrator.poll-interval", str(orchestrator.poll_interval)]
     if orchestrator.python:
         args += ["--orchestrator.python", orchestrator.python]
+    if options.ray.address != "auto":  # the daemon joins the cluster its Ray runs were started for
+        args += ["--ray.address", options.ray.address]
     with open(root / DAEMON_LOG, "ab") as out:
         _started.append(subprocess.Popen([sys.executable, "-m", "rlops", "runs", "daemon", *args],
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True))
