@@ -16,7 +16,7 @@ from typing import Any
 import typer
 
 from rlops.cli import shared
-from rlops.cli.shared import CONFIG, JSON, RUN_HELP, resolve, run_ref
+from rlops.cli.shared import CONFIG, JSON, RUN_HELP, resolve, run_ref, same_store
 
 # The orchestrator is imported by the commands that use it (each is a few lines); at import time
 # it would cost every ``rlops runs`` command, ``--help`` included, a few tenths of a second.
@@ -49,7 +49,8 @@ def start(ctx: typer.Context,
     from rlops.orchestrator.daemon import ensure_daemon
 
     own, run_args = _split(ctx)
-    options = resolve_options(config=config, args=own).options
+    resolved = resolve_options(config=config, args=own)
+    options = resolved.options
     service = _service(options)
     try:
         run_id = service.start(runner, run_args, name=name)
@@ -61,7 +62,9 @@ def start(ctx: typer.Context,
         typer.echo(json.dumps({"run": run_id, "status": status, "daemon_started": started_daemon}))
     else:
         typer.echo(run_id)
-        typer.echo(f"{status}; follow it with: rlops runs logs {run_id} -f   (or rlops runs watch {run_id})", err=True)
+        again = same_store(resolved, config)  # the follow-up commands find this store as printed
+        typer.echo(f"{status}; follow it with: rlops runs logs {run_id} -f{again}   (or rlops runs watch {run_id}{again})",
+                   err=True)
     return 0
 
 

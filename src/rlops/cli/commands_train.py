@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from rlops.cli.shared import same_store
 from rlops.errors import UsageError
 from rlops.options import ResolvedOptions, resolve_options
 from rlops.options.fields import option_specs, section_docs
@@ -79,11 +80,13 @@ def train(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON
         typer.echo(f"model:   {summary['model']}{registered}")
         typer.echo(f"log:     {summary['log']}")
         typer.echo(f"events:  {summary['events']}  (rlops log validate, rlops plot)")
-        typer.echo(f"store:   {summary['store']}  (rlops runs show {result.run.name}, rlops registry list)")
+        again = same_store(resolved, config)  # printed commands find this run's store as printed
+        typer.echo(f"store:   {summary['store']}  (rlops runs show {result.run.name}{again}, "
+                   f"rlops registry list{again})")
         if result.evaluation:
             ev = result.evaluation
             typer.echo(f"eval:    mean reward {ev.mean_reward:.2f} +/- {ev.std_reward:.2f} over {ev.episodes} episodes")
-        typer.echo(f"next:    rlops eval {summary['run']}")
+        typer.echo(f"next:    rlops eval {summary['run']}{again}")
     return 0 if result.status == "finished" else 1
 
 

@@ -32,6 +32,19 @@ def run_ref(ctx: typer.Context, config: Path | None, ref: str | Path) -> RunRef:
     return resolve_run(ref, options.registry.db_path, options.store.model_dir)
 
 
+def same_store(resolved: ResolvedOptions, config: Path | None) -> str:
+    """The flags a printed follow-up command needs to find the same run store and registry: the
+    options file this command was given, and the store paths set on its command line."""
+    import shlex
+
+    flags = [f"--config {shlex.quote(str(config))}"] if config is not None else []
+    for dotted, flag in (("registry.db_path", "--registry.db-path"), ("store.model_dir", "--store.model-dir")):
+        if resolved.source_of(dotted).startswith("CLI"):
+            section, key = dotted.split(".")
+            flags.append(f"{flag} {shlex.quote(str(getattr(getattr(resolved.options, section), key)))}")
+    return "".join(f" {flag}" for flag in flags)
+
+
 # The command line as given, "--" included: click drops the separator, and ``rlops runs start``
 # needs it to tell rlops's own flags from the run's arguments. Set by ``rlops.cli.app.main``.
 RAW_ARGV: list[str] = []
