@@ -1,15 +1,15 @@
 """The event protocol over stdout: each line a program prints is a record or log text.
 
-A line that is a schema v1 JSON object becomes a record of the run, stamped with the run's id
-and (when the program gave none) the time it was read; the run's log numbers it when written. Anything else is
-text: kept byte for byte in the run's output log, never fatal. A line that starts like a record
+A line that is a schema v1 JSON object becomes a record of the run, stamped with the run's id and
+(when the program gave none) the time it was read; the run's log numbers it as it is written.
+Anything else is text: kept byte for byte in the run's output log, never fatal. A line that starts like a record
 (``{``) but is not a valid one (half-written JSON, NaN, an unknown type, invalid UTF-8) is counted
 as bad, so a producer's bug shows on the run instead of vanishing among ordinary prints.
 
 A program's ``end`` record is its word on how it ended, not the end of the run: the run ends when
-its processes do, and the worker writes the run's one ``end`` then. So the reader hands the
-program's ``end`` over unnumbered (the worker carries its status into the final one), and any
-record the program prints after it is a bad line, kept as text: nothing follows a run's end.
+its processes do, and the worker writes the run's one ``end`` then. So the reader keeps the
+program's ``end`` (``program_end``: the worker carries its status into the run's), and any record
+the program prints after it is a bad line, kept as text: nothing follows a run's end.
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ class ProtocolReader:
         return record
 
     def _bad(self, error: str) -> None:
+        """A line that looked like a record and is not one the run can take: text, counted as bad."""
         self.bad_lines += 1
         self.text_lines += 1
         self.last_error = error
-        return None
 
     def stamp(self, record: Record, t: float | None = None) -> Record:
         """A record made by the worker (its meta, an artifact, the run's end) or the cleanrl tail, as
