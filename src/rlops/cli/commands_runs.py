@@ -40,7 +40,9 @@ def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--sta
 
     from rlops.pipeline.reconcile import reconcile_lost_runs
 
-    store, _ = _store(ctx, config)
+    from rlops.orchestrator.daemon import daemon_pid
+
+    store, options = _store(ctx, config)
     try:
         reconcile_lost_runs(store)
         runs = store.list_runs(status=status, limit=limit)
@@ -49,6 +51,10 @@ def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--sta
     if as_json:
         typer.echo(json.dumps(runs))
         return 0
+    root = options.store.model_dir
+    pid = daemon_pid(Path(root))
+    typer.echo(f"daemon: pid {pid} supervises {root}" if pid is not None else
+               f"daemon: none supervises {root} (rlops runs start starts one; queued runs wait for it)", err=True)
     table = Table(box=None, header_style="bold")
     for column in ("run", "status", "node", "env", "algo", "env steps", "last return", "best eval", "SPS", "elapsed"):
         table.add_column(column, justify="right" if column not in ("run", "status", "node", "env", "algo") else "left")

@@ -151,8 +151,11 @@ def runners(as_json: bool = JSON) -> int:
     return 0
 
 
-def daemon(ctx: typer.Context, config: Path | None = CONFIG) -> int:
+def daemon(ctx: typer.Context, exit_when_idle: bool = typer.Option(
+               False, "--exit-when-idle", help="exit after orchestrator.idle_exit_s with nothing queued or running "
+                                               "(how rlops runs start launches one)"),
+           config: Path | None = CONFIG) -> int:
     """Supervise the runs directory in the foreground (rlops runs start launches one in the background)."""
     from rlops.orchestrator.daemon import run_daemon
 
-    return run_daemon(resolve(ctx, config).options)
+    return run_daemon(resolve(ctx, config).options, exit_when_idle=exit_when_idle)

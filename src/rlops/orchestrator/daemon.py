@@ -4,6 +4,10 @@ One instance is guaranteed by an exclusive ``flock`` on ``<model_dir>/daemon.loc
 the kernel however the daemon dies, so a SIGKILLed daemon never blocks the next one). It owns no
 run: each run's worker is its own session, so killing the daemon stops nothing; a new daemon
 settles what ended meanwhile and ingests what was written meanwhile, exactly once.
+
+A daemon that ``rlops runs start`` or ``rlops sweep`` started on the user's behalf leaves once
+nothing has been queued or running for ``orchestrator.idle_exit_s``: one per runs directory would
+otherwise pile up on a laptop. One started on purpose (``rlops runs daemon``, ``rlops ui``) stays.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from rlops.options.schema import Options
-from rlops.orchestrator.service import TrainerService
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "daemon.lock"
@@ -39,6 +43,22 @@ def _lock(root: Path) -> int | None:
     return handle
 
 
+def daemon_pid(root: Path) -> int | None:
+    """The pid of the daemon supervising ``root``, or None; creates nothing (``rlops runs list`` asks)."""
+    path = root / LOCK_FILE
+    if not path.is_file():
+        return None
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = os.read(handle, 32).decode(errors="replace").strip()
+        return int(text) if text.isdigit() else 0
+    finally:
+        os.close(handle)  # closing releases the lock if we took it
+    return None
+
+
 def daemon_running(root: Path) -> bool:
     handle = _lock(root)
     if handle is None:
@@ -47,30 +67,42 @@ def daemon_running(root: Path) -> bool:
     return False
 
 
-def run_daemon(options: Options) -> int:
-    """Supervise in the foreground until SIGTERM or SIGINT."""
+def run_daemon(options: Options, exit_when_idle: bool = False) -> int:
+    """Supervise in the foreground until SIGTERM or SIGINT (or, with ``exit_when_idle``, until
+    nothing has been queued or running for ``orchestrator.idle_exit_s``)."""
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    supervise(options, stopping)
+    idle = options.orchestrator.idle_exit_s
+    supervise(options, stopping, idle_exit_s=idle if exit_when_idle and idle > 0 else None)
     return 0
 
 
-def supervise(options: Options, stopping: threading.Event) -> bool:
-    """Tick until ``stopping`` is set, holding the runs directory's lock; False at once if another
-    daemon holds it (it supervises, this process need not)."""
+def supervise(options: Options, stopping: threading.Event, idle_exit_s: float | None = None) -> bool:
+    """Tick until ``stopping`` is set (or the runs have been idle ``idle_exit_s``), holding the runs
+    directory's lock; False at once if another daemon holds it (it supervises, this one need not)."""
+    from rlops.orchestrator.service import LIVE, TrainerService
+
     root = Path(options.store.model_dir)
     handle = _lock(root)
     if handle is None:
         log.info("a daemon already supervises %s", root)
         return False
     service = TrainerService(options)
-    log.info("daemon %d supervising %s (at most %d runs at once)", os.getpid(), root,
-             options.orchestrator.max_concurrent)
+    log.info("daemon %d supervising %s (at most %d runs at once)%s", os.getpid(), root,
+             options.orchestrator.max_concurrent,
+             f"; exits after {idle_exit_s:g} s with nothing queued or running" if idle_exit_s else "")
+    busy_at = time.monotonic()
     try:
         while not stopping.is_set():
             try:
                 service.tick()
+                if idle_exit_s is not None:
+                    if any(service.store.list_runs(status=status, limit=1) for status in LIVE):
+                        busy_at = time.monotonic()
+                    elif time.monotonic() - busy_at >= idle_exit_s:
+                        log.info("daemon %d: nothing queued or running for %g s: exiting", os.getpid(), idle_exit_s)
+                        break
             except Exception:  # one bad round (a run directory deleted under us...) must not end supervision
                 log.exception("supervision round failed; trying again")
             stopping.wait(options.orchestrator.poll_interval)
@@ -89,7 +121,8 @@ def ensure_daemon(options: Options) -> bool:
     args = ["--store.model-dir", str(root.resolve()), "--registry.db-path", str(Path(options.registry.db_path).resolve()),
             "--orchestrator.max-concurrent", str(orchestrator.max_concurrent),
             "--orchestrator.stop-grace-s", str(orchestrator.stop_grace_s),
-            "--orchestrator.poll-interval", str(orchestrator.poll_interval)]
+            "--orchestrator.poll-interval", str(orchestrator.poll_interval),
+            "--orchestrator.idle-exit-s", str(orchestrator.idle_exit_s), "--exit-when-idle"]
     if orchestrator.python:
         args += ["--orchestrator.python", orchestrator.python]
     if options.ray.address != "auto":  # the daemon joins the cluster its Ray runs were started for
