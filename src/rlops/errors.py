@@ -16,6 +16,7 @@ message on stderr and an exit code, the API into one JSON error shape.
         ├── RunDirectoryError
         ├── TrainingError
         ├── StoreError              the SQLite database: unusable, corrupt, or on a network filesystem
+        ├── DatasetError            an offline-RL dataset: unreadable, or its files differ from its manifest
         └── BackendError            a tracking backend or object store (MLflow, W&B, S3...) refused or is unreachable
 """
 
@@ -107,6 +108,10 @@ class TrainingError(WorkError):
 
 class StoreError(WorkError):
     pass
+
+
+class DatasetError(WorkError):
+    """A dataset that cannot be read or whose files do not match its manifest; names the file."""
 
 
 class BackendError(WorkError):

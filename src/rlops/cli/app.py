@@ -61,6 +61,8 @@ COMMANDS = [
                  "watch, runners, daemon."),
     CommandEntry("registry", "rlops.cli.commands_registry:app",
                  "The model registry: list, show, add, import, validate, promote, verify, prune."),
+    CommandEntry("dataset", "rlops.cli.commands_dataset:app",
+                 "Offline-RL datasets: record, import, list, show, verify, rm."),
 ]
 app = lazy_group("rlops", "rlops: train, record, evaluate and serve reinforcement-learning agents.", COMMANDS)
 

@@ -158,4 +158,24 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN node TEXT;
     ALTER TABLE runs ADD COLUMN backend_ref TEXT;
     """,
+    # 5: offline-RL datasets (rlops.datasets): one row per dataset directory, with the hash of its
+    # manifest's file table and the result of the last verification.
+    """
+    CREATE TABLE datasets (
+        name        TEXT PRIMARY KEY,
+        path        TEXT NOT NULL,
+        env_id      TEXT,
+        episodes    INTEGER NOT NULL,
+        steps       INTEGER NOT NULL,
+        bytes       INTEGER NOT NULL,
+        sha256      TEXT NOT NULL,
+        returns     TEXT NOT NULL DEFAULT '{}',    -- JSON: mean, std, min, max of the episode returns
+        source      TEXT NOT NULL DEFAULT '{}',    -- JSON: {kind: record|import|play, ...}
+        spaces      TEXT NOT NULL DEFAULT '{}',    -- JSON: observation and action space, described
+        integrity   TEXT NOT NULL DEFAULT 'ok' CHECK (integrity IN ('ok', 'corrupt')),
+        problems    TEXT NOT NULL DEFAULT '[]',    -- JSON: what the last verify found, each naming a file
+        verified    REAL,
+        created     REAL NOT NULL
+    );
+    """,
 ]

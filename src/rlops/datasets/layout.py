@@ -1,0 +1,161 @@
+"""A dataset's directory: ``NAME/data/`` is exactly what Minari loads (``minari.MinariDataset(NAME/data)``,
+or ``minari.load_dataset(NAME)`` with ``MINARI_DATASETS_PATH`` at the datasets folder), and
+``NAME/manifest.json`` beside it holds the sha256 and size of every file, the env, the spaces,
+the counts, a returns summary and where the data came from.
+
+Written like a checkpoint: under a hidden temporary name, every file and directory fsynced, then
+renamed into place; so a writer killed at any instant leaves no dataset, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlops.errors import DatasetError, UsageError
+from rlops.pipeline.checkpoints import file_sha256
+
+FORMAT = "rlops-dataset/1"
+MANIFEST = "manifest.json"
+DATA_DIR = "data"
+METADATA = "metadata.json"
+TEMP_PREFIX = ".tmp-"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")  # also a valid Minari dataset id
+MINARI_VERSION = "0.5.4"  # the Minari release whose HDF5 layout and metadata keys we write
+
+
+def datasets_root(model_dir: str | Path) -> Path:
+    return Path(model_dir) / "datasets"
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name or ""):
+        raise UsageError(f"bad dataset name {name!r}",
+                         hint="use letters, digits, '-' and '_' (up to 80), starting with a letter or digit")
+    return name
+
+
+@dataclass(frozen=True)
+class DatasetDir:
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def data_path(self) -> Path:
+        return self.path / DATA_DIR
+
+    @property
+    def sha256(self) -> str:
+        """One hash for the dataset: the hash of its manifest's file table (as for checkpoints)."""
+        return table_sha256(self.manifest["files"])
+
+    @property
+    def bytes(self) -> int:
+        return sum(int(entry["bytes"]) for entry in self.manifest["files"].values())
+
+
+def table_sha256(files: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_dataset_dir(root: Path, name: str, fill: Callable[[Path], dict[str, Any]]) -> DatasetDir:
+    """``fill(data_dir)`` writes the data files and returns the manifest's fields; this hashes the
+    files, writes the manifest and renames the whole directory into ``root/name`` at once."""
+    check_name(name)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / name
+    if final.exists():
+        raise UsageError(f"dataset {name!r} already exists at {final}",
+                         hint=f"choose another --name, or remove it first: rlops dataset rm {name}")
+    temp = root / f"{TEMP_PREFIX}{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    (temp / DATA_DIR).mkdir(parents=True)
+    try:
+        fields = fill(temp / DATA_DIR)
+        files = {}
+        for path in sorted(p for p in temp.rglob("*") if p.is_file()):
+            _fsync(path)
+            files[path.relative_to(temp).as_posix()] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+        manifest = {"format": FORMAT, "name": name, "created": time.time(), **fields, "files": files}
+        with open(temp / MANIFEST, "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _fsync(temp / DATA_DIR)
+        _fsync(temp)
+        if final.exists():  # another writer of the same name finished first
+            raise UsageError(f"dataset {name!r} already exists at {final}", hint="choose another --name")
+        os.rename(temp, final)
+        _fsync(root)
+    except BaseException as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            exc.add_note(f"while writing dataset {final}")
+        raise
+    return DatasetDir(final, manifest)
+
+
+def remove_partial(root: Path) -> int:
+    """Delete the temporary directories of writers that were killed; returns how many."""
+    removed = 0
+    if root.is_dir():
+        for path in root.iterdir():
+            if path.name.startswith(TEMP_PREFIX) and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+def read_dataset_dir(path: Path) -> DatasetDir:
+    """Open a dataset directory by its manifest (hashes are checked by ``verify_files``)."""
+    if not path.is_dir():
+        raise DatasetError(f"dataset directory {path} does not exist",
+                           hint="rlops dataset list shows the datasets; record or import it again")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetError(f"dataset {path} has no {MANIFEST}: it is incomplete or not an rlops dataset") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"dataset {path} has an unreadable {MANIFEST}: {exc}",
+                           hint="the manifest is damaged; remove the dataset and record or import it again") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+        raise DatasetError(f"dataset {path}: {MANIFEST} is not in format {FORMAT}")
+    return DatasetDir(path, manifest)
+
+
+def verify_files(dataset: DatasetDir) -> list[str]:
+    """Every mismatch between the manifest and the files, each naming the file."""
+    problems = []
+    for name, entry in sorted(dataset.manifest["files"].items()):
+        path = dataset.path / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif path.stat().st_size != entry["bytes"]:
+            problems.append(f"{name} has {path.stat().st_size} bytes, expected {entry['bytes']}")
+        elif file_sha256(path) != entry["sha256"]:
+            problems.append(f"{name} does not match its sha256")
+    known = set(dataset.manifest["files"]) | {MANIFEST}
+    for path in sorted(p for p in dataset.path.rglob("*") if p.is_file()):
+        if path.relative_to(dataset.path).as_posix() not in known:
+            problems.append(f"{path.relative_to(dataset.path).as_posix()} is not in the manifest")
+    return problems
