@@ -26,6 +26,7 @@ import torch
 
 from rlops.errors import CheckpointCorruptError
 from rlops.pipeline.checkpoints import Checkpoint
+from rlops.pipeline.safe_files import torch_reason
 from rlops.pipeline.vector.loop import VectorLearner
 from rlops.pipeline.vector.normalize import Normalizer
 from rlops.pipeline.vector.telemetry import RolloutTelemetry
@@ -98,7 +99,7 @@ def load_weights(policy: torch.nn.Module, normalizer: Normalizer, checkpoint: Ch
         raise
     except Exception as exc:  # torch raises many types for a damaged file or a different network
         raise CheckpointCorruptError(f"checkpoint {checkpoint.path} does not fit the network built from its "
-                                     f"options: {exc}") from None
+                                     f"options: {torch_reason(exc)}") from None
     with np.load(_file(checkpoint, "normalization.npz"), allow_pickle=False) as arrays:
         normalizer.load(arrays, with_returns=optimizer is not None)
 
