@@ -122,3 +122,16 @@ def test_a_misspelt_hyperparameter_says_what_was_meant():
         train_vector_tiny("--agent.algorithm", "dqn")
     with pytest.raises(UsageError, match="train.batch_size"):
         train_vector_tiny("--agent.hyperparams", '{"batch_size": 64}')
+
+
+@pytest.mark.filterwarnings("ignore:.*precision lowered:UserWarning")  # EnvPool builds float64 Box bounds
+def test_envpool_envs_train_where_envpool_is_installed():
+    pytest.importorskip("envpool")
+    result = train_vector_tiny("--env.vectorization", "envpool", steps=256)
+    assert result.status == "finished" and validate_log(result.run.events_file).ok
+    assert records(result.run, "episode") and result.evaluation.episodes == 2
+
+
+def test_vector_entry_point_needs_an_env_that_has_one():
+    with pytest.raises(UsageError, match="has no vector_entry_point"):
+        train_vector_tiny("--env.vectorization", "vector_entry_point", env=PENDULUM)

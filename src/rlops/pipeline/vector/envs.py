@@ -74,7 +74,10 @@ class BatchedEnv:
         self._to_device = device.type != "cpu"
 
     def reset(self, seed: int | None = None) -> torch.Tensor:
-        obs, _ = self.env.reset(seed=self.seed if seed is None else seed)
+        if self.mode == "envpool":  # seeded when made; it warns that a reset's seed is ignored
+            obs, _ = self.env.reset()
+        else:
+            obs, _ = self.env.reset(seed=self.seed if seed is None else seed)
         return self._tensor(obs, torch.float32)
 
     def step(self, actions: torch.Tensor) -> StepResult:
@@ -145,4 +148,5 @@ def _envpool(env_id: str, n_envs: int, seed: int, kwargs: dict[str, Any]) -> gym
                          hint="pip install 'rlops[envpool]' (Linux x86-64, Python 3.11+), or use sync/async") from None
     if env_id not in envpool.list_all_envs():
         raise IncompatibleChoiceError(f"EnvPool has no env {env_id!r}", hint="use env.vectorization sync or async")
+    # EnvPool resets an ended episode on the next step too, and seeds env i with seed + i itself.
     return envpool.make_gymnasium(env_id, num_envs=n_envs, seed=seed, **kwargs)

@@ -1,0 +1,220 @@
+"""The vector engine (``train.engine = vector``) against its peers, in one process run.
+
+    flock /tmp/rlops-bench.lock python bench/bench_vector.py [--envs 1024 4096 16384] [--threads 1 2]
+        [--rollouts 4] [--skip-solve] [--skip-peers] [--json out.json]
+
+1. acting + env stepping (rollouts without updates) with telemetry on (accumulator + episode
+   bookkeeping + the JSONL log) and off, per env count;
+2. training end to end (rollout + update + record) with telemetry on and off, at the example
+   config's settings (examples/cartpole-vector.toml), per env count and torch thread count;
+3. a profile at 4,096 envs: env step alone, acting (forward + sampling), telemetry, update;
+4. the wall clock of ``rlops train --config examples/cartpole-vector.toml`` to a validated model
+   (eval mean >= 475 over 10 episodes), from process start;
+5. peers: SB3 PPO at 8 envs and at 1,024 envs (DummyVecEnv), and examples/cleanrl_ppo.py at its
+   defaults (its SPS from two budgets' wall-clock difference, which cancels its start-up).
+
+Prints each figure and the ratios against the targets; the load average is recorded before and
+after (the machine is shared: figures under load are lower bounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlops.events.accumulator import MetricsAccumulator
+from rlops.options import resolve_options
+from rlops.pipeline.vector.envs import BatchedEnv
+from rlops.pipeline.vector.hyperparams import hyperparams_of
+from rlops.pipeline.vector.loop import VectorLearner
+from rlops.pipeline.vector.telemetry import RolloutTelemetry
+from rlops.sinks.recorder import RunRecorder
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "cartpole-vector.toml"
+
+
+def example_options(n_envs: int) -> Any:
+    options = resolve_options(config=EXAMPLE, environ={}, args=[]).options
+    options.env.n_envs = n_envs
+    options.train.total_timesteps = 10**12
+    options.train.device = "cpu"
+    return options
+
+
+def learner_for(n_envs: int, telemetry_on: bool, log_dir: Path) -> tuple[VectorLearner, RolloutTelemetry | None]:
+    options = example_options(n_envs)
+    params = hyperparams_of(options)
+    device = torch.device("cpu")
+    env = BatchedEnv(options.env, n_envs, 0, device)
+    learner = VectorLearner(env, params, options.obs.normalize, options.obs.clip_range, 10**12, device)
+    learner.start(0)
+    telemetry = None
+    if telemetry_on:
+        recorder = RunRecorder("bench", log_dir / f"log-{n_envs}-{time.monotonic_ns()}.jsonl")
+        telemetry = RolloutTelemetry(recorder, MetricsAccumulator(n_actions=2), n_envs, params.n_steps, device)
+    return learner, telemetry
+
+
+def acting(n_envs: int, rollouts: int, telemetry_on: bool, log_dir: Path) -> float:
+    learner, telemetry = learner_for(n_envs, telemetry_on, log_dir)
+    learner.collect(telemetry)  # warm-up
+    if telemetry:
+        telemetry.record(learner.num_timesteps, 0, {})
+    started = time.perf_counter()
+    for _ in range(rollouts):
+        learner.collect(telemetry)
+        if telemetry:
+            telemetry.record(learner.num_timesteps, 0, {})
+    seconds = time.perf_counter() - started
+    learner.env.close()
+    return rollouts * learner.rollout_steps / seconds
+
+
+def training(n_envs: int, rollouts: int, telemetry_on: bool, log_dir: Path) -> dict[str, float]:
+    learner, telemetry = learner_for(n_envs, telemetry_on, log_dir)
+    parts = {"collect": 0.0, "update": 0.0, "record": 0.0}
+    for index in range(rollouts + 1):
+        marks = [time.perf_counter()]
+        learner.collect(telemetry)
+        marks.append(time.perf_counter())
+        stats = learner.update()
+        marks.append(time.perf_counter())
+        if telemetry:
+            telemetry.record(learner.num_timesteps, learner.n_updates, stats)
+        marks.append(time.perf_counter())
+        if index:  # the first is a warm-up
+            for name, start, end in zip(parts, marks[:-1], marks[1:], strict=True):
+                parts[name] += end - start
+    learner.env.close()
+    total = sum(parts.values())
+    return {"sps": rollouts * learner.rollout_steps / total, **{f"{k}_share": v / total for k, v in parts.items()}}
+
+
+def profile(n_envs: int, rollouts: int, log_dir: Path) -> dict[str, float]:
+    """Per vector step, in ms: env step alone (random actions), acting, telemetry; update per rollout."""
+    learner, telemetry = learner_for(n_envs, True, log_dir)
+    steps = rollouts * learner.params.n_steps
+    actions = torch.randint(0, 2, (n_envs,))
+    started = time.perf_counter()
+    for _ in range(steps):
+        learner.env.step(actions)
+    env_ms = (time.perf_counter() - started) / steps * 1e3
+    learner.start(0)
+    times = {}
+    for name, tele in (("without", None), ("with", telemetry)):
+        started = time.perf_counter()
+        for _ in range(rollouts):
+            learner.collect(tele)
+            if tele:
+                tele.record(learner.num_timesteps, 0, {})
+        times[name] = (time.perf_counter() - started) / steps * 1e3
+    started = time.perf_counter()
+    for _ in range(rollouts):
+        learner.update()
+    update_ms = (time.perf_counter() - started) / rollouts * 1e3
+    learner.env.close()
+    return {"env_step_ms": env_ms, "acting_ms": times["without"] - env_ms, "telemetry_ms": times["with"] - times["without"],
+            "update_ms_per_rollout": update_ms, "n_steps": learner.params.n_steps}
+
+
+def time_to_solve(work: Path) -> dict[str, Any]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "rlops", "train", "--config", str(EXAMPLE), "--json",
+                           "--store.model-dir", str(work / "rlruns"), "--registry.db-path", str(work / "rlops.db")],
+                          capture_output=True, text=True, cwd=work, timeout=600)
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        return {"seconds": seconds, "error": done.stderr[-2000:]}
+    summary = json.loads(done.stdout)
+    return {"seconds": seconds, "env_steps": summary["env_steps"], "eval_mean": summary["eval"]["mean_reward"],
+            "validated": bool(summary["validation"] and summary["validation"]["validated"])}
+
+
+def sb3_sps(n_envs: int, n_steps: int, timesteps: int) -> float:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env("CartPole-v1", n_envs=n_envs, seed=0)
+    model = PPO("MlpPolicy", venv, n_steps=n_steps, batch_size=min(256, n_steps * n_envs), seed=0, device="cpu")
+    model.learn(n_steps * n_envs)  # warm-up
+    started = time.perf_counter()
+    model.learn(timesteps, reset_num_timesteps=False)
+    seconds = time.perf_counter() - started
+    venv.close()
+    return timesteps / seconds
+
+
+def cleanrl_sps(work: Path, small: int = 8192, large: int = 24576) -> float:
+    def wall(steps: int) -> float:
+        started = time.monotonic()
+        subprocess.run([sys.executable, str(ROOT / "examples" / "cleanrl_ppo.py"), "--total-timesteps", str(steps),
+                        "--no-cuda"], capture_output=True, cwd=work, timeout=900, check=True)
+        return time.monotonic() - started
+
+    return (large - small) / (wall(large) - wall(small))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--envs", type=int, nargs="+", default=[1024, 4096, 16384])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rollouts", type=int, default=4)
+    parser.add_argument("--skip-solve", action="store_true")
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results: dict[str, Any] = {"load_before": os.getloadavg(), "example": tomllib.loads(EXAMPLE.read_text())}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            for n in args.envs:
+                key = f"{n}envs_{threads}threads"
+                on, off = acting(n, args.rollouts, True, work), acting(n, args.rollouts, False, work)
+                results[f"acting_{key}"] = {"telemetry_on": on, "telemetry_off": off, "telemetry_cost": 1 - on / off}
+                print(f"acting+stepping {key}: {on:,.0f} env steps/s telemetry on, {off:,.0f} off "
+                      f"(telemetry {100 * (1 - on / off):.1f}%)", flush=True)
+                t_on, t_off = training(n, args.rollouts, True, work), training(n, args.rollouts, False, work)
+                results[f"training_{key}"] = {"telemetry_on": t_on, "telemetry_off": t_off,
+                                              "telemetry_cost": 1 - t_on["sps"] / t_off["sps"]}
+                print(f"training {key}: {t_on['sps']:,.0f} SPS telemetry on (collect {t_on['collect_share']:.0%}, "
+                      f"update {t_on['update_share']:.0%}, record {t_on['record_share']:.1%}), {t_off['sps']:,.0f} "
+                      f"off (telemetry {100 * (1 - t_on['sps'] / t_off['sps']):.1f}%)", flush=True)
+            results[f"profile_4096envs_{threads}threads"] = prof = profile(4096, args.rollouts, work)
+            print(f"profile 4096 envs {threads} threads: {json.dumps({k: round(v, 3) for k, v in prof.items()})}",
+                  flush=True)
+        torch.set_num_threads(max(args.threads))
+        if not args.skip_solve:
+            results["solve"] = solve = time_to_solve(work)
+            print(f"rlops train --config examples/cartpole-vector.toml: {json.dumps(solve)} (target < 15 s; "
+                  f"README's SB3 figure 18 s)", flush=True)
+        if not args.skip_peers:
+            results["sb3_8envs_sps"] = sb3_sps(8, 128, 8192)
+            results["sb3_1024envs_sps"] = sb3_sps(1024, 16, 32768)
+            results["cleanrl_sps"] = cleanrl_sps(work)
+            print(f"peers: SB3 PPO 8 envs {results['sb3_8envs_sps']:,.0f} SPS, 1,024 envs "
+                  f"{results['sb3_1024envs_sps']:,.0f} SPS; cleanrl_ppo.py (4 envs) {results['cleanrl_sps']:,.0f} SPS",
+                  flush=True)
+            best = max(v["telemetry_on"]["sps"] for k, v in results.items() if k.startswith("training_"))
+            print(f"ratios: vector training (best) / SB3 8 envs = {best / results['sb3_8envs_sps']:.0f}x, "
+                  f"/ SB3 1,024 envs = {best / results['sb3_1024envs_sps']:.0f}x, / CleanRL = "
+                  f"{best / results['cleanrl_sps']:.0f}x")
+    results["load_after"] = os.getloadavg()
+    print(f"load average before {results['load_before']}, after {results['load_after']}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
