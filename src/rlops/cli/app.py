@@ -15,6 +15,7 @@ import typer
 from rlops.cli import shared
 from rlops.cli.lazy import CommandEntry, lazy_group
 from rlops.errors import RlopsError
+from rlops.pipeline.headless import choose_headless_rendering
 
 PASS_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
 OPTIONS_EPILOG = "Any option is also a flag: --section.key VALUE (see 'rlops options')."
@@ -87,6 +88,7 @@ def _log_to_stderr() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; turn rlops errors into a message and an exit code."""
+    choose_headless_rendering()  # before any renderer is imported; runs started from here inherit it
     _log_to_stderr()
     args = list(sys.argv[1:] if argv is None else argv)
     shared.RAW_ARGV[:] = args

@@ -3,6 +3,7 @@ carries, then restore the policy and the normalization statistics it was trained
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,10 @@ def load_policy(checkpoint: Checkpoint, device: str = "auto", n_envs: int = 1,
         raise CheckpointCorruptError(f"checkpoint {checkpoint.path} carries options this rlops cannot read: {exc}") from None
     options.train.device = device
     options.env.vectorization = "sync"
+    if checkpoint.manifest.get("policy_format") == "torchscript":  # an exported graph: the offline runner's
+        from rlops.pipeline.torchscript_policy import load_torchscript_policy
+
+        return load_torchscript_policy(checkpoint, options, n_envs, render_mode)
     engine = engine_named(options.train.engine)
     if engine is not None:  # a checkpoint of another engine (train.engine = vector) loads through it
         return engine.load(checkpoint, options, device, n_envs, render_mode)
@@ -61,7 +66,11 @@ def load_policy(checkpoint: Checkpoint, device: str = "auto", n_envs: int = 1,
         if get_algorithm(options.agent.algorithm).off_policy:
             # The replay buffer is not needed to act; keep it minimal.
             options.agent.hyperparams = {**options.agent.hyperparams, "buffer_size": 1, "learning_starts": 0}
-        model = build_model(options, venv, seed)
+        with warnings.catch_warnings():
+            # PPO warns when n_steps x n_envs is no multiple of the batch size: true of a policy
+            # rebuilt on one env to act, which never trains, and noise on every eval and infer.
+            warnings.filterwarnings("ignore", message="You have specified a mini-batch size", category=UserWarning)
+            model = build_model(options, venv, seed)
         restore_agent(model, venv, checkpoint, with_training_state=False)
     except RlopsError:
         venv.close()
