@@ -73,22 +73,24 @@ def test_a_long_evaluation_keeps_its_lease_past_the_first_term(runs, monkeypatch
     """Renewed in the background: seen from another connection after more than a term, still held."""
     from rlops.pipeline import scoring
 
-    monkeypatch.setattr(scoring, "LEASE_TTL_S", 1.0)
+    monkeypatch.setattr(scoring, "LEASE_TTL_S", 2.0)
     monkeypatch.setattr(scoring, "RENEW_EVERY_S", 0.05)
     evaluate, seen = scoring.evaluate_policy_of, {}
 
     def slow(*args, **kwargs):  # a delay at the instant a long evaluation would be in its episodes
-        time.sleep(3.0)
+        started = time.time()
+        time.sleep(3.5)  # past the first term (2 s), which a loaded machine's scheduling cannot stretch
         registry = Registry(DB)
         try:
-            seen.update(registry.holders())
+            seen.update(holders=registry.holders(), leases=registry.connection.execute(
+                "SELECT model_id, expires - ? FROM model_leases", (started,)).fetchall())
         finally:
             registry.close()
         return evaluate(*args, **kwargs)
 
     monkeypatch.setattr(scoring, "evaluate_policy_of", slow)
     assert main(["eval", "rlruns/r0", "--eval.episodes", "2", "--json"]) == 0
-    assert list(seen) == [runs["r0"]]
+    assert list(seen["holders"]) == [runs["r0"]], seen["leases"]
     assert json.loads(capsys.readouterr().out)["model_id"] == runs["r0"]
 
 
