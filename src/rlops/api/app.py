@@ -22,6 +22,7 @@ from rlops.api.errors import error, install_error_handlers
 from rlops.api.live_api import add_live_routes
 from rlops.api.logs_api import add_logs_routes
 from rlops.api.options_api import add_options_routes
+from rlops.api.play_api import add_play_routes
 from rlops.api.registry_api import add_registry_routes
 from rlops.api.replay_api import add_replay_routes
 from rlops.api.retention_api import add_retention_routes
@@ -52,6 +53,7 @@ def create_app(db_path: str | Path, options: Options | None = None) -> FastAPI:
     add_options_routes(app, options)
     add_registry_routes(app, db_path, options)
     add_retention_routes(app, db_path, options)
+    add_play_routes(app, db_path, options)
     add_page(app)
     return app
 

@@ -3,8 +3,9 @@
 - **Host**: only the names the server answers to (loopback names and the bound address). A page on
   evil.example that rebinds its DNS to 127.0.0.1 sends ``Host: evil.example``: refused. Bound to
   every interface (0.0.0.0), any name is accepted, since the token is then required anyway.
-- **Origin**, on anything but GET and HEAD: absent (a CLI) or the server's own origin. A page on
-  another origin cannot make the browser start or stop runs (CSRF).
+- **Origin**, on anything but GET and HEAD, and on a WebSocket's handshake: absent (a CLI) or the
+  server's own origin. A page on another origin cannot make the browser start or stop runs (CSRF)
+  nor drive a play session.
 - **Token**: when set (required beyond loopback), ``Authorization: Bearer <token>`` or ``?token=``
   (for ``<video src>`` and ``EventSource``, which cannot send a header), compared in constant
   time. The page's own files (``/`` and ``/static/``) are the same for everyone and hold no data:
@@ -16,6 +17,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
@@ -46,12 +48,15 @@ class RequestGuard:
         self.any_host = bound_host in WILDCARDS and token is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
         refusal = self._refusal(scope, headers)
         if refusal is not None:
+            if scope["type"] == "websocket":  # closed before the handshake is accepted: the client sees a 403
+                await send({"type": "websocket.close", "code": 1008, "reason": refusal_reason(refusal)})
+                return
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -62,10 +67,12 @@ class RequestGuard:
         if name not in self.hosts and not self.any_host:
             return error(403, f"requests for host {host!r} are not served here",
                          "use the address rlops ui printed (a DNS-rebinding page is refused)")
-        if scope["method"] not in SAFE_METHODS and "origin" in headers:
+        # A WebSocket's handshake is a GET that then carries actions: its Origin is checked like a POST's.
+        method = scope.get("method", "WEBSOCKET")
+        if method not in SAFE_METHODS and "origin" in headers:
             origin = urlsplit(headers["origin"])
             if origin.netloc != host:
-                return error(403, f"a {scope['method']} from origin {headers['origin']!r} is refused",
+                return error(403, f"a {method} from origin {headers['origin']!r} is refused",
                              "state-changing requests come from the dashboard's own page or from a client without "
                              "an Origin header")
         if self.token is not None and not _public(scope["path"]):
@@ -75,6 +82,14 @@ class RequestGuard:
             if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
                 return error(401, "a token is required", "send 'Authorization: Bearer <token>' (rlops ui printed it)")
         return None
+
+
+def refusal_reason(response) -> str:  # noqa: ANN001 - the JSON error response
+    """The refusal's message, short enough for a WebSocket close reason (123 bytes)."""
+    try:
+        return json.loads(response.body)["error"]["message"][:120]
+    except (ValueError, KeyError, TypeError):
+        return "refused"
 
 
 def token_for(host: str, token: str | None) -> str | None:

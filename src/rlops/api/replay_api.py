@@ -21,7 +21,9 @@ from rlops.errors import UnknownNameError, UsageError
 from rlops.events.schema import RECORD_TYPES
 from rlops.store.runs import RunStore
 
-STEP_FIELDS = ("step", "action", "reward", "terminated", "truncated", "obs", "frame")
+# actor and keys: a play session's; belief, intention, confidence: a custom agent runtime's.
+STEP_FIELDS = ("step", "action", "reward", "terminated", "truncated", "obs", "frame", "actor", "keys", "belief",
+               "intention", "confidence")
 
 
 def add_replay_routes(app: FastAPI, store: Callable[[], Iterator[RunStore]]) -> None:

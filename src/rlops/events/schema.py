@@ -99,6 +99,13 @@ class Step(Record):
     env_index: int = 0
     obs: dict[str, float] | None = None
     frame: str | None = None
+    # A play session's (runner play): who chose the action, and the keys held when it did.
+    actor: str | None = None
+    keys: list[str] | None = None
+    # A custom agent runtime's view of the step (a BDI agent's), shown in replay when present.
+    belief: dict[str, Any] | None = None
+    intention: str | None = None
+    confidence: float | None = None
 
 
 @dataclass

@@ -7,6 +7,8 @@
 - ``cleanrl``: an unmodified CleanRL-style script run by its own interpreter
   (``orchestrator.python``: CleanRL pins gymnasium 0.29, so it lives in its own virtualenv); its
   TensorBoard scalars become records and its videos artifacts.
+- ``play``: a play session (``rlops.play.session``): an env stepped server-side for the dashboard's
+  play page, a person or a model acting; its records come over stdout as a ``command`` run's do.
 
 Each declares its capabilities (shown by ``rlops runs runners``) and the modules its interpreter
 must import, which pre-flight checks before anything is launched.
@@ -114,6 +116,18 @@ class CleanrlRunner:
         return spec, capabilities
 
 
+class PlayRunner:
+    name = "play"
+    description = "a play session: a person (human), a registered model (agent) or both (hybrid) act in an env in the browser"
+    warm_start = False
+    emits = "step records (who acted, keys held, frames) and episodes, on stdout"
+
+    def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
+        from rlops.play.launch import play_launch  # gymnasium and the env load only when a session starts
+
+        return play_launch(self.name, run_id, args, options, Capabilities)
+
+
 def _config_of(args: list[str]) -> tuple[Path | None, list[str]]:
     """``--config FILE`` (or ``-c``, ``--config=FILE``) out of a run's arguments, and the rest."""
     for index, arg in enumerate(args):
@@ -124,7 +138,8 @@ def _config_of(args: list[str]) -> tuple[Path | None, list[str]]:
     return None, args
 
 
-RUNNERS: dict[str, Runner] = {runner.name: runner for runner in (RlopsRunner(), CommandRunner(), CleanrlRunner())}
+RUNNERS: dict[str, Runner] = {runner.name: runner for runner in (RlopsRunner(), CommandRunner(), CleanrlRunner(),
+                                                                   PlayRunner())}
 
 
 def get_runner(name: str) -> Runner:
