@@ -49,5 +49,8 @@ def test_rollout_writes_gif_jsonl_and_meta(capsys):
 
 
 def test_rollout_of_a_missing_model_exits_1(capsys):
-    assert main(["rollout", "--model", "nowhere"]) == 1
+    assert main(["rollout", "--model", "nowhere/step-000000000100"]) == 1
     assert "does not exist" in capsys.readouterr()[1]
+    # A bare name is a run id (as in every command that takes a run): unknown is a usage error.
+    assert main(["rollout", "--model", "nowhere"]) == 2
+    assert "unknown run 'nowhere'" in capsys.readouterr()[1]

@@ -142,3 +142,18 @@ def rl_registry_list() -> None:
 
 def rl_registry_validate() -> None:
     sys.exit(main(["registry", "validate", *sys.argv[1:]]))
+
+
+def rl_registry_add() -> None:
+    """The seed's ``rl-registry-add MODEL_PATH [METRICS_JSON]``."""
+    sys.exit(main(["registry", "add", *sys.argv[1:]]))
+
+
+def rl_registry_load() -> None:
+    """The seed's ``rl-registry-load ID``: the model's checkpoint directory, to load from."""
+    sys.exit(main(["registry", "path", *sys.argv[1:]]))
+
+
+def rl_load_best() -> None:
+    """The seed's ``rl-load-best``: run the best validated model (``rlops infer --load-best``)."""
+    sys.exit(main(["infer", "--load-best", *sys.argv[1:]]))

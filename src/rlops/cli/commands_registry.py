@@ -104,15 +104,22 @@ def _lineage(registry: Registry, model: dict[str, Any]) -> list[int]:
 def add(ctx: typer.Context, path: Path = typer.Argument(..., help="a checkpoint or run directory"),
         env: str | None = typer.Option(None, "--env", help="env id (checked against the checkpoint)"),
         algo: str | None = typer.Option(None, "--algo", help="algorithm (checked against the checkpoint)"),
+        metrics: Path | None = typer.Argument(None, help="optional: a JSON evaluation (like eval.json) to record "
+                                                         "and validate"),
         config: Path | None = CONFIG, as_json: bool = JSON) -> int:
-    """Register a checkpoint where it lies."""
-    from rlops.pipeline.registry_ops import add_model
+    """Register a checkpoint where it lies (with METRICS, its evaluation too, validated)."""
+    from rlops.pipeline.registry_ops import add_model, record_metrics, rules_from
 
-    registry, _ = _open(ctx, config)
+    registry, options = _open(ctx, config)
     try:
         model_id = add_model(registry, path, env, algo)
+        validation = record_metrics(registry, model_id, metrics, rules_from(options.registry)) if metrics else None
     finally:
         registry.close()
+    if validation is not None:
+        state = "validated" if validation.validated else "not validated: " + "; ".join(validation.failed)
+        _print({"id": model_id, "validation": validation.to_dict()}, as_json, f"registered model {model_id}: {state}")
+        return 0
     _print({"id": model_id}, as_json, f"registered model {model_id}")
     return 0
 

@@ -14,6 +14,7 @@ JSON = typer.Option(False, "--json", help="print only JSON on stdout")
 
 def plot(ctx: typer.Context, run: str = typer.Argument(..., help=RUN_HELP),
          output: Path | None = typer.Option(None, "-o", "--output", help="PNG to write (default: RUN/plot.png)"),
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="name the panels left out and why"),
          config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Plot reward, done/trunc rates, percentile bands, entropy, losses and SPS to a PNG."""
     from rlops.events.plot import plot_log
@@ -21,7 +22,7 @@ def plot(ctx: typer.Context, run: str = typer.Argument(..., help=RUN_HELP),
     log = run_ref(ctx, config, run).require_log()
     output = output or log.parent / "plot.png"
     skipped = plot_log(log, output)
-    for name in skipped:
+    for name in skipped if verbose else []:
         typer.echo(f"skipped panel: {name}", err=True)
     typer.echo(json.dumps({"png": str(output), "skipped": skipped}) if as_json else str(output))
     return 0

@@ -1,5 +1,8 @@
-"""``rlops plot``: a multi-panel PNG of a run's log (reward, rates, percentile bands, entropy,
-losses, SPS). Panels whose keys are missing are skipped and named; no panel at all is an error."""
+"""``rlops plot``: a multi-panel PNG of a run's log (episode return, rates, percentile bands,
+entropy, losses, SPS). Panels whose keys are missing are skipped and named; no panel at all is an
+error. The episode-return panel is drawn from the episode records (each return, and the mean of
+the last 100), never from ``reward_mean``: that is the reward per step (1.0 on every CartPole step).
+Percentile bands exist only for ``metrics.info_keys``; a run without them lacks nothing."""
 
 from __future__ import annotations
 
@@ -38,6 +41,19 @@ def collect(path: Path) -> Series:
     return series
 
 
+EPISODE_RETURN = "episode return"
+RECENT = 100  # episodes in the running mean, as SB3's ep_rew_mean and W&B's headline
+
+
+def running_mean(values: list[float], window: int = RECENT) -> list[float]:
+    """The mean of the last ``window`` values at each point."""
+    means, total = [], 0.0
+    for index, value in enumerate(values):
+        total += value - (values[index - window] if index >= window else 0.0)
+        means.append(total / min(index + 1, window))
+    return means
+
+
 @dataclass
 class Panel:
     title: str
@@ -57,18 +73,18 @@ def panels_for(series: Series) -> tuple[list[Panel], list[str]]:
         else:
             skipped.append(f"{title} (no {', '.join(wanted)})")
 
-    reward = [key for key in ("reward_mean", "rollout/ep_rew_mean") if key in keys]
-    if reward or series.episodes[0]:
-        panels.append(Panel("reward", reward))
+    returns = [key for key in ("rollout/ep_rew_mean",) if key in keys]
+    if returns or series.episodes[0]:
+        panels.append(Panel(EPISODE_RETURN, returns))
     else:
-        skipped.append("reward (no reward_mean, rollout/ep_rew_mean or episode records)")
+        skipped.append(f"{EPISODE_RETURN} (no episode records or rollout/ep_rew_mean)")
+    if "reward_mean" in keys:
+        panels.append(Panel("reward per step", ["reward_mean"]))
     add("done / trunc rate", ["done_rate", "trunc_rate", "reset_rate", "success_rate"])
     bands = sorted(key[:-4] for key in keys if key.endswith("_p50") and f"{key[:-4]}_p10" in keys
                    and f"{key[:-4]}_p90" in keys)
     for stem in bands:
         add(f"{stem} p10/p50/p90", [f"{stem}_p50"], (f"{stem}_p10", f"{stem}_p50", f"{stem}_p90"))
-    if not bands:
-        skipped.append("percentile bands (no *_p10/_p50/_p90 keys)")
     add("entropy", ["entropy_mean", "train/entropy_loss"])
     add("losses", sorted(key for key in keys if "loss" in key and key != "train/entropy_loss") or ["train/*loss"])
     add("steps per second", ["sps"])
@@ -91,8 +107,11 @@ def plot_log(path: Path, output: Path) -> list[str]:
     rows = (len(panels) + 1) // columns
     figure, axes = plt.subplots(rows, columns, figsize=(12, 3.2 * rows), squeeze=False)
     for axis, panel in zip(axes.flat, panels, strict=False):
-        if panel.title == "reward" and series.episodes[0]:
-            axis.scatter(*series.episodes, s=4, alpha=0.3, label="episode return", color="tab:gray")
+        if panel.title == EPISODE_RETURN and series.episodes[0]:
+            steps, returns = series.episodes
+            axis.scatter(steps, returns, s=4, alpha=0.3, label="episode return", color="tab:gray")
+            axis.plot(steps, running_mean(returns), label=f"mean of last {RECENT}", linewidth=1.5, color="tab:blue")
+            axis.set_ylabel("return")
         if panel.band:
             low, _, high = (series.metrics[key] for key in panel.band)
             axis.fill_between(low[0], low[1], high[1], alpha=0.3, label="p10-p90")

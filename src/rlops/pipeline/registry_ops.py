@@ -79,6 +79,25 @@ def validate(registry: Registry, model_id: int, rules: Rules) -> Validation:
     return Validation(model_id, validated, results)
 
 
+def record_metrics(registry: Registry, model_id: int, metrics_file: Path, rules: Rules) -> Validation:
+    """An evaluation made elsewhere (a JSON file like a run's eval.json: mean_reward, std_reward,
+    mean_length, episodes) written onto the model's row, then validated: the seed's
+    ``rl-registry-add MODEL_PATH METRICS_JSON``."""
+    import json
+
+    try:
+        metrics = json.loads(Path(metrics_file).read_text())
+        mean, std = float(metrics["mean_reward"]), float(metrics.get("std_reward", 0.0))
+        length = float(metrics.get("mean_length", metrics.get("mean_episode_length", 0.0)))
+        episodes = int(metrics.get("episodes", metrics.get("eval_episodes", len(metrics.get("rewards", [])))))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"cannot read the metrics in {str(metrics_file)!r}: {type(exc).__name__}: {exc}",
+                         hint='give a JSON object like a run\'s eval.json: {"mean_reward": 480.5, "std_reward": 12.0, '
+                              '"episodes": 10}') from None
+    registry.set_evaluation(model_id, mean, std, length, episodes)
+    return validate(registry, model_id, rules)
+
+
 def record_evaluation(registry: Registry, model_id: int, result: EvalResult, rules: Rules) -> Validation:
     """Write an evaluation onto the model's row, then apply the validation rules to it."""
     registry.set_evaluation(model_id, result.mean_reward, result.std_reward, result.mean_length, result.episodes)

@@ -14,6 +14,7 @@ from rlops.errors import UnknownNameError, UsageError
 from rlops.store.runs import RunStore
 
 EVENTS_FILE = "train_log.jsonl"
+HINT = f"give a {EVENTS_FILE} (or another JSONL event log), a run directory holding one, or a run id (rlops runs list)"
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,8 @@ class RunRef:
 
     def require_log(self) -> Path:
         if self.log_path is None or not self.log_path.is_file():
-            raise UsageError(f"run {self.run_id!r} has no event log at {str(self.log_path or self.run_dir)!r}",
-                             hint=f"the run has written no {EVENTS_FILE} yet; rlops runs show RUN says where its "
-                                  "files are")
+            raise UsageError(f"no event log at {str(self.log_path or self.run_dir)!r} (run {self.run_id!r})",
+                             hint=HINT + "; a run that has not started writes none yet")
         return self.log_path
 
     def require_dir(self) -> Path:
@@ -48,18 +48,18 @@ def resolve_run(ref: str | Path, db_path: str | Path, model_dir: str | Path) -> 
         log = Path(row["log_path"]) if row and row.get("log_path") else path / EVENTS_FILE
         return RunRef(run_id, path, log if log.is_file() else path / EVENTS_FILE)
     name = str(ref)
+    if "/" in name or name.endswith(".jsonl"):  # meant as a path, and there is nothing there
+        raise UsageError(f"no event log at {name!r}: no such file or directory", hint=HINT)
     if name in rows:
         row = rows[name]
         run_dir = Path(row["run_dir"]) if row.get("run_dir") else None
         log = Path(row["log_path"]) if row.get("log_path") else (run_dir / EVENTS_FILE if run_dir else None)
         return RunRef(name, run_dir, log)
     candidate = Path(model_dir) / name
-    if "/" not in name and candidate.is_dir():
+    if candidate.is_dir():
         return RunRef(name, candidate, candidate / EVENTS_FILE)
     known = list(rows) + ([p.name for p in Path(model_dir).iterdir() if p.is_dir()] if Path(model_dir).is_dir() else [])
-    raise UnknownNameError("run", name, known,
-                           hint=f"give a run id (rlops runs list), a run directory or its {EVENTS_FILE}; "
-                                f"no such file or directory either")
+    raise UnknownNameError("run", name, known, hint=f"{HINT}; there is no such file or directory either")
 
 
 def _store_rows(db_path: str | Path) -> dict[str, dict]:
