@@ -131,6 +131,7 @@ class TorchOps:
 
 HOST_OPS = NumpyOps()  # the one instance: ``ops is HOST_OPS`` tells a host value
 _TORCH: TorchOps | None = None
+_TENSOR: list[type] = [type(None)]  # torch.Tensor once a tensor was seen (never imports torch itself)
 
 
 def is_tensor(x: Any) -> bool:
@@ -145,7 +146,16 @@ def view(x: Any, numpy_for_cpu: bool = True) -> tuple[NumpyOps | TorchOps, Any]:
     global _TORCH
     if type(x) is np.ndarray:  # the common case first: a few hundred ns saved per array, ten arrays a step
         return HOST_OPS, x
+    if numpy_for_cpu and type(x) is _TENSOR[0]:
+        # A plain CPU tensor without grad: ask for the view straight away. Checking is_cpu and
+        # requires_grad first cost more than the view (two property calls through torch's
+        # dispatch, eight tensors a step); a device or grad tensor refuses, and goes the long way.
+        try:
+            return HOST_OPS, x.numpy()
+        except (TypeError, RuntimeError):
+            pass
     if is_tensor(x):
+        _TENSOR[0] = sys.modules["torch"].Tensor
         if numpy_for_cpu and x.is_cpu:
             return HOST_OPS, (x.detach() if x.requires_grad else x).numpy()
         if _TORCH is None:

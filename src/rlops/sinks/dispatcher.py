@@ -3,26 +3,29 @@
 ``submit`` never blocks and never raises: a record that finds a sink's queue full is dropped for
 that sink and counted under its name. Each sink drains on its own thread, so an endpoint that
 hangs or is down slows nobody else: not training, not the SQLite store, not the other exporters.
-A sink whose ``export`` raises is reported once (with its name, which names its endpoint), its
-batch is counted as dropped, and it is tried again with the next batch. A separate timer flushes
-the flush-on-time sinks (the JSONL log, written by the producer) at least every ``flush_interval``.
+A sink with an ``open`` method (a remote backend, ``sinks.opening``) is opened on its thread
+before its first batch. A sink whose ``export`` raises is reported once (with its name, which
+names its endpoint), its batch is counted as dropped, and it is tried again with the next batch.
+A separate timer flushes the flush-on-time sinks (the JSONL log, written by the producer) at
+least every ``flush_interval``.
 
-``drain`` waits, up to a deadline, until every queue is empty (and, if asked, every sink flushed); ``finish`` hands each sink its last
-record, stops its thread and calls ``shutdown`` on that thread, never waiting past the deadline: a
-sink that hangs at the end is left behind, counted, and cannot hold the process.
+``drain`` waits, up to a deadline, until every queue is empty (and, if asked, every sink
+flushed); ``finish`` hands each sink its last record, stops its thread and calls ``shutdown`` on
+that thread, never waiting past the deadline: a sink that hangs at the end is left behind,
+counted, and cannot hold the process.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 
 from rlops.events.schema import Record
 from rlops.sinks.base import Sink
+from rlops.sinks.opening import SinkUnavailable
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -34,50 +37,80 @@ LINGER_S = 0.25
 
 
 class _SinkWorker:
+    """One sink's queue and thread. The queue is a deque: ``submit`` appends (no lock, no wake-up of
+    the sink's thread but for the first record of a batch), the thread takes everything there is
+    after its linger. A ``queue.Queue`` woke the sink's thread for each record: at 100,000 records
+    a second that ping-pong of the GIL cost more than encoding them."""
+
     def __init__(self, sink: Sink, dispatcher: Dispatcher, max_queue: int, batch_size: int, linger: float) -> None:
         self.sink = sink
         self.dispatcher = dispatcher
         self.batch_size = batch_size
+        self.max_queue = max_queue
         self.linger = linger
-        self.queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self.items: deque = deque()  # records and, in order among them, the _FLUSH and _STOP markers
+        self.wake = threading.Event()  # something is queued
+        self.urgent = threading.Event()  # a full batch or a marker is queued: no lingering
+        self.busy = False  # taking or exporting what it took
         self.failing = False
         self.thread = threading.Thread(target=self._run, name=f"rlops-sink-{sink.name}", daemon=True)
         self.thread.start()
 
     def submit(self, record: Record) -> None:
-        try:
-            self.queue.put_nowait(record)
-        except queue.Full:
+        items = self.items
+        if len(items) >= self.max_queue:
             self.dispatcher.dropped[self.sink.name] += 1
+            return
+        items.append(record)
+        if len(items) >= self.batch_size and not self.urgent.is_set():
+            self.urgent.set()
+        if not self.wake.is_set():
+            self.wake.set()
+
+    def put_marker(self, marker: object) -> None:
+        """A marker (or the last record) is never refused: it goes after everything queued."""
+        self.items.append(marker)
+        self.urgent.set()
+        self.wake.set()
 
     def _run(self) -> None:
+        opener = getattr(self.sink, "open", None)  # a remote backend opens here, off the training thread
+        if opener is not None:
+            try:
+                opener()
+            except Exception as exc:
+                self.failing = True
+                self.dispatcher.report(self.sink, exc, "open")
         while True:
-            item = self.queue.get()
-            batch: list[Record] = []
-            stop, flush = item is _STOP, item is _FLUSH
-            if not (stop or flush):
-                batch.append(item)
-            deadline = time.monotonic() + self.linger
-            while not (stop or flush) and len(batch) < self.batch_size:
-                try:
-                    item = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                elif item is _FLUSH:
-                    flush = True
-                else:
-                    batch.append(item)
-            if batch:
-                self._export(batch)
-            if flush:
-                self._call("flush", self.sink.flush)
-            for _ in range(len(batch) + stop + flush):
-                self.queue.task_done()
-            if stop:
-                self._call("shutdown", self.sink.shutdown)
-                return
+            self.wake.wait()
+            if not self.urgent.is_set():
+                self.urgent.wait(self.linger)  # for more records to join the batch
+            self.busy = True
+            self.wake.clear()
+            self.urgent.clear()
+            while self.items:
+                if self._take_and_export():
+                    self._call("shutdown", self.sink.shutdown)
+                    self.busy = False
+                    return
+            self.busy = False
+
+    def _take_and_export(self) -> bool:
+        """Export up to a batch of what is queued, then act on a marker found there; True on _STOP."""
+        batch: list[Record] = []
+        marker = None
+        items = self.items
+        while items and len(batch) < self.batch_size:
+            item = items.popleft()
+            if item is _STOP or item is _FLUSH:
+                marker = item
+                break
+            batch.append(item)
+        if batch:
+            self._export(batch)
+        if marker is _FLUSH:
+            self._call("flush", self.sink.flush)
+        return marker is _STOP
 
     def _export(self, batch: list[Record]) -> None:
         try:
@@ -99,7 +132,7 @@ class _SinkWorker:
             self.dispatcher.report(self.sink, exc, what)
 
     def idle(self) -> bool:
-        return self.queue.unfinished_tasks == 0
+        return not self.busy and not self.items
 
 
 class Dispatcher:
@@ -126,10 +159,7 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         if flush:
             for worker in self._workers:
-                try:
-                    worker.queue.put(_FLUSH, timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Full:
-                    pass  # a sink that cannot even take the marker is counted at finish
+                worker.put_marker(_FLUSH)
         while not all(w.idle() for w in self._workers) and time.monotonic() < deadline:
             time.sleep(0.005)
 
@@ -140,15 +170,14 @@ class Dispatcher:
         self._flush_timed()
         deadline = time.monotonic() + timeout
         for worker in self._workers:
-            for item in ((last,) if last is not None else ()) + (_STOP,):
-                try:
-                    worker.queue.put(item, timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Full:
-                    self.dropped[worker.sink.name] += 1
+            if last is not None:
+                worker.put_marker(last)
+            worker.put_marker(_STOP)
         for worker in self._workers:
             worker.thread.join(max(0.0, deadline - time.monotonic()))
             if worker.thread.is_alive():
-                self.dropped[worker.sink.name] += max(0, worker.queue.qsize() - 1)
+                self.dropped[worker.sink.name] += sum(1 for item in list(worker.items) if item is not _STOP
+                                                      and item is not _FLUSH)
                 self.report(worker.sink, TimeoutError(f"still busy after {timeout:g} s at the end of the run"),
                             "finish")
 
@@ -172,5 +201,9 @@ class Dispatcher:
             if sink.name in self.failures:
                 return
             self.failures[sink.name] = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, SinkUnavailable):
+            log.warning("sink %s is unavailable, the run goes on without it (the JSONL log is complete): %s",
+                        sink.name, exc)
+            return
         log.warning("sink %s failed (%s): %s; its records are dropped and counted until it recovers, and the "
                     "JSONL log stays complete", sink.name, during, exc)

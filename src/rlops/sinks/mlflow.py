@@ -16,11 +16,11 @@ runs of one process (tests, a sweep runner) write into each other.
 from __future__ import annotations
 
 import functools
+import http.client
 import json
 import logging
 import os
 import re
-import socket
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -47,7 +47,10 @@ STATUSES = {"finished": "FINISHED", "failed": "FAILED", "stopped": "KILLED"}
 # MLflow's own limits (mlflow.utils.validation); above them it refuses the whole call.
 MAX_PARAM_VALUE = 6000
 MAX_KEY = 250
-CONNECT_TIMEOUT_S = 3.0
+CONNECT_TIMEOUT_S = 3.0  # the reachability probe: TCP connect, then an HTTP answer to GET /health
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "5", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+               "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+HTTP_CALL_BOUND_S = 3 * 5 + (1 + 2) + 3  # 3 tries of 5 s, backoff 1 s then 2 s, jitter up to 1 s each
 # Metric points wait for a full batch or this long: each log_batch is a SQL transaction (or an HTTP
 # request) of ~10 ms of Python, on a thread that shares the GIL with training.
 BATCH_POINTS = 1000
@@ -245,17 +248,43 @@ def artifact_location(uri: str) -> str | None:
 
 
 def check_reachable(uri: str) -> None:
-    """Fail in seconds on a server that is down: MLflow's own client retries for minutes."""
+    """Fail in seconds on a server that is down or does not answer: MLflow's own client retries
+    for minutes. A server that accepts connections but never answers passes a TCP connect, so
+    this asks for ``/health`` and wants an HTTP answer (any status: a proxy's 401 is an answer)."""
     parsed = urlparse(uri)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         return
+    limit_http_client()
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    kind = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parsed.hostname, port, timeout=CONNECT_TIMEOUT_S)
     try:
-        socket.create_connection((parsed.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
-    except OSError as exc:
-        raise BackendError(f"MLflow tracking server {uri} cannot be reached: {exc}",
-                           hint="start it (mlflow server ...) or fix --store.tracking-uri; the JSONL log stays "
-                                "complete and `rlops export RUN --to mlflow` can publish the run later") from None
+        try:
+            connection.connect()
+        except OSError as exc:
+            raise _unreachable(uri, f"cannot be reached: {exc}") from None
+        try:
+            connection.request("GET", parsed.path.rstrip("/") + "/health")
+            connection.getresponse().read(256)  # a redirect is an answer too: never followed
+        except (OSError, http.client.HTTPException) as exc:
+            raise _unreachable(uri, f"accepts connections but did not answer within {CONNECT_TIMEOUT_S:g} s "
+                                    f"({type(exc).__name__}: {exc})") from None
+    finally:
+        connection.close()
+
+
+def _unreachable(uri: str, what: str) -> BackendError:
+    return BackendError(f"MLflow tracking server {uri} {what}",
+                        hint="start it (mlflow server ...) or fix --store.tracking-uri; the JSONL log stays "
+                             "complete and `rlops export RUN --to mlflow` can publish the run later")
+
+
+def limit_http_client() -> None:
+    """Short timeouts and few retries for MLflow's REST client (it reads them from the environment
+    at every request; a user's own settings win): a server that stops answering mid-run costs the
+    sink's thread at most ~``HTTP_CALL_BOUND_S`` a call, not MLflow's 120 s x 7 retries."""
+    for name, value in HTTP_LIMITS.items():
+        os.environ.setdefault(name, value)
 
 
 def experiment_id(client: MlflowClient, name: str, uri: str) -> str:

@@ -45,7 +45,7 @@ from rlops.sinks.otel_exporters import (
     span_exporter,
 )
 from rlops.sinks.otel_logs import RunLogs
-from rlops.sinks.otel_metrics import RunMetrics
+from rlops.sinks.otel_metrics import RunMetrics, return_view
 from rlops.sinks.otel_traces import RunIdGenerator, RunTraces
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,8 @@ class OtelSink:
             self._exporters.append(exporter)
             reader = PeriodicExportingMetricReader(exporter, export_interval_millis=options.export_interval * 1000,
                                                    export_timeout_millis=SHUTDOWN_TIMEOUT_S * 1000)
-        provider = MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
+        provider = MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False,
+                                 views=[return_view()])
         self._providers.append(("metrics", provider))
         return RunMetrics(provider.get_meter("rlops", __version__), options)
 

@@ -1,7 +1,7 @@
 """Run records -> OpenTelemetry instruments: reward, episode return and length, losses, entropy, SPS.
 
 ``episode`` records feed two histograms (their sum and count are exact, so a dashboard's mean
-return matches the log) and a gauge of the mean return of the last ``RECENT`` episodes (SB3's
+return matches the log; returns may be negative, see ``return_view``) and a gauge of the mean return of the last ``RECENT`` episodes (SB3's
 ``ep_rew_mean``): Prometheus's text format leaves out ``_sum`` and ``_count`` of a histogram with
 negative buckets, as the return histogram has, so a scrape needs that gauge for the mean return. ``metrics`` records set gauges: each loss the learner reported (any key
 whose last part contains ``loss``: ``train/value_loss`` -> ``rl.loss{loss="value_loss"}``), the
@@ -20,9 +20,25 @@ from rlops.options.schema import MetricsOptions
 # Symmetric around 0: CartPole's returns are positive, Pendulum's run to -1600.
 RETURN_BUCKETS = (-5000, -2500, -1000, -500, -250, -100, -50, -10, 0, 10, 50, 100, 250, 500, 1000, 2500, 5000)
 LENGTH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+RETURN = "rl.episode.return"
 RECENT = 100  # episodes in the rolling mean return, as SB3's ep_rew_mean
 REWARD_STATS = {"reward_mean": "rl.reward.mean", "reward_p10": "rl.reward.p10", "reward_p50": "rl.reward.p50",
                 "reward_p90": "rl.reward.p90"}
+
+
+def return_view() -> Any:
+    """Episode returns as a histogram that takes any finite value.
+
+    The SDK's Histogram drops every negative measurement (with a warning: the API calls histogram
+    values non-negative, as latencies are), so Pendulum's returns, all below 0, were lost. The data
+    model has no such limit, so ``rl.episode.return`` is recorded as a gauge (which takes any
+    finite value), one ``set`` per episode, and this view aggregates each measurement into the
+    explicit buckets: the export is a histogram with exact count, sum, min and max, negatives
+    included (an OpenTelemetry View, public API). docs/telemetry.md says the same."""
+    from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+
+    return View(instrument_name=RETURN, meter_name="rlops",
+                aggregation=ExplicitBucketHistogramAggregation(boundaries=RETURN_BUCKETS))
 
 
 class RunMetrics:
@@ -32,9 +48,9 @@ class RunMetrics:
         self.recent: deque[float] = deque(maxlen=RECENT)
         self.rewards: dict[str, Any] = {}
         if options.track_reward:
-            self.returns = meter.create_histogram("rl.episode.return", description="undiscounted return of each "
-                                                  "finished training episode",
-                                                  explicit_bucket_boundaries_advisory=RETURN_BUCKETS)
+            # A gauge that return_view aggregates as a histogram: a Histogram refuses negative values
+            self.returns = meter.create_gauge(RETURN, description="undiscounted return of each finished "
+                                              "training episode (a histogram: every episode, any finite value)")
             self.recent_mean = meter.create_gauge("rl.episode.return.mean", description=f"mean return of the last "
                                                   f"{RECENT} training episodes")
             if options.granularity == "step":
@@ -58,7 +74,7 @@ class RunMetrics:
 
     def _episode(self, record: Episode) -> None:
         if self.returns is not None:
-            self.returns.record(record.episode_return)
+            self.returns.set(record.episode_return)  # one sample of the histogram (return_view)
             self.recent.append(record.episode_return)
             self.recent_mean.set(sum(self.recent) / len(self.recent))
         self.lengths.record(record.length)

@@ -27,6 +27,7 @@ from rlops.sinks.jsonl import JsonlSink, last_seq
 log = logging.getLogger(__name__)
 
 
+FINISH_FLOOR_S = 5.0
 MILESTONES = (Meta, Resume, Checkpoint, Eval, Artifact, Error)  # rare, and each one worth a write syscall
 
 
@@ -62,7 +63,7 @@ class RunRecorder:
             record.seq = self._seq
             record.t = time.time()
             try:
-                self.jsonl.export([record])
+                self.jsonl.write(record)
                 if isinstance(record, MILESTONES):
                     self.jsonl.flush()
             except EventError as exc:
@@ -75,13 +76,14 @@ class RunRecorder:
 
     def close(self, status: str = "finished", reason: str | None = None, env_steps: int | None = None,
               timeout: float = 30.0) -> End:
-        """Drain and flush the sinks (at most ``timeout`` seconds), write the ``end`` record with what
-        each sink dropped to the log, then hand it to the sinks and shut them down (bounded again).
+        """Drain and flush the sinks, write the ``end`` record with what each sink dropped to the log,
+        then hand it to the sinks and shut them down, all within ``timeout`` (+ ``FINISH_FLOOR_S``).
         Flushing first lets a sink with a background exporter know what it failed to deliver."""
+        deadline = time.monotonic() + timeout
         self.dispatcher.drain(timeout, flush=True)
         dropped = dict(self.dispatcher.dropped)
         for sink in self.sinks:  # what a sink's own background exporter failed to deliver so far
-            lost = int(getattr(sink, "lost", 0) or 0)
+            lost = int(getattr(sink, "lost", 0) or 0) + bool(getattr(sink, "unavailable", None))  # + the end
             if lost:
                 dropped[sink.name] = dropped.get(sink.name, 0) + lost
         if self.rejected:
@@ -93,7 +95,9 @@ class RunRecorder:
             end.run_id, end.trace_id, end.seq, end.t = self.run_id, self.trace_id, self._seq, time.time()
             self._seq += 1
             self.jsonl.export([end])
-        self.dispatcher.finish(end, timeout)
+        # One deadline for both: a sink stuck in the drain gets only what is left (and at least
+        # FINISH_FLOOR_S for its end record), so a run's end waits at most timeout + FINISH_FLOOR_S.
+        self.dispatcher.finish(end, max(deadline - time.monotonic(), min(FINISH_FLOOR_S, timeout)))
         self.jsonl.shutdown()
         self.closed = True
         return end

@@ -4,15 +4,21 @@ The SQLite run store always runs; ``otel`` runs when metrics, traces or logs are
 name in ``store.backend`` but ``local`` adds its backend. A sink that cannot be built (a missing
 extra, a server that refuses at start) is reported and left out, never fatal: the JSONL log is
 the source of truth and ``rlops export`` can publish the run later.
+
+The backends in ``OPENED_OFF_THREAD`` talk to a server (or import seconds of library) as they
+open, so a run gets them as ``OpeningSink``s: built on their own dispatcher thread, while
+training goes on (docs/telemetry.md, "Remote sinks never hold training").
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 
 from rlops.errors import RlopsError
 from rlops.sinks.base import RunContext, Sink
+from rlops.sinks.opening import OpeningSink
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +31,9 @@ FACTORIES: dict[str, tuple[str, str | None]] = {
     "wandb": ("rlops.sinks.wandb:WandbSink.for_run", "wandb"),
     "s3": ("rlops.sinks.s3:S3Sink.for_run", "s3"),
 }
+# name: the library its backend needs, looked up (not imported) on the training thread, so that a
+# missing extra is still reported at once.
+OPENED_OFF_THREAD = {"otel": "opentelemetry.sdk", "mlflow": "mlflow", "wandb": "wandb", "s3": "boto3"}
 
 
 def wanted(context: RunContext) -> list[str]:
@@ -51,12 +60,34 @@ def build_sinks(context: RunContext, names: list[str] | None = None) -> tuple[li
     unavailable: dict[str, str] = {}
     for name in wanted(context) if names is None else names:
         try:
-            sinks.append(build(name, context))
+            if name in OPENED_OFF_THREAD:
+                if _missing(OPENED_OFF_THREAD[name]):
+                    raise ImportError(f"No module named {OPENED_OFF_THREAD[name]!r}")
+                sinks.append(OpeningSink(name, lambda name=name: _build_helpfully(name, context)))
+            else:
+                sinks.append(build(name, context))
         except ImportError as exc:
-            extra = FACTORIES[name][1]
-            unavailable[name] = f"{exc} (install it with: pip install -c constraints.txt 'rlops[{extra}]')"
+            unavailable[name] = _install_hint(name, exc)
         except (RlopsError, OSError, ValueError, RuntimeError) as exc:
             unavailable[name] = str(exc)
     for name, why in unavailable.items():
         log.warning("sink %s is unavailable, the run goes on without it (the JSONL log is complete): %s", name, why)
     return sinks, unavailable
+
+
+def _build_helpfully(name: str, context: RunContext) -> Sink:
+    try:
+        return build(name, context)
+    except ImportError as exc:
+        raise RlopsError(_install_hint(name, exc)) from exc
+
+
+def _install_hint(name: str, exc: ImportError) -> str:
+    return f"{exc} (install it with: pip install -c constraints.txt 'rlops[{FACTORIES[name][1]}]')"
+
+
+def _missing(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is None
+    except (ImportError, ValueError):
+        return True

@@ -38,8 +38,9 @@ class S3Sink:
     @classmethod
     def for_run(cls, context: RunContext) -> S3Sink:
         options = context.options
-        objects = RunObjects(s3_client(options), s3_location(options), context.run_id)
-        objects.check_bucket()
+        location = s3_location(options)
+        RunObjects(s3_client(options, probe=True), location, context.run_id).check_bucket()
+        objects = RunObjects(s3_client(options), location, context.run_id)
         return cls(objects, context.run_dir, context.log_path, options.store.checkpoint_freq or None)
 
     def export(self, batch: Sequence[Record]) -> None:

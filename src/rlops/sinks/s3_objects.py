@@ -53,12 +53,23 @@ def s3_location(options: Options) -> S3Location:
     return S3Location.parse(uri)
 
 
-def s3_client(options: Options) -> Any:
-    """A client with short timeouts and few retries: an unreachable store must fail fast, not hang a sink."""
+# An unreachable store must fail fast, not hang a sink: botocore's defaults are 60 s reads and
+# up to 5 attempts. A read timeout is the silence between two reads, so big uploads still work.
+CONNECT_TIMEOUT_S = 3
+READ_TIMEOUT_S = 10
+ATTEMPTS = 2  # in all, the first included
+PROBE_READ_TIMEOUT_S = 3  # the bucket check as the sink opens: one try, a short wait
+
+
+def s3_client(options: Options, probe: bool = False) -> Any:
+    """A client with short timeouts and few retries; ``probe``: one try of a few seconds, for the
+    check that a store answers at all (a server that accepts and never answers must not cost
+    attempts x read timeout before the sink is known to be out)."""
     import boto3
     from botocore.config import Config
 
-    config = Config(connect_timeout=3, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"})
+    config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=PROBE_READ_TIMEOUT_S if probe else READ_TIMEOUT_S,
+                    retries={"total_max_attempts": 1 if probe else ATTEMPTS, "mode": "standard"})
     return boto3.client("s3", endpoint_url=options.store.endpoint_url, config=config)
 
 

@@ -28,6 +28,9 @@ from rlops.sinks.series import series_of
 log = logging.getLogger(__name__)
 
 STEP = "env_steps"
+# Online, wandb.init waits for the server to create the run (90 s by default); it runs on the
+# sink's own thread (sinks.opening), so this only bounds how long a run's end can wait for it.
+INIT_TIMEOUT_S = 15.0
 BEST = "eval/best_mean_reward"
 
 
@@ -53,7 +56,7 @@ class WandbSink:
             # Quiet and lean: training owns the console (a captured console would wrap its
             # stdout), and the meta record already holds the git commit and the options.
             "settings": wandb.Settings(silent=True, console="off", disable_git=True, save_code=False,
-                                       disable_code=True),
+                                       disable_code=True, **init_limit()),
         }
         if not os.environ.get("WANDB_MODE"):  # $WANDB_MODE wins over store.wandb_mode
             init["mode"] = options.store.wandb_mode
@@ -66,8 +69,9 @@ class WandbSink:
             self.run = wandb.init(**self.init)
         except wandb.errors.Error as exc:
             raise BackendError(f"W&B refused the run: {exc}",
-                               hint="run `wandb login` (or set WANDB_API_KEY), or train with --store.wandb-mode "
-                                    "offline and `wandb sync` later") from exc
+                               hint="check that the W&B server ($WANDB_BASE_URL, else api.wandb.ai) answers and "
+                                    "`wandb login` (or WANDB_API_KEY), or train with --store.wandb-mode offline and "
+                                    "`wandb sync` later") from exc
         # Steps: W&B drops a row whose step is not above the last one, and a resumed run goes back
         # to its checkpoint's env_steps. So the W&B step is the record's seq (strictly increasing
         # over the whole run, across resumes and in a replay alike) and env_steps is a value that
@@ -122,6 +126,11 @@ class WandbSink:
     def shutdown(self) -> None:
         if self.run is not None:  # no end record: the process that wrote the log died
             self._finish(1)
+
+
+def init_limit() -> dict[str, float]:
+    """``init_timeout`` unless the user set ``$WANDB_INIT_TIMEOUT``."""
+    return {} if os.environ.get("WANDB_INIT_TIMEOUT") else {"init_timeout": INIT_TIMEOUT_S}
 
 
 def row_of(record: Record) -> dict[str, Any] | None:
