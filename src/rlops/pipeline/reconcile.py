@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from rlops.errors import RlopsError
+from rlops.pipeline.fatal_log import crash_reason
 from rlops.store.run_dir import RunDirectory
 from rlops.store.runs import RunStore
 
@@ -20,12 +21,16 @@ log = logging.getLogger(__name__)
 
 
 def reconcile_lost_runs(store: RunStore) -> list[str]:
-    """Mark the runs of this host whose process is gone lost; return their ids."""
+    """Mark the runs of this host whose process is gone lost (failed, with the reason, when a
+    native crash left its fatal.log); return their ids."""
     lost = store.mark_lost_runs()
     for run_id in lost:
         run = store.get_run(run_id)
         if run["run_dir"]:
-            _fail_in_backends(run_id, Path(run["run_dir"]), run["reason"] or "lost")
+            crash = crash_reason(Path(run["run_dir"]))
+            if crash is not None:
+                store.mark(run_id, "failed", reason=crash)
+            _fail_in_backends(run_id, Path(run["run_dir"]), crash or run["reason"] or "lost")
     return lost
 
 

@@ -38,6 +38,7 @@ from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, remove_par
 from rlops.pipeline.disk_full import disk_full_error
 from rlops.pipeline.engine import engine_named
 from rlops.pipeline.envs import make_vector_env, probe_env
+from rlops.pipeline.fatal_log import FatalLog
 from rlops.pipeline.evaluate import EvalResult, evaluate_model, evaluate_policy_of
 from rlops.pipeline.loading import EVAL_SEED_OFFSET, load_policy
 from rlops.pipeline.observations import wrap_observations
@@ -133,7 +134,7 @@ def _train(options: Options, progress: bool) -> TrainResult:
         snapshot = options.model_dump(mode="json")
         run.write_json(run.options_file, snapshot)
         remove_partial(run.checkpoints)
-        with _file_log(run.log_file):
+        with _file_log(run.log_file), FatalLog(run.path):  # a native crash leaves its reason (fatal_log)
             context = RunContext(run.name, run.path, run.events_file, options, new_trace_id())
             sinks, unavailable = build_sinks(context)
             recorder = RunRecorder(run.name, run.events_file, sinks=sinks, trace_id=context.trace_id,
