@@ -1,5 +1,6 @@
-// Compare runs: one colored series per run on shared charts (reward and a chosen metric), their
-// summaries side by side, and the options in which they differ.
+// Compare runs: one colored series per run on shared charts (the episode return, as the mean of
+// the last 100 episodes, and a chosen metric), their summaries side by side, and the options in
+// which they differ. A run is only asked for a metric it has (an A2C run has no train/loss).
 
 import { api, apiOr, encodePath, runPath } from "./api.js";
 import { Chart, PALETTE } from "./charts.js";
@@ -7,10 +8,23 @@ import { errorPanel, hashParams, loading, runHref, toast } from "./dom.js";
 import { duration, elapsed, esc, flatten, num, show, si, statusBadge } from "./format.js";
 
 const MAX_POINTS = 2000;
+const RECENT = 100; // episodes in the running mean, as SB3's ep_rew_mean and W&B's headline
+
+/** The mean of the last `window` values at each point. */
+export function runningMean(values, window = RECENT) {
+  const out = [];
+  let total = 0;
+  values.forEach((v, i) => {
+    total += v - (i >= window ? values[i - window] : 0);
+    out.push(total / Math.min(i + 1, window));
+  });
+  return out;
+}
 
 export function mount(root, params) {
   const ids = [...new Set(String(params.ids ?? "").split(",").map((s) => s.trim()).filter(Boolean))];
   const charts = [];
+  let keysOf = new Map(); // run id -> the metric keys it has
   let disposed = false;
   if (ids.length < 1) {
     root.innerHTML = `<section class="page"><div class="panel empty"><p>Choose runs to compare on the <a href="#/">runs page</a> (tick two or more, then Compare).</p></div></section>`;
@@ -32,7 +46,11 @@ export function mount(root, params) {
     const keyLists = await Promise.all(runs.map((r) => apiOr(`${runPath(r.run_id)}/metrics`, [])));
     if (disposed) return;
     const allKeys = [...new Set(keyLists.flat())].sort();
-    const defaultKey = ["train/loss", "entropy_mean", "sps", "rollout/ep_rew_mean"].find((k) => allKeys.includes(k)) ?? allKeys[0] ?? "";
+    keysOf = new Map(runs.map((r, i) => [r.run_id, new Set(keyLists[i])]));
+    // The default is a key every run has, so no run's line is missing from the first view.
+    const shared = allKeys.filter((k) => runs.every((r) => keysOf.get(r.run_id).has(k)));
+    const defaultKey = ["rollout/ep_rew_mean", "train/value_loss", "train/loss", "entropy_mean", "sps"]
+      .find((k) => shared.includes(k)) ?? shared[0] ?? allKeys[0] ?? "";
     const chosen = params.key && allKeys.includes(params.key) ? params.key : defaultKey;
 
     const legend = runs.map((r) => `<span class="item"><span class="swatch" style="background:${color.get(r.run_id)}"></span>
@@ -52,7 +70,7 @@ export function mount(root, params) {
     </section>`;
     const series = runs.map((r) => ({ label: r.run_id, color: color.get(r.run_id) }));
     const reward = new Chart(root.querySelector('[data-testid="compare-chart"]'), {
-      name: "compare-reward", title: "reward_mean", height: 280, series,
+      name: "compare-reward", title: `episode return (mean of last ${RECENT})`, height: 280, series,
     });
     const select = `<select data-testid="compare-key" aria-label="metric">${allKeys.map((k) =>
       `<option value="${esc(k)}"${k === chosen ? " selected" : ""}>${esc(k)}</option>`).join("")}</select>`;
@@ -68,20 +86,25 @@ export function mount(root, params) {
       window.history.replaceState(null, "", url);
       fill(extra, runs, e.target.value);
     });
-    const rewardKey = allKeys.includes("reward_mean") ? "reward_mean" : allKeys.includes("rollout/ep_rew_mean") ? "rollout/ep_rew_mean" : null;
-    reward.container.querySelector("h3").textContent = rewardKey ?? "reward";
-    if (rewardKey) fill(reward, runs, rewardKey);
-    else reward.scheduleDraw();
+    fillReturns(reward, runs);
     if (chosen) fill(extra, runs, chosen);
     else extra.scheduleDraw();
   })().catch((err) => {
     if (!disposed) root.innerHTML = errorPanel(err, "Could not compare");
   });
 
+  async function fillReturns(chart, runs) {
+    const episodes = await Promise.all(runs.map((r) => apiOr(`${runPath(r.run_id)}/episodes?limit=${MAX_POINTS}`, [])));
+    if (disposed) return;
+    const arrival = performance.now();
+    episodes.forEach((list, i) => chart.setSeries(i, list.map((e) => e.env_steps), runningMean(list.map((e) => e.return)), arrival));
+  }
+
   async function fill(chart, runs, key) {
     chart.container.querySelector("h3").textContent = chart.name === "compare-extra" ? "" : key;
-    const data = await Promise.all(runs.map((r) =>
-      apiOr(`${runPath(r.run_id)}/metrics/${encodePath(key)}?max_points=${MAX_POINTS}`, { steps: [], values: [] })));
+    const empty = { steps: [], values: [] };
+    const data = await Promise.all(runs.map((r) => (keysOf.get(r.run_id)?.has(key)
+      ? apiOr(`${runPath(r.run_id)}/metrics/${encodePath(key)}?max_points=${MAX_POINTS}`, empty) : empty)));
     if (disposed) return;
     const arrival = performance.now();
     data.forEach((d, i) => chart.setSeries(i, d.steps ?? [], d.values ?? [], arrival));
