@@ -9,6 +9,7 @@
   TensorBoard scalars become records and its videos artifacts.
 - ``play``: a play session (``rlops.play.session``): an env stepped server-side for the dashboard's
   play page, a person or a model acting; its records come over stdout as a ``command`` run's do.
+- ``offline``: offline RL on a dataset with d3rlpy in its own interpreter (``rlops.offline``).
 
 Each declares its capabilities (shown by ``rlops runs runners``) and the modules its interpreter
 must import, which pre-flight checks before anything is launched.
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rlops.errors import PreflightError, UnknownNameError, UsageError
+from rlops.offline.runner import OfflineRunner
 from rlops.options import resolve_options
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import LaunchSpec
@@ -139,7 +141,7 @@ def _config_of(args: list[str]) -> tuple[Path | None, list[str]]:
 
 
 RUNNERS: dict[str, Runner] = {runner.name: runner for runner in (RlopsRunner(), CommandRunner(), CleanrlRunner(),
-                                                                   PlayRunner())}
+                                                                   OfflineRunner(), PlayRunner())}
 
 
 def get_runner(name: str) -> Runner:

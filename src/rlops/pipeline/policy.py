@@ -21,6 +21,7 @@ from rlops.errors import UsageError
 from rlops.pipeline.checkpoints import Checkpoint
 from rlops.pipeline.loading import load_policy
 from rlops.pipeline.observations import find_normalizer
+from rlops.pipeline.torchscript_policy import TorchScriptAgent
 from rlops.pipeline.vector.agent import VectorAgent
 
 
@@ -74,7 +75,7 @@ class ServedPolicy:
     def _forward(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         # SB3's predict() minus what costs more than the network on a small MLP: it switches the
         # modules to eval mode on every call (done once here) and validates a distribution object.
-        if isinstance(self.model, VectorAgent):  # a vector-engine policy normalizes and bounds its own actions
+        if isinstance(self.model, (VectorAgent, TorchScriptAgent)):  # they normalize and bound their own actions
             return self.model.predict(obs, deterministic=deterministic)[0]
         policy = self.policy
         tensor, _ = policy.obs_to_tensor(obs)  # SB3's own preprocessing (image transposition included)
