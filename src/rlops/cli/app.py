@@ -42,8 +42,9 @@ COMMANDS = [
                  "Queue a sweep (grid or random search) and rank its runs by best eval reward.", TAKES_OPTIONS),
     CommandEntry("gc", "rlops.cli.commands_gc:gc",
                  "Prune videos and old run directories by orchestrator.max_videos_per_run, max_runs_per_agent and "
-                 "max_age_days; never a live run or a production/staging model's checkpoint. Exit 1 when a deletion "
-                 "failed.", TAKES_OPTIONS),
+                 "max_age_days; never a live run, a production/staging model's checkpoint or a model being "
+                 "evaluated. First finishes any prune an interrupted gc began. Exit 1 when a deletion failed.",
+                 TAKES_OPTIONS),
     CommandEntry("ui", "rlops.cli.commands_ui:ui",
                  "Serve the dashboard and supervise runs: rlops ui [--ui.host H] [--ui.port P] [--ui.token T].",
                  TAKES_OPTIONS),
