@@ -64,7 +64,8 @@ def test_each_listed_help_is_the_commands_own(entry, capsys):
 
     real = app.commands[entry.name].load()
     own = " ".join((real.help or "").split("\n\n")[0].split())
-    assert own == entry.short_help
+    assert own == entry.short_help, (f"rlops --help lists {entry.name!r} as {entry.short_help!r} but its docstring "
+                                     f"says {own!r}: update COMMANDS in src/rlops/cli/app.py")
 
 
 def test_train_help_shows_the_sections_and_the_most_used_options(capsys):
