@@ -22,3 +22,14 @@ class AbortingCartPole(CartPoleEnv):
 
 def aborting(abort_at: int = 100, render_mode: str | None = None) -> AbortingCartPole:
     return AbortingCartPole(abort_at, render_mode)
+
+
+class UnrenderableCartPole(CartPoleEnv):
+    """A CartPole whose renderer fails, as MuJoCo's does where no OpenGL context can be made."""
+
+    def render(self):  # noqa: ANN201
+        raise RuntimeError("an OpenGL platform library has not been loaded into this process")
+
+
+def unrenderable(render_mode: str | None = None) -> UnrenderableCartPole:
+    return UnrenderableCartPole(render_mode=render_mode)

@@ -49,3 +49,16 @@ def test_a_mujoco_env_evaluates_with_frames_without_a_display(capsys):
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["status"] == "finished"
     assert list(Path("rlruns/mj/frames").rglob("*.png")), "no evaluation frames were written"
+
+
+def test_frames_that_cannot_be_rendered_are_skipped_with_one_line(caplog):
+    import logging
+
+    from tests.helpers import train_tiny
+
+    caplog.set_level(logging.INFO, logger="rlops")
+    result = train_tiny("ppo", "--env.env-id", "tests.pipeline.aborting_env:unrenderable", "--eval.frame-every", "1")
+    assert result.status == "finished" and result.evaluation.episodes == 2
+    skipped = [r.getMessage() for r in caplog.records if "frames skipped" in r.getMessage()]
+    assert skipped == ["evaluation frames skipped: rendering failed (RuntimeError: an OpenGL platform library has "
+                       "not been loaded into this process)"]

@@ -10,6 +10,7 @@ window. A non-finite loss stops training (it would only poison the run from ther
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import deque
@@ -27,6 +28,8 @@ from rlops.events.schema import Episode, Metrics, Step
 from rlops.sinks.recorder import RunRecorder
 
 RING = 64  # vector steps kept for a failure receipt
+
+log = logging.getLogger(__name__)
 
 
 class TelemetryCallback(BaseCallback):
@@ -198,7 +201,11 @@ class EvalStepRecorder:
     def _save_frame(self, episode: int, step: int) -> str | None:
         try:
             image = self.venv.get_images()[0]
-        except Exception:  # frames are a bonus; the step record is what counts
+        except Exception as exc:  # frames are a bonus; the step record is what counts
+            # Said once, then no more attempts: a renderer that failed (no display, no GL) fails again.
+            log.warning("evaluation frames skipped: rendering failed (%s: %s)", type(exc).__name__,
+                        str(exc).splitlines()[0][:160] if str(exc) else "")
+            self.frames_dir = None
             return None
         if image is None or np.ndim(image) != 3:
             return None
