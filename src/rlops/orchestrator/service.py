@@ -8,7 +8,7 @@ of supervision and is what the daemon (``rlops runs daemon``) runs every ``poll_
 1. settle the runs whose worker exited (``exit.json``) or vanished without one (lost);
 2. escalate stops: SIGKILL to the group once ``stop_grace_s`` has passed since the SIGTERM, or
    since the trainer last showed progress toward its final checkpoint (``stop_progress.json``:
-   an update in flight is finished, not lost), at most ``STOP_PROGRESS_GRACES`` graces in all;
+   an update in flight is finished, not lost), at most ``STOP_PROGRESS_LIMIT_S`` in all;
 3. ingest what the running runs wrote to their logs, exactly once (by ``seq``), from where the
    last ingest stopped: a daemon killed and restarted picks up where the store says it was;
 4. launch queued runs, oldest first, while fewer than ``max_concurrent`` run.
@@ -57,7 +57,7 @@ LOG_FILE = "train_log.jsonl"
 WORKER_FILE = "worker.json"
 LIVE = ("queued", "running")
 LAUNCH_TIMEOUT_S = 60.0
-STOP_PROGRESS_GRACES = 30  # a trainer finishing its update gets at most this many grace periods
+STOP_PROGRESS_LIMIT_S = 600.0  # a trainer finishing its update is waited for at most this long after the SIGTERM
 UNSETTLED_WINDOW_S = 24 * 3600.0  # how far back an ended run may still get its exit status  # a claimed run with no worker after this was interrupted mid-launch
 
 
@@ -283,10 +283,10 @@ class TrainerService:
 def _finishing(run_dir: Path, stop: dict[str, Any], grace: float) -> bool:
     """The program acknowledged the stop and shows progress toward its final checkpoint: its
     ``stop_progress.json`` moved within the last grace period. SIGKILL waits for it, up to
-    ``STOP_PROGRESS_GRACES`` grace periods in all; one that stands still is killed after one."""
+    ``STOP_PROGRESS_LIMIT_S`` after the SIGTERM; one that stands still is killed after one grace."""
     progress = _read_json(run_dir / STOP_PROGRESS_FILE)
     now = time.time()
-    if progress is None or now - stop["asked"] > STOP_PROGRESS_GRACES * grace:
+    if progress is None or now - stop["asked"] > max(STOP_PROGRESS_LIMIT_S, grace):
         return False
     updated = progress.get("updated")
     return isinstance(updated, int | float) and updated >= stop["asked"] - 1.0 and now - updated <= grace

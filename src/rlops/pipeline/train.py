@@ -172,6 +172,7 @@ class TrainingSession:
         self.models = RunModels(options, run.name, parent_model_id)
         self.validation: Validation | None = None
         self.progress = StopProgress(run.path)
+        self.stop = StopFlag(on_stop=self.progress.acknowledge)
         self.progress.path.unlink(missing_ok=True)  # an earlier process's stop, on resume
         # On-policy learners are checkpointed only at rollout boundaries, the states that an
         # uninterrupted run passes through too, so that a resume continues it exactly.
@@ -195,21 +196,23 @@ class TrainingSession:
 
     def run(self, progress: bool) -> tuple[str, Checkpoint, EvalResult | None]:
         try:
-            status = self._learn(progress)
-            checkpoint = self.saved[-1]
-            evaluation = self._final_evaluation(checkpoint) if status == "finished" else None
+            # A stop during the final evaluation lets it finish (it shows progress, step by step).
+            with _stop_on_signals(self.stop):
+                status = self._learn(progress)
+                checkpoint = self.saved[-1]
+                evaluation = self._final_evaluation(checkpoint) if status == "finished" else None
         except BaseException as error:
             self._fail(error)
             raise
         finally:
             self.models.close()
-        self.recorder.close(status, reason=self.stop.reason, env_steps=self.model.num_timesteps)
+        self.recorder.close(status, reason=self.stop.reason if status == "stopped" else None,
+                            env_steps=self.model.num_timesteps)
         self._report_sink_failures()
         return status, checkpoint, evaluation
 
     def _learn(self, progress: bool) -> str:
         options = self.options
-        self.stop = StopFlag(on_stop=self.progress.acknowledge)
         callbacks: list[Any] = [self.stop, self.telemetry]
         at_boundary = self.boundary is not None
         if self.boundary is not None:
@@ -221,7 +224,7 @@ class TrainingSession:
         if progress:
             callbacks.append(ProgressBar(options.train.total_timesteps))
         remaining = options.train.total_timesteps - self.model.num_timesteps
-        with _stop_on_signals(self.stop), self.progress.watching(self.model):
+        with self.progress.watching(self.model):
             if remaining > 0:
                 try:
                     self.model.learn(remaining, callback=CallbackList(callbacks),
@@ -292,7 +295,7 @@ class TrainingSession:
             frames = self.run_dir.path / "frames" / checkpoint.path.name if self.render_mode else None
             hook = EvalStepRecorder(self.recorder, loaded.venv, frames, options.frame_every)
         try:
-            result = evaluate_policy_of(loaded, options.episodes, options.deterministic, hook)
+            result = evaluate_policy_of(loaded, options.episodes, options.deterministic, _beating(self.progress, hook))
         finally:
             loaded.close()
         self.run_dir.write_json(self.run_dir.eval_file, result.to_dict())
@@ -336,6 +339,15 @@ class TrainingSession:
 
     def _relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.run_dir.path))
+
+
+def _beating(progress: StopProgress, hook: Any) -> Any:
+    """An evaluation step hook that also shows progress (to a supervisor waiting on a stop)."""
+    def on_step(**step: Any) -> None:
+        progress.beat()
+        if hook is not None:
+            hook(**step)
+    return on_step
 
 
 def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunDirectory,
