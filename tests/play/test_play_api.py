@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.error
@@ -15,8 +16,11 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.ui.test_dashboard_browser import api, ui_server, wait_for
+from tests.helpers import tiny_args
+from tests.ui.test_dashboard_browser import api, clean_env, ui_server, wait_for
 
+# A 256-step model validates only under rules this lenient.
+LENIENT = ("--registry.min-reward", "0", "--registry.min-episodes", "1")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,8 +28,17 @@ ROOT = Path(__file__).resolve().parents[2]
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("play")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    with ui_server(home, "--orchestrator.poll-interval", "0.2", "--orchestrator.stop-grace-s", "3") as base:
+    with ui_server(home, "--orchestrator.poll-interval", "0.2", "--orchestrator.stop-grace-s", "3", *LENIENT) as base:
         yield base, home
+
+
+@pytest.fixture(scope="module")
+def model_id(server):
+    """A tiny PPO of CartPole, trained, registered and validated in the server's registry."""
+    base, home = server
+    subprocess.run([sys.executable, "-m", "rlops", "train", *tiny_args("ppo", steps=256), "--store.run-name", "tiny", *LENIENT],
+                   cwd=home, env=clean_env(), check=True, capture_output=True)
+    return next(m["id"] for m in api(base, "/api/models?validated=true") if m["env_id"] == "CartPole-v1")
 
 
 def start(base: str, **body) -> str:  # noqa: ANN003
@@ -157,3 +170,54 @@ def test_a_second_tab_is_refused_and_sessions_are_limited(server):
 
     asyncio.run(drive(ws_url(base, run_id), two_tabs))
     run_row(base, run_id)
+
+
+@pytest.mark.slow  # trains a model first
+def test_a_hybrid_session_marks_the_steps_of_the_model_and_of_the_person(server, model_id):
+    base, _ = server
+    run_id = start(base, env_id="CartPole-v1", mode="hybrid", model_id=model_id, fps=60)
+
+    async def script(ws, received):  # noqa: ANN001
+        await until(received, lambda m: m["type"] == "step" and m["actor"] == "agent")
+        await ws.send(json.dumps({"type": "input", "keys": ["ArrowLeft"], "action": 0, "seq": 1}))
+        await until(received, lambda m: m["type"] == "step" and m["actor"] == "human")
+        await ws.send(json.dumps({"type": "input", "keys": [], "action": None, "seq": 2}))
+        await until(received, lambda m: m["type"] == "step" and m["input_seq"] == 2 and m["actor"] == "agent")
+
+    asyncio.run(drive(ws_url(base, run_id), script))
+    assert run_row(base, run_id)["algorithm"] == "hybrid"
+    steps = wait_for(lambda: steps_of(base, run_id), 20, "the session's steps")
+    human = [s for s in steps if s["actor"] == "human"]
+    agent = [s for s in steps if s["actor"] == "agent"]
+    assert human and agent and len(human) + len(agent) == len(steps)
+    assert all(s["action"] == 0 and s["keys"] == ["ArrowLeft"] for s in human)
+
+
+@pytest.mark.slow  # trains a model first
+def test_an_agent_session_pauses_and_steps(server, model_id):
+    base, _ = server
+    run_id = start(base, env_id="CartPole-v1", mode="agent", model_id=model_id, fps=30)
+
+    async def script(ws, received):  # noqa: ANN001
+        await until(received, lambda m: m["type"] == "step")
+        await ws.send(json.dumps({"type": "pause", "paused": True}))
+        await asyncio.sleep(0.3)
+        count = sum(1 for m in received if isinstance(m, dict) and m["type"] == "step")
+        await asyncio.sleep(0.5)
+        assert sum(1 for m in received if isinstance(m, dict) and m["type"] == "step") == count  # paused
+        await ws.send(json.dumps({"type": "step"}))
+        await until(received, lambda m: sum(1 for x in received if isinstance(x, dict) and x["type"] == "step")
+                    == count + 1)
+
+    asyncio.run(drive(ws_url(base, run_id), script))
+    run_row(base, run_id)
+    assert {s["actor"] for s in steps_of(base, run_id)} == {"agent"}
+
+
+@pytest.mark.slow  # trains a model first
+def test_a_model_for_another_env_is_refused_with_a_switch_env_suggestion(server, model_id):
+    base, _ = server
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        start(base, env_id="Acrobot-v1", mode="agent", model_id=model_id)
+    body = json.loads(refused.value.read())["error"]
+    assert "CartPole-v1" in body["message"] and "switch env to CartPole-v1" in body["hint"]

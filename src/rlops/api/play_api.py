@@ -75,8 +75,12 @@ def add_play_routes(app: FastAPI, db_path: str | Path, options: Options | None) 
 
     @app.websocket("/api/play/{run_id}/ws")
     async def play_socket(websocket: WebSocket, run_id: str) -> None:
+        # Accepted at once: a session loading its model (torch) takes seconds, which the page shows.
+        await websocket.accept()
+        await websocket.send_text(json.dumps({"type": "status", "message": "starting the session…"}))
         path = await _session_socket(db_path, run_id)
         if isinstance(path, str):
+            await websocket.send_text(json.dumps({"type": "error", "message": path}))
             await websocket.close(code=1008, reason=path[:120])
             return
         try:
@@ -84,7 +88,6 @@ def add_play_routes(app: FastAPI, db_path: str | Path, options: Options | None) 
         except OSError as exc:
             await websocket.close(code=1011, reason=f"the session's socket did not answer: {exc}"[:120])
             return
-        await websocket.accept()
         await relay(websocket, reader, writer)
 
 

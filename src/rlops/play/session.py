@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from rlops.errors import RlopsError, UsageError
-from rlops.events.schema import Episode, Error, Step, encode
+from rlops.events.schema import Episode, Error, Meta, Step, encode
 from rlops.play import wire
 from rlops.play.actions import ActionRefused, as_record, checked_action
 from rlops.play.agents import PlayAgent, check_fits, load_agent
@@ -335,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     session.seed = args.seed
+    # The run's first record: the runs table reads the env and, as the algorithm column, the mode.
+    session.emit(Meta(config={"runner": "play", "env": {"env_id": args.env}, "agent": {"algorithm": args.mode},
+                              "play": {"mode": args.mode, "model": args.model, "key_map": session.key_map,
+                                       "fps": session.fps}},
+                      seed=args.seed, argv=list(sys.argv), producer="rlops.play"))
     try:
         return asyncio.run(serve(session, run_dir, args.connect_timeout))
     finally:

@@ -12,6 +12,7 @@ const PAGES = {
   start: () => import("./start.js"),
   models: () => import("./models.js"),
   retention: () => import("./retention.js"),
+  play: () => import("./play.js"),
 };
 
 /** "#/runs/abc/replay?x=1" → {page, params, nav} */
@@ -33,6 +34,7 @@ export function route(hash) {
   if (parts.length === 1 && parts[0] === "compare") return { page: "compare", params, nav: "runs" };
   if (parts.length === 1 && parts[0] === "new") return { page: "start", params, nav: "new" };
   if (parts.length === 1 && parts[0] === "models") return { page: "models", params, nav: "models" };
+  if (parts.length === 1 && parts[0] === "play") return { page: "play", params, nav: "play" };
   if (parts.length === 1 && parts[0] === "retention") return { page: "retention", params, nav: "retention" };
   return { page: null, params, nav: null, path };
 }

@@ -217,8 +217,14 @@ export function mount(root, params) {
       <tr><th>terminated</th><td>${flag(s.terminated)}</td></tr>
       <tr><th>truncated</th><td>${flag(s.truncated)}</td></tr>
       <tr><th>frame</th><td>${s.frame ? esc(s.frame) : frame ? `<span class="muted">${esc(frame)} (earlier)</span>` : DASH}</td></tr>
-      <tr><th>obs</th><td><div class="obs">${obsHtml(s.obs)}</div></td></tr></tbody></table>`;
+      <tr><th>obs</th><td><div class="obs">${obsHtml(s.obs)}</div></td></tr>${extraRows(s)}</tbody></table>`;
     state.chart.u?.redraw(false);
+  }
+
+  // A play session's step (who acted, keys held) and a custom runtime's (belief, intention, confidence), when present.
+  function extraRows(s) {
+    return ["actor", "keys", "belief", "intention", "confidence"].filter((k) => s[k] != null)
+      .map((k) => `<tr data-step-field="${k}"><th>${k}</th><td>${esc(typeof s[k] === "object" && !Array.isArray(s[k]) ? JSON.stringify(s[k]) : showValue(s[k]))}</td></tr>`).join("");
   }
 
   function play() {
