@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
 from rlops import __version__
+from rlops.api.datasets_api import add_datasets_routes
 from rlops.api.errors import error, install_error_handlers
 from rlops.api.live_api import add_live_routes
 from rlops.api.logs_api import add_logs_routes
@@ -54,6 +55,7 @@ def create_app(db_path: str | Path, options: Options | None = None) -> FastAPI:
     add_registry_routes(app, db_path, options)
     add_retention_routes(app, db_path, options)
     add_play_routes(app, db_path, options)
+    add_datasets_routes(app, db_path, options)
     add_page(app)
     return app
 

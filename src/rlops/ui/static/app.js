@@ -13,6 +13,7 @@ const PAGES = {
   models: () => import("./models.js"),
   retention: () => import("./retention.js"),
   play: () => import("./play.js"),
+  datasets: () => import("./datasets.js"),
 };
 
 /** "#/runs/abc/replay?x=1" → {page, params, nav} */
@@ -36,6 +37,7 @@ export function route(hash) {
   if (parts.length === 1 && parts[0] === "models") return { page: "models", params, nav: "models" };
   if (parts.length === 1 && parts[0] === "play") return { page: "play", params, nav: "play" };
   if (parts.length === 1 && parts[0] === "retention") return { page: "retention", params, nav: "retention" };
+  if (parts.length === 1 && parts[0] === "datasets") return { page: "datasets", params, nav: "datasets" };
   return { page: null, params, nav: null, path };
 }
 
