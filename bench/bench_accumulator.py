@@ -23,7 +23,9 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -31,6 +33,9 @@ import numpy as np
 import torch
 
 from rlops.events.accumulator import MetricsAccumulator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results as bench_results  # noqa: E402
 
 POOL = 32  # distinct pre-generated steps, cycled
 TARGET_FRACTION = 0.10
@@ -158,7 +163,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--envs", type=int, nargs="+", default=[1024, 16384])
     parser.add_argument("--torch-threads", type=int, default=1, help="0: torch's default")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures, dated, to this file")
+    parser.add_argument("--smoke", action="store_true", help="1 round of 100 steps at 64 envs: seconds")
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.steps, args.envs = 1, 100, [64]
+    started_at = bench_results.stamp()
     default_threads = torch.get_num_threads()
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
@@ -227,8 +237,11 @@ def main() -> None:
     print(f"\nhost transfers while stepping: {stepping}")
     print(f"host transfers per record: {per_record}")
     print(f"1-minute load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
-    print(json.dumps({"rounds": args.rounds, "steps": args.steps, "torch_threads": torch.get_num_threads(),
-                      "results": results, "host_transfers_stepping": stepping, "host_transfers_per_record": per_record}))
+    data = {"rounds": args.rounds, "steps": args.steps, "torch_threads": torch.get_num_threads(),
+            "results": results, "host_transfers_stepping": stepping, "host_transfers_per_record": per_record,
+            "target_fraction": TARGET_FRACTION}
+    print(json.dumps(data))
+    bench_results.write(args.json, "accumulator", started_at, data, smoke=args.smoke)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Metric ingest and read-back: rlops's run store against MLflow, TensorBoard, W&B, raw sqlite3
 and JSON lines, for the same 100,000 points (20,000 steps x 5 keys), in one run of this script.
 
-    python bench/bench_ingest.py [--rounds 3] [--read-rounds 5] [--workdir DIR]
+    python bench/bench_ingest.py [--rounds 3] [--read-rounds 5] [--workdir DIR] [--json FILE] [--smoke]
 
 Every measurement runs in a fresh subprocess (this script again, with ``--variant``), so imports,
 start-up and one variant's state (caches, threads, a W&B service) never reach another's timer.
@@ -9,7 +9,10 @@ Creating the run, writer, client or connection is not timed; building each step'
 In each round every variant runs once, in an order rotated between rounds; ratios compare two
 results of the same round. The read-backs read the data round 0 wrote, each in a fresh process.
 Targets (docs/performance.md): >= 500,000 points/s end to end (>= 100x MLflow log_batch), and
-one run's 100,000 points back in < 50 ms.
+one run's 100,000 points back in < 50 ms. Beside the wall-clock rate, the end-to-end variant
+reports its CPU time (the producer's thread and the sink's), a figure the neighbours on a shared
+machine do not move much; and the JSON encoders that could write the log (the standard library,
+orjson, msgspec) are timed per record on the same records. ``--smoke``: 1 round of 1,000 steps.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import results
+
 STEPS = 20_000
 KEYS = ("train/loss", "train/entropy", "rollout/reward_mean", "rollout/value_mean", "train/lr")
 POINTS = STEPS * len(KEYS)
@@ -34,6 +39,14 @@ RUN_ID = "bench-ingest"
 TARGET_POINTS_PER_S = 500_000
 TARGET_MLFLOW_RATIO = 100
 TARGET_READ_S = 0.050
+
+
+EXTRA: dict[str, float] = {}  # a child's figures besides its seconds (the recorder's CPU time)
+
+
+def set_steps(steps: int) -> None:
+    global STEPS, POINTS
+    STEPS, POINTS = steps, steps * len(KEYS)
 
 
 def series() -> list[list[float]]:
@@ -53,13 +66,15 @@ def rlops_recorder(workdir: Path, rows: list[list[float]]) -> tuple[float, int]:
 
     log = workdir / "train_log.jsonl"
     recorder = RunRecorder(RUN_ID, log, sinks=[SqliteSink(workdir / "rlops.db", RUN_ID, workdir, log)])
-    started = time.perf_counter()
+    started, cpu, producer = time.perf_counter(), time.process_time(), time.thread_time()
     t0 = time.monotonic()
     for step, row in enumerate(rows):
         recorder.emit(Metrics(env_steps=step, opt_steps=step, wall_time_s=time.monotonic() - t0, sps=0.0,
                               values=dict(zip(KEYS, row))))
     end = recorder.close("finished", env_steps=STEPS)
     elapsed = time.perf_counter() - started
+    # Every thread's CPU (the sink threads have ended: process_time still holds theirs).
+    EXTRA.update(cpu_s=time.process_time() - cpu, producer_cpu_s=time.thread_time() - producer)
     if end.dropped:
         raise SystemExit(f"the recorder dropped records: {end.dropped}")
     return elapsed, _rlops_points(workdir / "rlops.db")
@@ -277,6 +292,40 @@ READERS = {
 }
 
 
+# -- the encoders that could write the log, on the same records -------------------------------------------
+
+
+def time_encoders(count: int) -> dict[str, float]:
+    """CPU microseconds per record for each encoder, from the record's JSON object (built by the
+    schema) to bytes; rlops's ``encode_bytes`` is timed whole (its object, orjson, the NaN check)."""
+    import orjson
+
+    from rlops.events.schema import _ENCODER, Metrics, encode_bytes, to_dict
+
+    rows = series()[:count]
+    records = [Metrics(run_id=RUN_ID, trace_id="0" * 32, seq=i, t=1.7e9 + i, env_steps=i, opt_steps=i,
+                       wall_time_s=i * 1e-3, values=dict(zip(KEYS, row))) for i, row in enumerate(rows)]
+    objects = [to_dict(record) for record in records]
+    candidates = {"stdlib json": lambda o: _ENCODER.encode(o).encode(), "orjson": orjson.dumps}
+    try:
+        import msgspec
+
+        candidates["msgspec"] = msgspec.json.Encoder().encode
+    except ImportError:
+        pass
+    timed: dict[str, float] = {}
+    for name, encoder in candidates.items():
+        started = time.thread_time()
+        for item in objects:
+            encoder(item)
+        timed[name] = (time.thread_time() - started) / count * 1e6
+    started = time.thread_time()
+    for record in records:
+        encode_bytes(record)
+    timed["rlops encode_bytes (object + orjson + NaN check)"] = (time.thread_time() - started) / count * 1e6
+    return timed
+
+
 # -- the driver -----------------------------------------------------------------------------------------
 
 
@@ -286,7 +335,7 @@ def child(kind: str, name: str, workdir: Path) -> None:
         seconds, points = WRITERS[name][0](workdir, series())
     else:
         seconds, points = READERS[name][0](workdir)
-    print(json.dumps({"seconds": seconds, "points": points}))
+    print(json.dumps({"seconds": seconds, "points": points, **EXTRA}))
 
 
 def measure(kind: str, name: str, workdir: Path) -> dict[str, float]:
@@ -294,7 +343,7 @@ def measure(kind: str, name: str, workdir: Path) -> dict[str, float]:
     if name == "wandb":
         env.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DIR=str(workdir),
                    WANDB_CONFIG_DIR=str(workdir / "wandb-config"), WANDB_CACHE_DIR=str(workdir / "wandb-cache"))
-    command = [sys.executable, __file__, f"--{kind}", name, "--workdir", str(workdir)]
+    command = [sys.executable, __file__, f"--{kind}", name, "--workdir", str(workdir), "--steps", str(STEPS)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     if done.returncode != 0:
         raise SystemExit(f"{kind} {name} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -318,21 +367,36 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--read-rounds", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=None, help="kept afterwards when given")
+    parser.add_argument("--steps", type=int, default=STEPS, help="metrics records (of 5 points each)")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures, dated, to this file")
+    parser.add_argument("--smoke", action="store_true", help="1 round of 1,000 steps, 1 read round: seconds")
     parser.add_argument("--write", choices=list(WRITERS), help=argparse.SUPPRESS)
     parser.add_argument("--read", choices=list(READERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.read_rounds, args.steps = 1, 1, 1000
+    set_steps(args.steps)
     if args.write or args.read:
         child("write" if args.write else "read", args.write or args.read, args.workdir)
         return
 
+    started_at = results.stamp()
+    encoders = time_encoders(2000 if args.smoke else 50_000)
+    print("JSON encoders, CPU microseconds per metrics record (one thread): " +
+          ", ".join(f"{name} {us:.2f}" for name, us in encoders.items()), flush=True)
     base = args.workdir or Path(tempfile.mkdtemp(prefix="rlops-bench-ingest-"))
     names = list(WRITERS)
     seconds: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {"cpu_s": [], "producer_cpu_s": []}
     print(f"Ingest: {POINTS:,} points ({STEPS:,} steps x {len(KEYS)} keys), {args.rounds} rounds, "
           f"a fresh process per measurement, order rotated between rounds; workdir {base}", flush=True)
     for round_index in range(args.rounds):
         for name in rotated(names, round_index):
-            seconds[name].append(measure("write", name, base / f"round{round_index}" / name)["seconds"])
+            result = measure("write", name, base / f"round{round_index}" / name)
+            seconds[name].append(result["seconds"])
+            for key in cpu:
+                if key in result:
+                    cpu[key].append(result[key])
         print(f"round {round_index}: " + ", ".join(f"{n} {POINTS / seconds[n][-1]:,.0f}/s" for n in names), flush=True)
     rate = {name: [POINTS / s for s in seconds[name]] for name in names}
 
@@ -368,10 +432,20 @@ def main() -> None:
           f"{'met' if vs_mlflow >= TARGET_MLFLOW_RATIO else 'MISSED'}")
     print(f"target read-back < {TARGET_READ_S * 1000:.0f} ms: {read_ms:,.1f} ms -> "
           f"{'met' if read_ms < TARGET_READ_S * 1000 else 'MISSED'}")
-    print(json.dumps({"points": POINTS, "rounds": args.rounds, "write_seconds": seconds, "points_per_s": rate,
-                      "ratio_median": {k: statistics.median(v) for k, v in ratios.items()},
-                      "ratios": ratios, "read_seconds": read_s,
-                      "read_ratio_median": {k: statistics.median(v) for k, v in read_ratios.items()}}))
+    per_cpu = [POINTS / c for c in cpu["cpu_s"]]
+    print(f"end to end by CPU time (every thread of the process, close included): {summary(per_cpu)} points per "
+          f"CPU-second; the producer's thread {summary([c / STEPS * 1e6 for c in cpu['producer_cpu_s']], '.2f')} us "
+          "per record")
+    data = {"points": POINTS, "rounds": args.rounds, "write_seconds": seconds, "points_per_s": rate,
+            "ratio_median": {k: statistics.median(v) for k, v in ratios.items()},
+            "ratios": ratios, "read_seconds": read_s,
+            "read_ratio_median": {k: statistics.median(v) for k, v in read_ratios.items()},
+            "recorder_cpu_s": cpu["cpu_s"], "recorder_producer_cpu_s": cpu["producer_cpu_s"],
+            "recorder_points_per_cpu_s": per_cpu, "encoders_us_per_record": encoders,
+            "targets": {"points_per_s": [TARGET_POINTS_PER_S, e2e], "vs_mlflow": [TARGET_MLFLOW_RATIO, vs_mlflow],
+                        "read_ms": [TARGET_READ_S * 1000, read_ms]}}
+    print(json.dumps(data))
+    results.write(args.json, "ingest", started_at, data, smoke=args.smoke)
     if args.workdir is None:
         shutil.rmtree(base, ignore_errors=True)
 

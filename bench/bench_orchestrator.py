@@ -29,8 +29,12 @@ from rlops.orchestrator.daemon import daemon_running
 from rlops.orchestrator.service import TrainerService
 from rlops.store.runs import RunStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results as bench_results  # noqa: E402
+
 PROGRAM = Path(__file__).resolve().parents[1] / "tests" / "orchestrator" / "programs" / "steady.py"
 POLL_S = 0.05
+TARGET_P95_MS = 250
 
 
 def main() -> None:
@@ -39,7 +43,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures, dated, to this file")
+    parser.add_argument("--smoke", action="store_true", help="2 runs x 50 records/s x 2 s: seconds")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.rate, args.seconds = 2, 50, 2
+    if args.json is not None:
+        args.json = args.json.resolve()  # the script moves into its work directory
+    started_at = bench_results.stamp()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rlops-orch-"))
     os.chdir(workdir)
     flags = ["--orchestrator.max-concurrent", str(args.runs), "--orchestrator.poll-interval", "0.1"]
@@ -92,9 +103,11 @@ def main() -> None:
     print(f"ingest lag ms: p50 {pct(0.5):.0f}, p95 {pct(0.95):.0f}, p99 {pct(0.99):.0f}, max {lags[-1] * 1000:.0f} "
           f"(mean {statistics.fmean(lags) * 1000:.0f}; includes up to {POLL_S * 1000:.0f} ms of polling)")
     print(f"1-minute load average before and after: {load[0]:.1f}, {load[1]:.1f} ({os.cpu_count()} cores)")
-    print(json.dumps({"runs": args.runs, "rate": args.rate, "seconds": args.seconds, "records": total, "lost": lost,
-                      "lag_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99), "max": lags[-1] * 1000},
-                      "load": load, "workdir": str(workdir)}))
+    data = {"runs": args.runs, "rate": args.rate, "seconds": args.seconds, "records": total, "lost": lost,
+            "lag_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99), "max": lags[-1] * 1000},
+            "load": load, "workdir": str(workdir), "target_p95_ms": TARGET_P95_MS}
+    print(json.dumps(data))
+    bench_results.write(args.json, "orchestrator", started_at, data, smoke=args.smoke)
 
 
 if __name__ == "__main__":

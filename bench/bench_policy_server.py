@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -26,6 +27,9 @@ import numpy as np
 from rlops.options import resolve_options
 from rlops.pipeline.policy import ServedPolicy
 from rlops.pipeline.train import prepare_options, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results as bench_results  # noqa: E402
 
 OBS = [0.01, -0.02, 0.03, 0.0]
 
@@ -64,10 +68,18 @@ def summary(latencies: list[float], seconds: float, per_request: int = 1) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures, dated, to this file")
+    parser.add_argument("--smoke", action="store_true", help="0.5 s per load, a 512-step policy: seconds")
     args = parser.parse_args()
+    timesteps = "512" if args.smoke else "4096"
+    if args.smoke:
+        args.seconds = 0.5
+    if args.json is not None:
+        args.json = args.json.resolve()  # the script moves into a work directory
+    started_at = bench_results.stamp()
     with tempfile.TemporaryDirectory() as workdir:
         os.chdir(workdir)
-        options = resolve_options(environ={}, args=["--train.total-timesteps", "4096", "--env.seed", "0",
+        options = resolve_options(environ={}, args=["--train.total-timesteps", timesteps, "--env.seed", "0",
                                                     "--train.device", "cpu", "--eval.episodes", "2"]).options
         result = train(prepare_options(options), progress=False)
         policy = ServedPolicy(result.checkpoint)
@@ -99,7 +111,9 @@ def main() -> None:
     for name, row in results.items():
         print(f"{name:<34} {row['requests_per_s']:>11,.0f} {row['observations_per_s']:>15,.0f} "
               f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}")
-    print(json.dumps({"in_process_us": in_process_us, **results}))
+    data = {"in_process_us": in_process_us, **results}
+    print(json.dumps(data))
+    bench_results.write(args.json, "policy_server", started_at, data, smoke=args.smoke)
 
 
 if __name__ == "__main__":

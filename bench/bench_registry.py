@@ -13,11 +13,15 @@ import argparse
 import json
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from rlops.store.registry import BEST_SQL, COLUMNS, Registry
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results as bench_results  # noqa: E402
 
 
 def fill(registry: Registry, rows: int, seed: int = 0) -> None:
@@ -49,7 +53,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures, dated, to this file")
+    parser.add_argument("--smoke", action="store_true", help="2,000 rows, 100 queries: seconds")
     args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.queries = 2000, 100
+    started_at = bench_results.stamp()
     with tempfile.TemporaryDirectory() as workdir:
         registry = Registry(Path(workdir) / "rlops.db")
         started = time.perf_counter()
@@ -72,9 +81,10 @@ def main() -> None:
     print(f"best validated model for an env, indexed ({args.queries} queries): {stats(indexed)}   target < 5 ms")
     print(f"the same query as a full scan (NOT INDEXED):           {stats(scan)}")
     print(f"scan / indexed (medians): {statistics.median(scan) / statistics.median(indexed):,.0f}x")
-    print(json.dumps({"rows": args.rows, "plan": plan, "indexed_p50_ms": statistics.median(indexed),
-                      "indexed_p99_ms": sorted(indexed)[int(len(indexed) * 0.99)],
-                      "scan_p50_ms": statistics.median(scan)}))
+    data = {"rows": args.rows, "plan": plan, "indexed_p50_ms": statistics.median(indexed),
+            "indexed_p99_ms": sorted(indexed)[int(len(indexed) * 0.99)], "scan_p50_ms": statistics.median(scan)}
+    print(json.dumps(data))
+    bench_results.write(args.json, "registry", started_at, data, smoke=args.smoke)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,9 @@ from rlops.orchestrator.service import TrainerService
 from rlops.sinks.recorder import new_trace_id
 from rlops.store.runs import RunStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results as bench_results  # noqa: E402
+
 BIG_RUN = "bench-1m"
 KEY = "reward_mean"
 MAX_POINTS = 2000
@@ -517,7 +520,15 @@ def main() -> None:
     parser.add_argument("--filters", type=int, default=10)
     parser.add_argument("--idle", type=float, default=10)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures, dated, to this file")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (2,000 points, 20 runs, 1 s streams)")
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.points, args.requests, args.runs = 1, 2000, 3, 20
+        args.sse_rate, args.sse_seconds, args.filters, args.idle = 10, 1, 2, 1
+    if args.json is not None:
+        args.json = args.json.resolve()  # the script moves into its work directory
+    started_at = bench_results.stamp()
     from playwright.sync_api import sync_playwright
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="rlops-ui-"))).resolve()
@@ -603,7 +614,7 @@ def main() -> None:
           f"| {verdict(sse_p95, TARGETS['sse_p95_ms'])} |")
     print(f"| runs table with {args.runs:,} runs responsive | first rows {table['first_ms']:.0f} ms, filter "
           f"{filter_p50:.0f} ms to the next frame, longest idle task {table['idle_longest_ms']:.0f} ms | no number set |")
-    print(json.dumps({"points": args.points, "runs": args.runs, "load": load,
+    data = ({"points": args.points, "runs": args.runs, "load": load,
                       "series": {"client_p50_ms": series_p50, "client_p95_ms": series_p95, "first_ms": series["first_ms"],
                                  **{k: statistics.median(v) for k, v in series.items()
                                     if k.endswith("_ms") and isinstance(v, list) and k != "client_ms"},
@@ -612,7 +623,9 @@ def main() -> None:
                                "wall_ms": draw["wall_ms"], "points": points, "median_load": median_load},
                       "sse": {"p50_ms": sse_p50, "p95_ms": sse_p95, "p99_ms": sse_p99, "received": sse["received"],
                               "expected": sse["expected"], "to_log_p50_ms": log_p50, "to_log_p95_ms": log_p95},
-                      "table": {k: v for k, v in table.items() if k != "filters"}}))
+                      "table": {k: v for k, v in table.items() if k != "filters"}})
+    print(json.dumps(data))
+    bench_results.write(args.json, "ui", started_at, data, smoke=args.smoke)
 
 if __name__ == "__main__":
     main()
