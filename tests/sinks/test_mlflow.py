@@ -78,8 +78,9 @@ def assert_finished_with_artifacts(client: MlflowClient, run, result, pushed: li
 
 
 def test_a_run_is_one_mlflow_run_with_the_params_metrics_and_checkpoints_of_its_log(uri):
-    result = train_tiny("ppo", *mlflow_args(uri, "--train.checkpoint-freq", "64", "--store.checkpoint-freq", "128"),
-                        steps=384)
+    # Rollouts of 32 steps x 2 envs: PPO checkpoints at rollout boundaries, here every 64 steps.
+    result = train_tiny("ppo", *mlflow_args(uri, "--train.checkpoint-freq", "64", "--store.checkpoint-freq", "128",
+                                            "--agent.hyperparams", '{"n_steps": 32}'), steps=384)
     client, run = mlflow_run(uri, result.run.name)
     meta = records_of(result.run.events_file)[0]
     assert isinstance(meta, Meta)
@@ -88,7 +89,7 @@ def test_a_run_is_one_mlflow_run_with_the_params_metrics_and_checkpoints_of_its_
         "rl.env_id": "CartPole-v1", "rl.algorithm": "ppo", "rlops.trace_id": meta.trace_id}
     params = run.data.params
     assert params["env.env_id"] == "CartPole-v1" and params["train.total_timesteps"] == "384"
-    assert params["agent.hyperparams.n_steps"] == "64" and params["env.seed"] == "1"
+    assert params["agent.hyperparams.n_steps"] == "32" and params["env.seed"] == "1"
     assert params["agent.net_arch"] == "[16]"
     assert_same_metrics(client, run, result.run.events_file)
     assert {"episode/return", "eval/mean_reward", "train/value_loss", "sps"} <= set(run.data.metrics)
@@ -204,15 +205,25 @@ def test_the_reconciler_warns_when_mlflow_is_down_and_still_marks_the_run_lost(c
 
 
 def launch(uri: str, name: str) -> subprocess.Popen:
-    """A real training process, endless, with the MLflow backend; back once its first checkpoint is whole."""
+    """A real training process, endless, with the MLflow backend; back once its first checkpoint is
+    whole and its MLflow run exists (the sink opens on its own thread, maybe after the checkpoint)."""
     command = [sys.executable, "-m", "rlops", "train", *tiny_args(
         "ppo", *mlflow_args(uri, "--store.run-name", name, "--train.checkpoint-freq", "128"), steps=10_000_000)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not list(Path("rlruns", name, "checkpoints").glob("step-*/manifest.json")):
+    while not list(Path("rlruns", name, "checkpoints").glob("step-*/manifest.json")) or not _mlflow_run_exists(uri, name):
         assert process.poll() is None and time.monotonic() < deadline, "the trainer never checkpointed"
         time.sleep(0.05)
     return process
+
+
+def _mlflow_run_exists(uri: str, run_id: str) -> bool:
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        return False  # not created yet: creating it here would race the trainer's own migrations
+    try:
+        return mlflow_run(uri, run_id) is not None
+    except Exception:  # the trainer is still creating its tables or its experiment
+        return False
 
 
 @pytest.mark.slow

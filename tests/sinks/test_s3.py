@@ -73,7 +73,9 @@ def test_checkpoints_artifacts_and_the_log_reach_the_store(s3, server):
 
 
 def test_store_checkpoint_freq_thins_the_pushes_but_the_last_always_goes(s3, server):
-    result = train_tiny("ppo", *s3_args(server, "thin", "--store.checkpoint-freq", "128"), steps=384)
+    # Rollouts of 32 steps x 2 envs: PPO checkpoints at rollout boundaries, here every 64 steps.
+    result = train_tiny("ppo", *s3_args(server, "thin", "--store.checkpoint-freq", "128", "--agent.hyperparams",
+                                        '{"n_steps": 32}'), steps=384)
     local = sorted(path.name for path in result.run.checkpoints.iterdir())
     pushed = sorted({key.split("/")[1] for key in keys(s3, "runs/thin/") if key.startswith("checkpoints/")})
     assert len(local) == 384 // 64 and pushed == [local[0], local[2], local[4], local[5]], (local, pushed)
