@@ -66,6 +66,10 @@ def test_a_server_that_hangs_or_refuses_never_holds_training(backend, server_url
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     for name in mlflow_sink.HTTP_LIMITS:  # the sink's defaults, not what an earlier test left
         monkeypatch.delenv(name, raising=False)
+    if backend == "wandb-online":
+        import wandb
+
+        wandb.teardown()  # W&B keeps its settings (the base URL) from its first run in this process
     started = time.monotonic()
     result = train_tiny("ppo", *options(server_url), steps=128)
     elapsed = time.monotonic() - started
