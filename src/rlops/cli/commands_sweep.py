@@ -17,6 +17,7 @@ from rlops.cli.shared import JSON
 from rlops.options import resolve_options
 from rlops.orchestrator.daemon import ensure_daemon
 from rlops.orchestrator.service import LIVE, TrainerService
+from rlops.errors import UsageError
 from rlops.orchestrator.sweep import launch, parse_axis, rank
 
 
@@ -26,18 +27,40 @@ def sweep(ctx: typer.Context, config: Path | None = typer.Argument(None, help="T
           random_count: int | None = typer.Option(None, "--random", min=1, help="random search: this many combinations"),
           name: str | None = typer.Option(None, "--name", help="prefix of the run names (default sweep-<hex>)"),
           wait: bool = typer.Option(True, "--wait/--no-wait", help="wait for every run and print the ranking"),
+          runner: str = typer.Option("rlops", "--runner", help="rlops, or command: the program after -- gets "
+                                                               "each run's --key value flags"),
+          scheduler: str | None = typer.Option(None, "--scheduler", help="asha: through Ray Tune, poor runs stop "
+                                                                         "early (needs --orchestrator.backend ray)"),
+          search: str | None = typer.Option(None, "--search", help="optuna: Ray Tune's Optuna searcher draws the "
+                                                                   "combinations (with --random N)"),
           as_json: bool = JSON) -> int:
     """Queue a sweep (grid or random search) and rank its runs by best eval reward."""
-    common = list(ctx.args)
+    from rlops.cli.commands_supervise import _split
+
+    common, program = _split(ctx)
     if config is not None and str(config).startswith("-"):  # no options file: the first flag landed here
         common, config = [str(config), *common], None
     options = resolve_options(config=config, args=common).options
     axes = [parse_axis(text) for text in grid]
     prefix = name or f"sweep-{secrets.token_hex(2)}"
+    if runner not in ("rlops", "command") or (runner == "command") != bool(program):
+        raise UsageError(f"--runner {runner} " + ("takes no program after --" if program else "needs a program after --"),
+                         hint="rlops sweep --runner command --grid train.learning_rate=1,2 -- python my_trainer.py")
+    if scheduler not in (None, "asha") or search not in (None, "optuna"):
+        raise UsageError(f"unknown --scheduler {scheduler!r} or --search {search!r}", hint="--scheduler asha, "
+                         "--search optuna")
     service = TrainerService(options)
     try:
-        runs = launch(service, prefix, config, axes, seeds, random_count, common=common)
-        ensure_daemon(options)
+        if scheduler or search:
+            from rlops.orchestrator.tune_sweep import tune_sweep  # Ray Tune: the ray extra
+
+            ensure_daemon(options)  # it settles the runs while Tune drives the trials
+            runs = tune_sweep(service, prefix, config, axes, seeds, random_count, scheduler, search, runner, program,
+                              common)
+        else:
+            runs = launch(service, prefix, config, axes, seeds, random_count, common=common, runner=runner,
+                          program=program)
+            ensure_daemon(options)
         typer.echo(f"sweep {prefix}: {len(runs)} runs queued (at most {options.orchestrator.max_concurrent} at once)",
                    err=True)
         while wait and any(service.store.get_run(r["run"])["status"] in LIVE for r in runs):

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = "rlops"
 STATE_FILE = "ray.json"  # the run's Ray identity and attempt; owner-only (it holds forwarded variables)
 LOCK_FILE = "ray.lock"
-READ_WAIT_S = 1.0  # a round waits this long for the actors' replies; the rest are taken next round
+READ_WAIT_S = 0.2  # a round waits this long for the actors' replies; the rest are taken next round
 # Variables of the starter's environment that travel to the node (credentials for S3 and the
 # tracking backends, rlops's own options); the rest of the node's environment is the node's.
 FORWARDED = ("AWS_", "RL_", "MLFLOW_", "WANDB_")
@@ -71,6 +71,12 @@ def connect(options: Options) -> Any:
                            hint="start one (ray start --head --node-ip-address 127.0.0.1) or give its address: "
                                 "--ray.address HOST:PORT") from None
     return ray
+
+
+def actor_name(run_id: str, attempt: int) -> str:
+    """The run's actor for one attempt, in the ``rlops`` namespace: what a restarted daemon and a
+    sweep's trials look it up by (run ids are unique in a store)."""
+    return f"rlops-{run_id}-{attempt}"
 
 
 def prepare(options: Options, run_dir: Path, runner: str, args: list[str]) -> None:
@@ -105,7 +111,7 @@ class RayRuns:
     def _submit(self, run: dict[str, Any], run_dir: Path, state: dict[str, Any]) -> None:
         spec = read_launch(run_dir)
         options = state["ray"]
-        name = f"rlops-{run['run_id']}-{spec.trace_id[:8]}-{state['attempt']}"
+        name = actor_name(run["run_id"], state["attempt"])
         args = list(state["args"])
         if state["attempt"] and state["runner"] == "rlops" and "--train.resume" not in args:
             args.append("--train.resume")  # from the newest checkpoint the node can fetch (S3)

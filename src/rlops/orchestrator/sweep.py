@@ -86,8 +86,10 @@ def flags_of(config: Path | None, combo: dict[str, str], seed: int, common: list
 
 
 def launch(service: TrainerService, name: str, config: Path | None, axes: list[Axis], seeds: int,
-           random_count: int | None = None, sample_seed: int = 0, common: list[str] = ()) -> list[dict[str, Any]]:
-    """``common``: flags every run gets (before the combination's own, which win)."""
+           random_count: int | None = None, sample_seed: int = 0, common: list[str] = (), runner: str = "rlops",
+           program: list[str] = ()) -> list[dict[str, Any]]:
+    """``common``: flags every rlops run gets (before the combination's own, which win). ``runner``
+    ``command``: ``program`` is run with the combination's flags (and ``--env.seed``) appended."""
     # Every run's options are checked first, so one bad value queues nothing.
     plan = [(combo, seed) for combo in combinations(axes, random_count, sample_seed) for seed in range(seeds)]
     if not plan:
@@ -96,7 +98,8 @@ def launch(service: TrainerService, name: str, config: Path | None, axes: list[A
         resolve_options(config=config, args=flags_of(None, combo, seed, common))  # UsageError names the bad option
     runs = []
     for index, (combo, seed) in enumerate(plan):
-        run_id = service.start("rlops", flags_of(config, combo, seed, common), name=f"{name}-{index:03d}")
+        args = flags_of(config, combo, seed, common) if runner == "rlops" else [*program, *flags_of(None, combo, seed)]
+        run_id = service.start(runner, args, name=f"{name}-{index:03d}")
         runs.append({"run": run_id, "seed": seed, **combo})
     return runs
 
