@@ -1,7 +1,7 @@
 """The vector engine (``train.engine = vector``) against its peers, in one process run.
 
     flock /tmp/rlops-bench.lock python bench/bench_vector.py [--envs 1024 4096 16384] [--threads 1 2]
-        [--rollouts 4] [--skip-solve] [--skip-peers] [--json out.json]
+        [--rollouts 4] [--skip-solve] [--skip-peers] [--smoke] [--json bench/results/vector.json]
 
 1. acting + env stepping (rollouts without updates) with telemetry on (accumulator + episode
    bookkeeping + the JSONL log) and off, per env count;
@@ -20,6 +20,7 @@ after (the machine is shared: figures under load are lower bounds).
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import subprocess
@@ -66,25 +67,30 @@ def learner_for(n_envs: int, telemetry_on: bool, log_dir: Path) -> tuple[VectorL
     return learner, telemetry
 
 
-def acting(n_envs: int, rollouts: int, telemetry_on: bool, log_dir: Path) -> float:
+def acting(n_envs: int, rollouts: int, telemetry_on: bool, log_dir: Path) -> dict[str, float]:
+    """Env steps per second of wall clock, and per second of this process's CPU (what a core
+    gives when it is not shared: the load-independent figure on a busy machine)."""
     learner, telemetry = learner_for(n_envs, telemetry_on, log_dir)
     learner.collect(telemetry)  # warm-up
     if telemetry:
         telemetry.record(learner.num_timesteps, 0, {})
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(rollouts):
         learner.collect(telemetry)
         if telemetry:
             telemetry.record(learner.num_timesteps, 0, {})
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     learner.env.close()
-    return rollouts * learner.rollout_steps / seconds
+    steps = rollouts * learner.rollout_steps
+    return {"sps": steps / seconds, "sps_per_cpu_s": steps / cpu}
 
 
 def training(n_envs: int, rollouts: int, telemetry_on: bool, log_dir: Path) -> dict[str, float]:
     learner, telemetry = learner_for(n_envs, telemetry_on, log_dir)
     parts = {"collect": 0.0, "update": 0.0, "record": 0.0}
+    cpu = 0.0
     for index in range(rollouts + 1):
+        cpu_start = time.process_time()
         marks = [time.perf_counter()]
         learner.collect(telemetry)
         marks.append(time.perf_counter())
@@ -94,11 +100,13 @@ def training(n_envs: int, rollouts: int, telemetry_on: bool, log_dir: Path) -> d
             telemetry.record(learner.num_timesteps, learner.n_updates, stats)
         marks.append(time.perf_counter())
         if index:  # the first is a warm-up
+            cpu += time.process_time() - cpu_start
             for name, start, end in zip(parts, marks[:-1], marks[1:], strict=True):
                 parts[name] += end - start
     learner.env.close()
     total = sum(parts.values())
-    return {"sps": rollouts * learner.rollout_steps / total, **{f"{k}_share": v / total for k, v in parts.items()}}
+    steps = rollouts * learner.rollout_steps
+    return {"sps": steps / total, "sps_per_cpu_s": steps / cpu, **{f"{k}_share": v / total for k, v in parts.items()}}
 
 
 def profile(n_envs: int, rollouts: int, log_dir: Path) -> dict[str, float]:
@@ -172,8 +180,13 @@ def main() -> None:
     parser.add_argument("--rollouts", type=int, default=4)
     parser.add_argument("--skip-solve", action="store_true")
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, no solve, no peers: checks the script runs")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.smoke:
+        args.envs, args.threads, args.rollouts, args.skip_solve, args.skip_peers = [256], [1], 1, True, True
+    stamp = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+             "machine": {"cpus": os.cpu_count()}, "load_start": list(os.getloadavg()), "argv": sys.argv[1:]}
     results: dict[str, Any] = {"load_before": os.getloadavg(), "example": tomllib.loads(EXAMPLE.read_text())}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -182,17 +195,22 @@ def main() -> None:
             for n in args.envs:
                 key = f"{n}envs_{threads}threads"
                 on, off = acting(n, args.rollouts, True, work), acting(n, args.rollouts, False, work)
-                results[f"acting_{key}"] = {"telemetry_on": on, "telemetry_off": off, "telemetry_cost": 1 - on / off}
-                print(f"acting+stepping {key}: {on:,.0f} env steps/s telemetry on, {off:,.0f} off "
-                      f"(telemetry {100 * (1 - on / off):.1f}%)", flush=True)
+                results[f"acting_{key}"] = {"telemetry_on": on, "telemetry_off": off,
+                                            "telemetry_cost": 1 - on["sps"] / off["sps"],
+                                            "telemetry_cost_cpu": 1 - on["sps_per_cpu_s"] / off["sps_per_cpu_s"]}
+                print(f"acting+stepping {key}: {on['sps']:,.0f} env steps/s telemetry on ({on['sps_per_cpu_s']:,.0f} "
+                      f"per CPU-second), {off['sps']:,.0f} off ({off['sps_per_cpu_s']:,.0f}); telemetry "
+                      f"{100 * (1 - on['sps_per_cpu_s'] / off['sps_per_cpu_s']):.1f}% of CPU", flush=True)
                 t_on, t_off = training(n, args.rollouts, True, work), training(n, args.rollouts, False, work)
                 results[f"training_{key}"] = {"telemetry_on": t_on, "telemetry_off": t_off,
                                               "telemetry_cost": 1 - t_on["sps"] / t_off["sps"]}
-                print(f"training {key}: {t_on['sps']:,.0f} SPS telemetry on (collect {t_on['collect_share']:.0%}, "
+                print(f"training {key}: {t_on['sps']:,.0f} SPS telemetry on ({t_on['sps_per_cpu_s']:,.0f} per "
+                      f"CPU-second; collect {t_on['collect_share']:.0%}, "
                       f"update {t_on['update_share']:.0%}, record {t_on['record_share']:.1%}), {t_off['sps']:,.0f} "
                       f"off (telemetry {100 * (1 - t_on['sps'] / t_off['sps']):.1f}%)", flush=True)
-            results[f"profile_4096envs_{threads}threads"] = prof = profile(4096, args.rollouts, work)
-            print(f"profile 4096 envs {threads} threads: {json.dumps({k: round(v, 3) for k, v in prof.items()})}",
+            n = min(4096, max(args.envs))
+            results[f"profile_{n}envs_{threads}threads"] = prof = profile(n, args.rollouts, work)
+            print(f"profile {n} envs {threads} threads: {json.dumps({k: round(v, 3) for k, v in prof.items()})}",
                   flush=True)
         torch.set_num_threads(max(args.threads))
         if not args.skip_solve:
@@ -212,8 +230,11 @@ def main() -> None:
                   f"{best / results['cleanrl_sps']:.0f}x")
     results["load_after"] = os.getloadavg()
     print(f"load average before {results['load_before']}, after {results['load_after']}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=str))
+    if args.json:  # bench/results.py's layout: the figures under "data", with when, where and the load
+        document = {"bench": "vector", **stamp, "load_end": list(os.getloadavg()), "smoke": args.smoke,
+                    "data": results}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=1, default=str) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
