@@ -182,9 +182,9 @@ class PlaySession:
                     self.single_steps -= 1
                     return self._choose()
             else:
-                delay = next_tick - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                # Always yield, late or not: a loop that is behind would otherwise never let the
+                # page's input in (drain does not yield while the buffer is short).
+                await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
                 return None if self.closed.is_set() else self._choose()
             self.wake.clear()
             await self.wake.wait()
