@@ -27,6 +27,7 @@ import fcntl
 import json
 import logging
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = "rlops"
 STATE_FILE = "ray.json"  # the run's Ray identity and attempt; owner-only (it holds forwarded variables)
 LOCK_FILE = "ray.lock"
+SUBMIT_TIMEOUT_S = 60.0
 READ_WAIT_S = 0.2  # a round waits this long for the actors' replies; the rest are taken next round
 # Variables of the starter's environment that travel to the node (credentials for S3 and the
 # tracking backends, rlops's own options); the rest of the node's environment is the node's.
@@ -177,7 +179,7 @@ class RayRuns:
             if state.get("settled"):
                 return
             if not state.get("created"):
-                self._submit(run, run_dir, state)
+                self._resubmit(run, run_dir, state)
                 return
             if _cut_torn(run_dir / LOG_FILE):
                 return  # a daemon killed mid-append left half a line: cut, and asked again next round
@@ -206,6 +208,17 @@ class RayRuns:
             self.store.settle(run["run_id"], "lost", f"its processes on node {state.get('node')} are gone without "
                                                      "an exit status", None)
             self._end(run["run_id"], state)
+
+    def _resubmit(self, run: dict[str, Any], run_dir: Path, state: dict[str, Any]) -> None:
+        """A launch that did not get as far as its actor (Ray refused, the daemon died): again, until
+        ``SUBMIT_TIMEOUT_S`` after the claim; then the run fails with the reason, never stuck running."""
+        try:
+            self._submit(run, run_dir, state)
+        except Exception as exc:
+            if time.time() - (run["started"] or 0) < SUBMIT_TIMEOUT_S:
+                raise
+            self._close(run_dir, state)
+            self.store.settle(run["run_id"], "failed", f"it could not be submitted to Ray: {_first_line(exc)}", None)
 
     def _settle(self, run: dict[str, Any], run_dir: Path, state: dict[str, Any], status: ExitStatus) -> None:
         stop = _read_json(run_dir / STOP_FILE)

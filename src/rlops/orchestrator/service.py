@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rlops.errors import RunDirectoryError, RunStateError, UnknownNameError, UsageError
+from rlops.errors import RlopsError, RunDirectoryError, RunStateError, UnknownNameError, UsageError
 from rlops.events.schema import EventError, Record, decode
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import (
@@ -84,7 +84,9 @@ class TrainerService:
             raise RunDirectoryError(f"run {run_id!r} already exists in {self.root}", hint="choose another --name")
         spec, capabilities = runner.prepare(run_id, run_dir, list(args), self.options)  # bad arguments fail here
         on_ray = self.options.orchestrator.backend == "ray"
-        if not on_ray:  # a Ray run's pre-flight is its node's (ray_actor.py)
+        if on_ray:  # a Ray run's pre-flight is its node's (ray_actor.py); the cluster must answer now
+            ray_backend.connect(self.options)
+        else:
             preflight(capabilities, self.options, self.root)  # ... and a run that cannot start here, here
         run_dir.mkdir(parents=True)
         spec.trace_id = new_trace_id()
@@ -177,7 +179,10 @@ class TrainerService:
                 else:
                     self._guarded(run, self._finish_ended)
         if on_ray:
-            self.ray_runs.tick(on_ray)
+            try:
+                self.ray_runs.tick(on_ray)
+            except RlopsError as exc:  # the cluster unreachable this round: the local runs go on
+                log.warning("Ray runs: supervision failed this round: %s", exc.message)
         self._launch_queued()
 
     @property
@@ -261,7 +266,7 @@ class TrainerService:
             run_dir = Path(run["run_dir"])
             read_launch(run_dir)  # a launch file that cannot be read fails here, loudly
             if run.get("backend") == "ray":
-                self._guarded(run, self.ray_runs.submit)  # Ray places it; a failure is retried next round
+                self._guarded(run, lambda r: self.ray_runs.submit(r))  # Ray places it; a failure: next round
                 continue
             pid = spawn_worker(run_dir.resolve())
             write_json_atomic(run_dir / WORKER_FILE, {"pid": pid, "started": time.time()})
