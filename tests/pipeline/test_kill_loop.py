@@ -29,7 +29,7 @@ from rlops.pipeline.checkpoints import (
 from tests.helpers import tiny_args
 
 KILLS = 21
-FREQ = 64  # a checkpoint every 32 vector steps of 2 envs: several a second
+FREQ = 64  # a checkpoint every rollout (32 vector steps of 2 envs; PPO checkpoints at rollout boundaries): several a second
 RUN = "crashy"
 MODEL_DIR = "runs"
 ENDLESS = 10_000_000  # never reached while killing; the final run asks for a little more than it has
@@ -51,7 +51,8 @@ class Tally:
 
 
 def train_command(steps: int, resume: bool) -> list[str]:
-    extra = ["--train.checkpoint-freq", str(FREQ), "--store.run-name", RUN, "--store.model-dir", MODEL_DIR]
+    extra = ["--train.checkpoint-freq", str(FREQ), "--store.run-name", RUN, "--store.model-dir", MODEL_DIR,
+             "--agent.hyperparams", '{"n_steps": 32}']
     return [sys.executable, "-m", "rlops", "train", *tiny_args("ppo", *extra, steps=steps),
             *(["--train.resume"] if resume else [])]
 
