@@ -37,6 +37,16 @@ POLL_S = 0.05
 TARGET_P95_MS = 250
 
 
+def schedstat(pid: int) -> tuple[float, float]:
+    """Seconds a process has run on a CPU and waited, runnable, for one (0, 0 where unknown)."""
+    try:
+        with open(f"/proc/{pid}/schedstat", encoding="ascii") as handle:
+            ran, waited = handle.read().split()[:2]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -59,6 +69,7 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not daemon_running(Path(options.store.model_dir)):  # up and supervising before the first run
         time.sleep(0.05)
+    daemon_sched = schedstat(daemon.pid)
     service = TrainerService(options)
     runs = [service.start("command", [sys.executable, str(PROGRAM), str(args.rate), str(args.seconds)],
                           name=f"steady-{i:02d}") for i in range(args.runs)]
@@ -79,6 +90,8 @@ def main() -> None:
             raise SystemExit("runs did not finish in time: " + json.dumps({r: rows[r]["status"] for r in runs}))
         time.sleep(POLL_S)
     load.append(os.getloadavg()[0])
+    # Where the daemon's time went: on a CPU, or runnable and waiting for one (the kernel's schedstat).
+    ran, waited = (after - before for after, before in zip(schedstat(daemon.pid), daemon_sched, strict=True))
     daemon.terminate()
     daemon.wait(30)
     lags, lost, total = [], 0, 0
@@ -103,9 +116,11 @@ def main() -> None:
     print(f"ingest lag ms: p50 {pct(0.5):.0f}, p95 {pct(0.95):.0f}, p99 {pct(0.99):.0f}, max {lags[-1] * 1000:.0f} "
           f"(mean {statistics.fmean(lags) * 1000:.0f}; includes up to {POLL_S * 1000:.0f} ms of polling)")
     print(f"1-minute load average before and after: {load[0]:.1f}, {load[1]:.1f} ({os.cpu_count()} cores)")
+    print(f"the daemon: {ran:.2f} s on a CPU, {waited:.2f} s runnable but waiting for one (schedstat)")
     data = {"runs": args.runs, "rate": args.rate, "seconds": args.seconds, "records": total, "lost": lost,
             "lag_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99), "max": lags[-1] * 1000},
-            "load": load, "workdir": str(workdir), "target_p95_ms": TARGET_P95_MS}
+            "load": load, "workdir": str(workdir), "target_p95_ms": TARGET_P95_MS,
+            "daemon_cpu_s": ran, "daemon_wait_for_cpu_s": waited}
     print(json.dumps(data))
     bench_results.write(args.json, "orchestrator", started_at, data, smoke=args.smoke)
 

@@ -45,9 +45,13 @@ import results  # noqa: E402
 from cpu_clocks import since, thread_cpu  # noqa: E402
 
 
+N_STEPS = [2048]  # PPO's default rollout per env; --smoke makes it 64 (one rollout of 512 steps)
+
+
 def build(seed: int, tensorboard: str | None = None) -> PPO:
     venv = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
-    return PPO("MlpPolicy", venv, seed=seed, device="cpu", verbose=0, tensorboard_log=tensorboard)
+    return PPO("MlpPolicy", venv, seed=seed, device="cpu", verbose=0, tensorboard_log=tensorboard,
+               n_steps=N_STEPS[0], batch_size=min(64, N_STEPS[0] * 8))
 
 
 class Clocks:
@@ -148,7 +152,7 @@ def measure(name: str, steps: int, seed: int, threads: int) -> float:
     """One measurement in a fresh process; returns its steps/s."""
     with tempfile.TemporaryDirectory() as workdir:
         command = [sys.executable, __file__, "--variant", name, "--steps", str(steps), "--seed", str(seed),
-                   "--workdir", workdir, "--torch-threads", str(threads)]
+                   "--workdir", workdir, "--torch-threads", str(threads)] + (["--smoke"] if N_STEPS[0] != 2048 else [])
         done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise SystemExit(f"{name} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -182,12 +186,12 @@ def main() -> None:
     parser.add_argument("--torch-threads", type=int, default=1, help="0: torch's default")
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="a subset of the variants (sb3_bare always)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures, dated, to this file")
-    parser.add_argument("--smoke", action="store_true", help="1 round of 1,024 steps: seconds, not minutes")
+    parser.add_argument("--smoke", action="store_true", help="1 round of one 512-step rollout: seconds, not minutes")
     args = parser.parse_args()
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     if args.smoke:
-        args.rounds, args.steps = 1, 1024
+        args.rounds, args.steps, N_STEPS[0] = 1, 512, 64
     if args.variant:
         figures = VARIANTS[args.variant](args.steps, args.seed, args.workdir)
         print(json.dumps({**figures, "sink_cpu": SINK_CPU[0] if SINK_CPU else None}))

@@ -120,6 +120,9 @@ def orchestrator(data: dict) -> tuple[list[str], Rows]:
              f"{data['records']:,} records, {data['lost']} not in the store.", "",
              f"Ingest lag: p50 {lag['p50']:.0f} ms, p95 {lag['p95']:.0f} ms, p99 {lag['p99']:.0f} ms, "
              f"max {lag['max']:.0f} ms."]
+    if "daemon_cpu_s" in data:
+        lines += ["", f"The daemon ran {data['daemon_cpu_s']:.2f} s on a CPU and waited {data['daemon_wait_for_cpu_s']:.2f} s, "
+                      "runnable, for one (its schedstat): the share of its time the machine's other work took."]
     target = data.get("target_p95_ms", 250)
     rows = [(f"{data['runs']} runs x {data['rate']:,.0f} records/s: lag p95 < {target} ms, none lost",
              f"p95 {lag['p95']:.0f} ms, {data['lost']} lost", verdict(lag["p95"] < target and data["lost"] == 0))]

@@ -210,20 +210,28 @@ def launch(uri: str, name: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "rlops", "train", *tiny_args(
         "ppo", *mlflow_args(uri, "--store.run-name", name, "--train.checkpoint-freq", "128"), steps=10_000_000)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     while not list(Path("rlruns", name, "checkpoints").glob("step-*/manifest.json")) or not _mlflow_run_exists(uri, name):
-        assert process.poll() is None and time.monotonic() < deadline, "the trainer never checkpointed"
+        assert process.poll() is None and time.monotonic() < deadline, \
+            "the trainer never checkpointed, or never opened its MLflow run"
         time.sleep(0.05)
     return process
 
 
 def _mlflow_run_exists(uri: str, run_id: str) -> bool:
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
-        return False  # not created yet: creating it here would race the trainer's own migrations
-    try:
-        return mlflow_run(uri, run_id) is not None
-    except Exception:  # the trainer is still creating its tables or its experiment
+    """Read-only, with sqlite3 itself: an MLflow client here would race the trainer's migrations."""
+    import sqlite3
+
+    path = Path(uri[len("sqlite:///"):])
+    if not path.exists():
         return False
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT 1 FROM tags WHERE key = 'rlops.run_id' AND value = ?", (run_id,)).fetchone() is not None
+    except sqlite3.Error:  # tables not there yet
+        return False
+    finally:
+        db.close()
 
 
 @pytest.mark.slow
