@@ -24,6 +24,7 @@ STRING_SAMPLES = {
     "metrics.info_keys": (["dist"], ["dist", "height"]),
     "ui.allowed_endpoints": (["mlflow.lab:5000"], ["*", "10.20.0.0/16"]),
     "ui.allowed_paths": (["/srv/runs"], ["/srv/other", "s3://bucket/prefix"]),
+    "ray.resources": ('{"big_node": 1}', '{"big_node": 0.5, "gpu_slot": 2}'),
 }
 
 

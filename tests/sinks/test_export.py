@@ -64,8 +64,8 @@ def test_a_resumed_run_exports_as_one_run(uri, capsys):
 
 
 def test_what_cannot_be_exported_says_why_and_what_to_do(capsys):
-    assert main(["export", "nowhere", "--to", "mlflow"]) == 1
-    assert "nowhere is not a run directory: it has no options.json" in capsys.readouterr().err
+    assert main(["export", "nowhere", "--to", "mlflow"]) == 2  # neither a run id, a directory nor a log
+    assert "unknown run 'nowhere'" in capsys.readouterr().err
 
     run = create_run_directory("rlruns", "empty")
     run.write_json(run.options_file, resolve_options(environ={}, args=[]).options.model_dump(mode="json"))
