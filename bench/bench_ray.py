@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shlex
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 PROGRAMS = ROOT / "tests" / "orchestrator" / "ray" / "programs"
 STEADY = ROOT / "tests" / "orchestrator" / "programs" / "steady.py"
 
@@ -125,12 +125,18 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures, dated, to this file")
+    parser.add_argument("--smoke", action="store_true", help="4 runs, 4 trials, 2 runs x 100 records/s x 3 s")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.trials, args.lag_runs, args.rate, args.seconds = 4, 4, 2, 100, 3
     if [name for _, name in socket.if_nameindex()] != ["lo"]:
-        command = "ip link set lo up && exec " + " ".join([sys.executable, *sys.argv])
+        command = "ip link set lo up && exec " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
         sys.exit(subprocess.call(["unshare", "-n", "sh", "-c", command]))
+    import results as bench_results
     from tests.orchestrator.ray.cluster import Cluster
 
+    started_at = bench_results.stamp()
     root = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     cluster = Cluster(root / "cluster")
     results = {}
@@ -148,9 +154,8 @@ def main() -> None:
     finally:
         cluster.shutdown()
         shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps(results, indent=2))
-    os.makedirs(ROOT / "bench" / "results", exist_ok=True)
-    (ROOT / "bench" / "results" / "ray.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results))
+    bench_results.write(args.json, "ray", started_at, results, smoke=args.smoke)
 
 
 if __name__ == "__main__":

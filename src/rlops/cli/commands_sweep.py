@@ -44,7 +44,8 @@ def sweep(ctx: typer.Context, config: Path | None = typer.Argument(None, help="T
     axes = [parse_axis(text) for text in grid]
     prefix = name or f"sweep-{secrets.token_hex(2)}"
     if runner not in ("rlops", "command") or (runner == "command") != bool(program):
-        raise UsageError(f"--runner {runner} " + ("takes no program after --" if program else "needs a program after --"),
+        wrong = "takes no program after --" if program else "needs a program after --"
+        raise UsageError(f"--runner {runner} {wrong}",
                          hint="rlops sweep --runner command --grid train.learning_rate=1,2 -- python my_trainer.py")
     if scheduler not in (None, "asha") or search not in (None, "optuna"):
         raise UsageError(f"unknown --scheduler {scheduler!r} or --search {search!r}", hint="--scheduler asha, "

@@ -167,7 +167,8 @@ class RayRuns:
         if state.get("settled") or not state.get("created"):
             return {}, None  # settled: nothing to ask; not created (a launch interrupted): _take submits it
         handle = self._handle(run["run_id"], state)
-        offsets = {LOG_FILE: _size(run_dir / LOG_FILE), OUTPUT_FILE: _size(run_dir / OUTPUT_FILE) - state["output_base"]}
+        offsets = {LOG_FILE: _size(run_dir / LOG_FILE),
+                   OUTPUT_FILE: _size(run_dir / OUTPUT_FILE) - state["output_base"]}
         return offsets, (handle.read.remote(offsets) if handle is not None else None)
 
     def _take(self, run: dict[str, Any], offsets: dict[str, int], ref: Any) -> None:

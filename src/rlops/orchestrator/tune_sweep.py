@@ -2,9 +2,10 @@
 decide which trials run and which stop early; every trial is an ordinary rlops run.
 
 Ray is imported with this module: it is the ``ray`` extra, and only ``rlops sweep --scheduler``
-or ``--search`` imports it. Tune drives, rlops runs. When Tune starts a trial, a callback in the sweep's own process (Tune's
-driver) starts the rlops run ``<sweep>-<trial id>`` with the trial's options, through the trainer
-service, on the Ray backend: checked, queued, placed by Ray, its records ingested into the store.
+or ``--search`` imports it. Tune drives, rlops runs. When Tune starts a trial, a callback in the
+sweep's own process (Tune's driver) starts the rlops run ``<sweep>-<trial id>`` with the trial's
+options, through the trainer service, on the Ray backend: checked, queued, placed by Ray, its
+records ingested into the store.
 The trial itself (``follow_run``, a light Tune trainable on some node) only follows the run's
 actor and reports each ``eval`` record to Tune (``eval_reward``, ``env_steps``). When the
 scheduler stops a trial, the callback stops its run, with the reason "stopped early by ASHA at N

@@ -34,7 +34,8 @@ def pytest_collection_modifyitems(config, items):
 def cluster(tmp_path_factory):
     if not loopback_only():
         pytest.exit("the Ray tests run only in a network namespace with nothing but loopback up (Ray would bind "
-                    f"{[n for _, n in socket.if_nameindex()]}): python -m pytest tests/orchestrator/test_ray_cluster.py",
+                    f"{[n for _, n in socket.if_nameindex()]}): "
+                    "python -m pytest tests/orchestrator/test_ray_cluster.py",
                     returncode=3)
     nodes = Cluster(tmp_path_factory.mktemp("ray"))
     try:
