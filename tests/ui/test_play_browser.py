@@ -94,7 +94,9 @@ def test_a_person_plays_cartpole_and_the_episode_replays(page, play_server):
     assert row["status"] == "finished" and row["runner"] == "play" and row["algorithm"] == "human"
 
     steps = wait_for(lambda: steps_of(base, run_id), 20, "the recorded steps")
-    by_keys = {tuple(s["keys"]): {s["action"] for s in steps if s["keys"] == k} for k in [s["keys"] for s in steps]}
+    by_keys: dict[tuple, set] = {}
+    for step in steps:
+        by_keys.setdefault(tuple(step["keys"]), set()).add(step["action"])
     assert by_keys[("ArrowRight",)] == {1} and by_keys[("ArrowLeft",)] == {0}
     assert by_keys.get((), {0}) == {0}  # no key held: CartPole's documented default, push left
     assert {s["actor"] for s in steps} == {"human"}

@@ -164,10 +164,11 @@ export function mount(root) {
       const m = JSON.parse(event.data);
       if (m.type === "hello") {
         state.keyMap = m.key_map;
-        el.status.textContent = `${m.env_id} · ${m.mode}${m.turn_based ? " · a step per key press" : ""} · ${m.action_space}`;
+        state.header = `${m.env_id} · ${m.mode}${m.turn_based ? " · a step per key press" : ""} · ${m.action_space}`;
+        el.status.textContent = state.header;
         el.img.focus?.();
       } else if (m.type === "step") {
-        el.status.textContent = `episode ${m.episode} · step ${m.step} · return ${Number(m["return"]).toFixed(1)} · ` +
+        el.status.textContent = `${state.header ? `${state.header} — ` : ""}episode ${m.episode} · step ${m.step} · return ${Number(m["return"]).toFixed(1)} · ` +
           `action ${JSON.stringify(m.action)} by ${m.actor}${m.refused ? ` · ${m.refused} refused` : ""}` +
           `${m.intention ? ` · ${m.intention}` : ""}${m.confidence != null ? ` · confidence ${Number(m.confidence).toFixed(2)}` : ""}`;
         el.status.dataset.actor = m.actor;
