@@ -50,3 +50,14 @@ def test_compare_opens_on_the_episode_return_and_asks_no_run_for_a_metric_it_lac
     context.close()
     assert not missing, missing
     assert not errors, errors
+
+
+def test_text_in_a_number_field_is_an_error_and_start_is_disabled(browser, tmp_path):  # noqa: F811
+    with ui_server(tmp_path) as base:
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.goto(base + "/#/new")
+        page.locator('[name="train.total_timesteps"]').fill("lots")  # a type=number input drops it silently
+        expect(page.locator('[data-error-for="train.total_timesteps"]')).to_contain_text("not a number")
+        expect(page.locator('button[data-testid="start-submit"]')).to_be_disabled()
+        context.close()

@@ -74,7 +74,8 @@ function inputHtml(f) {
       lo !== null && lo !== undefined ? `min="${esc(lo)}"` : "",
       hi !== null && hi !== undefined ? `max="${esc(hi)}"` : "",
     ].join(" ");
-    return `<input type="number" inputmode="${f.type === "integer" ? "numeric" : "decimal"}" ${common} ${attrs} placeholder="${esc(placeholder(f))}">`;
+    // type=text, not number: a number input silently drops "lots", so nothing would say it is wrong.
+    return `<input type="text" inputmode="${f.type === "integer" ? "numeric" : "decimal"}" ${common} ${attrs} placeholder="${esc(placeholder(f))}">`;
   }
   if (f.type === "json") {
     return `<textarea ${common} rows="2" spellcheck="false" placeholder="${esc(placeholder(f))}"></textarea>`;
