@@ -139,15 +139,13 @@ def watch(ctx: typer.Context, run: str = typer.Argument(..., help=RUN_HELP), con
 
 
 def runners(as_json: bool = JSON) -> int:
-    """The registered runners and what each is for."""
-    from rlops.orchestrator.runners import RUNNERS
+    """The registered runners, what each is for and what it supports (warm start, offline
+    inference, needs a GPU, external services, live per-step telemetry)."""
+    from rlops.orchestrator.runners import capability_matrix
+    from rlops.orchestrator.supports import format_matrix
 
-    catalog = [{"name": name, "description": runner.description} for name, runner in RUNNERS.items()]
-    if as_json:
-        typer.echo(json.dumps(catalog))
-    else:
-        for entry in catalog:
-            typer.echo(f"{entry['name']:<9} {entry['description']}")
+    catalog = capability_matrix()
+    typer.echo(json.dumps(catalog) if as_json else format_matrix(catalog))
     return 0
 
 

@@ -19,6 +19,7 @@ from rlops.errors import DatasetError, PreflightError, UsageError
 from rlops.offline.session import OPTIONS_VARIABLE
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import LaunchSpec
+from rlops.orchestrator.supports import Supports
 
 DISCRETE = ("discrete_cql", "discrete_bc")
 CONTINUOUS = ("cql", "iql", "td3plusbc", "bc")
@@ -52,6 +53,10 @@ class OfflineRunner:
     description = "offline RL on a dataset (rlops dataset) with d3rlpy, in its own interpreter"
     warm_start = False
     emits = "records printed by rlops's d3rlpy adapter"
+    supports = Supports(warm_start=False, offline_inference=True, needs_gpu=False, external_services=(),
+                        live_step_telemetry=False,
+                        notes={"offline_inference": "it exports TorchScript that eval, infer and serve load",
+                               "live_step_telemetry": "metrics per epoch"})
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options):
         from rlops.datasets.catalog import DatasetCatalog

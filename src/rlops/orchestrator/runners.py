@@ -11,8 +11,9 @@
   play page, a person or a model acting; its records come over stdout as a ``command`` run's do.
 - ``offline``: offline RL on a dataset with d3rlpy in its own interpreter (``rlops.offline``).
 
-Each declares its capabilities (shown by ``rlops runs runners``) and the modules its interpreter
-must import, which pre-flight checks before anything is launched.
+Each declares what it supports (``supports``: the capability matrix ``rlops runs runners``
+prints) and, per run, its capabilities and the modules its interpreter must import, which
+pre-flight checks before anything is launched.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from rlops.offline.runner import OfflineRunner
 from rlops.options import resolve_options
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import LaunchSpec
+from rlops.orchestrator.supports import Supports
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Runner(Protocol):
     description: str
     warm_start: bool
     emits: str
+    supports: Supports
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         """The launch of a run from the user's arguments, and what it needs."""
@@ -58,6 +61,12 @@ class RlopsRunner:
     description = "rlops's own pipeline: rlops train with the run's options"
     warm_start = True
     emits = "its own event log"
+    supports = Supports(warm_start=True, offline_inference=True, needs_gpu=False,
+                        external_services=("mlflow", "wandb", "otel", "s3"), live_step_telemetry=False,
+                        notes={"needs_gpu": "uses one with train.device = cuda",
+                               "external_services": "those store.backend names",
+                               "live_step_telemetry": "metrics in windows while training; step records only for "
+                                                      "evaluation episodes (replay)"})
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         config, flags = _config_of(args)
@@ -80,6 +89,12 @@ class CommandRunner:
     description = "any program that prints schema v1 records on stdout (other lines are kept as log text)"
     warm_start = False
     emits = "records printed on stdout"
+    supports = Supports(warm_start=False, offline_inference=False, needs_gpu=False, external_services=(),
+                        live_step_telemetry=True,
+                        notes={"offline_inference": "a program that registers rlops or Q-table checkpoints "
+                                                    "(examples/qlearning_agent.py) makes servable models",
+                               "needs_gpu": "whatever the program needs",
+                               "live_step_telemetry": "the step records the program prints, as it prints them"})
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         if not args:
@@ -97,6 +112,10 @@ class CleanrlRunner:
     description = "an unmodified CleanRL-style script (its TensorBoard scalars and videos), in its own interpreter"
     warm_start = False
     emits = "TensorBoard scalars under runs/, videos under videos/"
+    supports = Supports(warm_start=False, offline_inference=False, needs_gpu=False, external_services=(),
+                        live_step_telemetry=False,
+                        notes={"offline_inference": "its saved models are kept as artifacts, not registered",
+                               "needs_gpu": "uses one with --cuda=True"})
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         if not args or not args[0].endswith(".py"):
@@ -123,6 +142,10 @@ class PlayRunner:
     description = "a play session: a person (human), a registered model (agent) or both (hybrid) act in an env in the browser"
     warm_start = False
     emits = "step records (who acted, keys held, frames) and episodes, on stdout"
+    supports = Supports(warm_start=False, offline_inference=False, needs_gpu=False, external_services=(),
+                        live_step_telemetry=True,
+                        notes={"offline_inference": "it trains nothing; it deploys registered models",
+                               "live_step_telemetry": "every step, with who acted and the keys held"})
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         from rlops.play.launch import play_launch  # gymnasium and the env load only when a session starts
@@ -142,6 +165,12 @@ def _config_of(args: list[str]) -> tuple[Path | None, list[str]]:
 
 RUNNERS: dict[str, Runner] = {runner.name: runner for runner in (RlopsRunner(), CommandRunner(), CleanrlRunner(),
                                                                    OfflineRunner(), PlayRunner())}
+
+
+def capability_matrix() -> list[dict]:
+    """Every runner's row: its name, what it is for and what it supports."""
+    return [{"name": name, "description": runner.description, "emits": runner.emits, **runner.supports.to_dict()}
+            for name, runner in RUNNERS.items()]
 
 
 def get_runner(name: str) -> Runner:
