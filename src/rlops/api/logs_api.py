@@ -19,11 +19,11 @@ from fastapi.responses import StreamingResponse
 
 from rlops.api.follow import EOF_EVENT, KEEPALIVE, follow_lines, tail_lines
 from rlops.errors import UnknownNameError
-from rlops.orchestrator.launch import LAUNCH_FILE, OUTPUT_FILE
+from rlops.store.run_dir import LAUNCH_FILE, OUTPUT_FILE, TEXT_LOG_FILE
+from rlops.store.run_status import LIVE, RunStatus
 from rlops.store.runs import RunStore
 
-LOG_FILES = (OUTPUT_FILE, "train.log")  # the first that exists is the run's log
-LIVE = ("queued", "running")
+LOG_FILES = (OUTPUT_FILE, TEXT_LOG_FILE)  # the first that exists is the run's log
 EXIT_WAIT_S = 30.0  # the most a program prints after its end record that the stream waits for
 
 
@@ -61,7 +61,7 @@ def output_done(run: dict[str, Any]) -> bool:
         return False
     supervised = bool(run["run_dir"]) and (Path(run["run_dir"]) / LAUNCH_FILE).is_file()
     ended_long_ago = time.time() - (run["ended"] or run["updated"] or 0) > EXIT_WAIT_S
-    return not supervised or run["exit_code"] is not None or run["status"] == "lost" or ended_long_ago
+    return not supervised or run["exit_code"] is not None or run["status"] == RunStatus.LOST or ended_long_ago
 
 
 def log_file(run: dict[str, Any]) -> Path | None:

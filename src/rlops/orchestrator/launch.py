@@ -15,10 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-LAUNCH_FILE = "launch.json"
-EXIT_FILE = "exit.json"
-OUTPUT_FILE = "output.log"  # the program's stdout and stderr text: never parsed away, never lost
-STOP_FILE = "stop.json"  # a stop was asked for (when): a restarted daemon still escalates to SIGKILL
+from rlops.store.run_dir import EXIT_FILE, LAUNCH_FILE
 
 
 @dataclass

@@ -31,13 +31,13 @@ from typing import Any
 
 from rlops.events.schema import Resume, encode
 from rlops.options import resolve_options
-from rlops.orchestrator.launch import STOP_FILE, read_exit, write_json_atomic, write_launch
+from rlops.orchestrator.launch import read_exit, write_json_atomic, write_launch
 from rlops.orchestrator.preflight import preflight
 from rlops.orchestrator.process import alive, reap_children, signal_group, spawn_worker
 from rlops.orchestrator.runners import get_runner
 from rlops.sinks.jsonl import last_seq
+from rlops.store.run_dir import EVENTS_FILE, STOP_FILE
 
-LOG_FILE = "train_log.jsonl"
 READ_CAP = 8 << 20  # bytes of one file per read: a long-silent daemon catches up over a few calls
 GUARD_LOG = "guard.log"
 
@@ -56,7 +56,7 @@ class RunActor:
             shutil.rmtree(self.run_dir)
         self.run_dir.mkdir(parents=True)
         if launch.get("prior_log"):
-            _continue_log(self.run_dir / LOG_FILE, launch)
+            _continue_log(self.run_dir / EVENTS_FILE, launch)
         args = _materialize(self.run_dir, list(launch["args"]), launch.get("files") or {})
         options = resolve_options(environ={}, args=["--store.model-dir", str(root), "--registry.db-path",
                                                     str(root / "registry.db")]).options
@@ -92,7 +92,7 @@ class RunActor:
         reply: dict[str, Any] = {"exit": asdict(status) if status else None, "alive": alive(self.pid),
                                  "data": {}, "sizes": {}}
         for name, offset in offsets.items():
-            chunk, size = _read_from(self.run_dir / name, offset, whole_lines=name == LOG_FILE)
+            chunk, size = _read_from(self.run_dir / name, offset, whole_lines=name == EVENTS_FILE)
             reply["data"][name], reply["sizes"][name] = chunk, size
         return reply
 

@@ -34,8 +34,9 @@ from typing import Any
 
 from rlops.errors import BackendError, PreflightError
 from rlops.options.schema import Options
-from rlops.orchestrator.launch import OUTPUT_FILE, STOP_FILE, ExitStatus, read_launch, write_json_atomic
-from rlops.orchestrator.ray_actor import LOG_FILE, RunActor
+from rlops.orchestrator.launch import ExitStatus, read_launch, write_json_atomic
+from rlops.orchestrator.ray_actor import RunActor
+from rlops.store.run_dir import EVENTS_FILE, OUTPUT_FILE, STOP_FILE
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class RayRuns:
         launch = {"run_id": run["run_id"], "runner": state["runner"], "args": args, "files": state["files"],
                   "trace_id": spec.trace_id, "node_dir": options["node_dir"], "stop_grace_s": state["stop_grace_s"],
                   "env": {key: value for key, value in spec.env.items() if key.startswith(FORWARDED)},
-                  "prior_log": _whole_lines(run_dir / LOG_FILE)}
+                  "prior_log": _whole_lines(run_dir / EVENTS_FILE)}
         state.update(actor=name, created=False, output_base=_size(run_dir / OUTPUT_FILE), node_id=None, node=None)
         write_json_atomic(run_dir / STATE_FILE, state, mode=0o600)
         actor_class = self.ray.remote(RunActor)
@@ -167,7 +168,7 @@ class RayRuns:
         if state.get("settled") or not state.get("created"):
             return {}, None  # settled: nothing to ask; not created (a launch interrupted): _take submits it
         handle = self._handle(run["run_id"], state)
-        offsets = {LOG_FILE: _size(run_dir / LOG_FILE),
+        offsets = {EVENTS_FILE: _size(run_dir / EVENTS_FILE),
                    OUTPUT_FILE: _size(run_dir / OUTPUT_FILE) - state["output_base"]}
         return offsets, (handle.read.remote(offsets) if handle is not None else None)
 
@@ -182,7 +183,7 @@ class RayRuns:
             if not state.get("created"):
                 self._resubmit(run, run_dir, state)
                 return
-            if _cut_torn(run_dir / LOG_FILE):
+            if _cut_torn(run_dir / EVENTS_FILE):
                 return  # a daemon killed mid-append left half a line: cut, and asked again next round
             if ref is None:
                 self._died(run, run_dir, state, None)
@@ -195,10 +196,10 @@ class RayRuns:
             except self.ray.exceptions.RayActorError as exc:
                 self._died(run, run_dir, state, exc)
                 return
-            if offsets[LOG_FILE] != _size(run_dir / LOG_FILE):
+            if offsets[EVENTS_FILE] != _size(run_dir / EVENTS_FILE):
                 return  # our copy moved since we asked (another supervisor): ask again next round
             self._note_node(run, run_dir, state)
-            _append(run_dir / LOG_FILE, reply["data"].get(LOG_FILE, b""))
+            _append(run_dir / EVENTS_FILE, reply["data"].get(EVENTS_FILE, b""))
             _append(run_dir / OUTPUT_FILE, reply["data"].get(OUTPUT_FILE, b""))
         self.service._ingest(run)
         drained = all(offsets[name] + len(reply["data"][name]) >= reply["sizes"][name] for name in reply["data"])

@@ -34,8 +34,6 @@ from rlops.errors import RlopsError, RunDirectoryError, RunStateError, UnknownNa
 from rlops.events.schema import EventError, Record, decode
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import (
-    OUTPUT_FILE,
-    STOP_FILE,
     describe_exit,
     read_exit,
     read_launch,
@@ -50,11 +48,10 @@ from rlops.pipeline.stopping import STOP_PROGRESS_FILE
 from rlops.sinks.recorder import new_trace_id
 from rlops.store.ingest import ingest_log
 from rlops.store.runs import RunStore
+from rlops.store.run_dir import EVENTS_FILE, LAUNCH_FILE, OUTPUT_FILE, STOP_FILE, WORKER_FILE
 
 log = logging.getLogger(__name__)
 
-LOG_FILE = "train_log.jsonl"
-WORKER_FILE = "worker.json"
 LIVE = ("queued", "running")
 LAUNCH_TIMEOUT_S = 60.0
 STOP_PROGRESS_LIMIT_S = 600.0  # a trainer finishing its update is waited for at most this long after the SIGTERM
@@ -95,7 +92,7 @@ class TrainerService:
         spec.env = {**os.environ, **spec.env, "RLOPS_RUN_ID": run_id, "RLOPS_RUN_DIR": str(run_dir.resolve()),
                     "RLOPS_TRACE_ID": spec.trace_id}
         write_launch(run_dir, spec)
-        self.store.register_run(run_id, run_dir.resolve(), (run_dir / LOG_FILE).resolve(), runner=runner_name)
+        self.store.register_run(run_id, run_dir.resolve(), (run_dir / EVENTS_FILE).resolve(), runner=runner_name)
         if on_ray:
             ray_backend.prepare(self.options, run_dir, runner_name, list(args))
             self.store.set_backend(run_id, "ray")
@@ -298,7 +295,7 @@ def _finishing(run_dir: Path, stop: dict[str, Any], grace: float) -> bool:
 
 
 def _supervised(run: dict[str, Any]) -> bool:
-    return bool(run["run_dir"]) and (Path(run["run_dir"]) / "launch.json").exists()
+    return bool(run["run_dir"]) and (Path(run["run_dir"]) / LAUNCH_FILE).exists()
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

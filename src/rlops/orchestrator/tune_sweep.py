@@ -25,10 +25,10 @@ from ray.tune import Callback
 from rlops.errors import PreflightError, UsageError
 from rlops.events.schema import EventError, Eval, decode
 from rlops.options import resolve_options
-from rlops.orchestrator.ray_actor import LOG_FILE
 from rlops.orchestrator.ray_backend import NAMESPACE, actor_name, connect
 from rlops.orchestrator.service import TrainerService
 from rlops.orchestrator.sweep import Axis, flags_of
+from rlops.store.run_dir import EVENTS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,11 @@ def follow_run(config: dict[str, Any], sweep: str) -> None:
             continue
         seen, gone_since = True, None
         try:
-            reply = ray.get(handle.read.remote({LOG_FILE: offset}), timeout=60)
+            reply = ray.get(handle.read.remote({EVENTS_FILE: offset}), timeout=60)
         except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
             handle = None  # a retry on another node continues the same log: keep the offset
             continue
-        data = reply["data"][LOG_FILE]
+        data = reply["data"][EVENTS_FILE]
         offset += len(data)
         for line in data.splitlines():
             try:
@@ -95,7 +95,7 @@ def follow_run(config: dict[str, Any], sweep: str) -> None:
                 last = {METRIC: record.mean_reward, "env_steps": record.env_steps}
                 tune.report(last)
         ended = reply["exit"] is not None
-        if ended and offset >= reply["sizes"][LOG_FILE]:
+        if ended and offset >= reply["sizes"][EVENTS_FILE]:
             # Tune marks a trial its scheduler stops "done" too: this says the run itself ended.
             tune.report({**last, RUN_ENDED: True})
             return

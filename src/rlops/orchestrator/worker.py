@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import IO
 
 from rlops.events.schema import Config, End, Meta, Record, encode
-from rlops.orchestrator.launch import OUTPUT_FILE, ExitStatus, LaunchSpec, describe_exit, read_launch, write_exit
+from rlops.orchestrator.launch import ExitStatus, LaunchSpec, describe_exit, read_launch, write_exit
 from rlops.orchestrator.descendants import become_subreaper, end_descendants
 from rlops.orchestrator.protocol import ProtocolReader
 from rlops.sinks.jsonl import last_seq
+from rlops.store.run_dir import EVENTS_FILE, OUTPUT_FILE
 
-LOG_FILE = "train_log.jsonl"
 FLUSH_S = 0.2  # the log reaches the disk (and the daemon's ingest) at least this often
 POLL_S = 0.5
 READ_BLOCK = 1 << 16  # cleanrl scalars and artifacts are looked for this often
@@ -100,7 +100,7 @@ class Worker:
                          b"leaves its process group (setsid) is not stopped with it\n")
         writes_log = self.spec.protocol in ("command", "cleanrl")
         if writes_log:
-            self.log = RunLog(self.run_dir / LOG_FILE)
+            self.log = RunLog(self.run_dir / EVENTS_FILE)
         environment = self.spec.env or dict(os.environ)  # the starter's environment, snapshot at start
         try:
             program = subprocess.Popen(self.spec.argv, cwd=self.spec.cwd, env=environment, stdin=subprocess.DEVNULL,

@@ -1,12 +1,19 @@
 """The directory of one run: its resolved options, checkpoints and logs, under ``store.model_dir``.
+The file names are said here once; every module that reads or writes one imports its name.
 
     <model_dir>/<run_name>/
         options.json     the resolved options (the seed that was drawn included)
         checkpoints/     step-<env_steps>/ ... (see pipeline.checkpoints)
         train_log.jsonl  the event log (schema v1), the run's source of truth
-        train.log        human-readable log
+        train.log        human-readable log (``rlops train`` in a terminal)
         receipts/        failure receipts, one directory per trace id
         eval.json        the last evaluation
+      a supervised run's (see orchestrator.launch):
+        launch.json      what it was launched with (owner-only: the starting environment)
+        output.log       the program's stdout and stderr text
+        stop.json        a stop was asked for (when)
+        exit.json        how its program exited
+        worker.json      the worker process that supervises it
 """
 
 from __future__ import annotations
@@ -23,6 +30,15 @@ from typing import Any
 from rlops.errors import RunDirectoryError
 
 OPTIONS_FILE = "options.json"
+EVENTS_FILE = "train_log.jsonl"
+TEXT_LOG_FILE = "train.log"
+EVAL_FILE = "eval.json"
+CHECKPOINTS_DIR = "checkpoints"
+LAUNCH_FILE = "launch.json"
+OUTPUT_FILE = "output.log"  # never parsed away, never lost
+STOP_FILE = "stop.json"  # a restarted daemon still escalates to SIGKILL
+EXIT_FILE = "exit.json"
+WORKER_FILE = "worker.json"  # the worker process that supervises it
 
 
 @dataclass(frozen=True)
@@ -39,19 +55,19 @@ class RunDirectory:
 
     @property
     def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
+        return self.path / CHECKPOINTS_DIR
 
     @property
     def log_file(self) -> Path:
-        return self.path / "train.log"
+        return self.path / TEXT_LOG_FILE
 
     @property
     def events_file(self) -> Path:
-        return self.path / "train_log.jsonl"
+        return self.path / EVENTS_FILE
 
     @property
     def eval_file(self) -> Path:
-        return self.path / "eval.json"
+        return self.path / EVAL_FILE
 
     def read_options(self) -> dict[str, Any]:
         try:
@@ -71,6 +87,22 @@ class RunDirectory:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+
+
+def inside_run_dir(run_dir: str | Path, path: str) -> Path | None:
+    """The file ``path`` names inside ``run_dir``, or None if it could be anywhere else: a path from
+    a request or from a record of a log is taken literally (``%2e%2e`` is a file name), and one with
+    a NUL, a backslash, a drive or a root, or that resolves (symlinks followed) outside the run
+    directory or to the directory itself, is refused. (A crafted log must not make a backend upload
+    ``~/.aws/credentials``; a crafted URL must not serve it.)"""
+    if not path or "\x00" in path or "\\" in path or path.startswith("/") or ":" in path.split("/", 1)[0]:
+        return None
+    root = Path(run_dir).resolve()
+    try:
+        target = (root / path).resolve()
+    except (OSError, ValueError):
+        return None
+    return target if target.is_relative_to(root) and target != root else None
 
 
 def run_name_for(env_id: str, algorithm: str) -> str:

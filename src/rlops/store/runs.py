@@ -189,6 +189,10 @@ class RunStore:
             params.append(limit)
         return [_row(RUN_COLUMNS, row) for row in self.connection.execute(sql, params)]
 
+    def status_counts(self) -> dict[str, int]:
+        """How many runs are in each status (the server's health)."""
+        return dict(self.connection.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
+
     def get_run(self, run_id: str) -> dict[str, Any]:
         columns = (*RUN_COLUMNS, "config")
         row = self.connection.execute(f"SELECT {', '.join(columns)} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
