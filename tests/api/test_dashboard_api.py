@@ -226,7 +226,7 @@ def _next_event(lines) -> tuple[str, str]:
 
 
 def test_a_request_value_never_becomes_a_flag_of_its_own():
-    from rlops.api.runs_api import option_flags
+    from rlops.api.run_control_api import option_flags
     from rlops.options.sources import read_cli
 
     flags = option_flags("rlops", {"train.device": "--registry.db-path /tmp/elsewhere.db", "eval.deterministic": False,
@@ -252,7 +252,7 @@ def test_a_token_in_the_query_is_decoded_and_a_wildcard_bind_takes_any_host_name
 
 
 def test_a_stream_resumes_at_the_byte_after_its_last_event_and_distrusts_a_bad_offset(tmp_path):
-    from rlops.api.runs_api import resume_point
+    from rlops.api.run_stream_api import resume_point
 
     log = tmp_path / "train_log.jsonl"
     log.write_bytes(b'{"seq": 0}\n{"seq": 1}\n{"seq": 2}\n')

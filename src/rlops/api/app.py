@@ -1,7 +1,8 @@
 """The dashboard's server: the HTTP API (documented at ``/docs``) and the page that uses it.
 
 One app over one database (runs and registry): the routes come in groups, one module each —
-runs, options, replay, logs, the live runs stream, registry, retention — and the page is static
+health, runs, a run's files, its record stream, starting and stopping runs, TensorBoard, options,
+replay, logs, the live runs stream, registry, retention, play, datasets — and the page is static
 files (``rlops/ui/static``: ES modules and a vendored chart library, no build step) that use only
 the API. ``rlops ui`` wraps it in the request guard (Host, Origin, token).
 """
@@ -20,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from rlops import __version__
 from rlops.api.datasets_api import add_datasets_routes
 from rlops.api.errors import error, install_error_handlers
+from rlops.api.health_api import add_health_routes
 from rlops.api.live_api import add_live_routes
 from rlops.api.logs_api import add_logs_routes
 from rlops.api.options_api import add_options_routes
@@ -27,7 +29,11 @@ from rlops.api.play_api import add_play_routes
 from rlops.api.registry_api import add_registry_routes
 from rlops.api.replay_api import add_replay_routes
 from rlops.api.retention_api import add_retention_routes
+from rlops.api.run_control_api import add_run_control_routes
+from rlops.api.run_files_api import add_run_files_routes
+from rlops.api.run_stream_api import add_run_stream_routes
 from rlops.api.runs_api import add_runs_routes, summary
+from rlops.api.tensorboard_api import add_tensorboard_routes
 from rlops.options.schema import Options
 from rlops.store.runs import RunStore
 
@@ -47,7 +53,12 @@ def create_app(db_path: str | Path, options: Options | None = None) -> FastAPI:
         finally:
             opened.close()
 
-    add_runs_routes(app, db_path, options, store)
+    add_health_routes(app, options, store)
+    add_runs_routes(app, store)
+    add_run_files_routes(app, store)
+    add_run_stream_routes(app, db_path, store)
+    add_run_control_routes(app, options)
+    add_tensorboard_routes(app, store)
     add_live_routes(app, db_path, summary)
     add_replay_routes(app, store)
     add_logs_routes(app, db_path, store)
