@@ -92,6 +92,10 @@ def test_a_person_plays_cartpole_and_the_episode_replays(page, play_server):
     expect(page.locator('[data-testid="play-ended"]')).to_be_visible()
     row = ended(base, run_id)
     assert row["status"] == "finished" and row["runner"] == "play" and row["algorithm"] == "human"
+    page.locator('[data-testid="play-save"]').click()  # save as dataset: the session's episodes, for offline RL
+    expect(page.locator('[data-testid="play-saved"]')).to_contain_text("saved as dataset")
+    name = page.locator('[data-testid="play-dataset-link"]').inner_text()
+    assert api(base, f"/api/datasets/{name}")["source"]["run_id"] == run_id
 
     steps = wait_for(lambda: steps_of(base, run_id), 20, "the recorded steps")
     by_keys: dict[tuple, set] = {}

@@ -4,6 +4,8 @@
     POST /api/play                 {env_id, mode, model_id?, key_map?, fps?}: a ``play`` run; its id
     WS   /api/play/{run_id}/ws     frames (binary JPEG, each after its JSON ``step``) to the page,
                                    the page's input (JSON) to the session
+    POST /api/play/{run_id}/dataset  {name?}: "save as dataset", the session's finished episodes as an
+                                   offline-RL dataset (its source: this run); the dataset's row
 
 The env runs in the session's own process (``rlops.play.session``); this route only relays
 between the page and the session's Unix socket, so closing the tab closes the socket and ends the
@@ -29,6 +31,10 @@ from rlops.store.runs import RunStore
 
 MAX_SESSIONS = 4  # concurrent play sessions: each holds an env, a process and a model
 SESSION_START_S = 60.0  # how long the relay waits for a queued or starting session's socket
+
+
+class SaveRequest(BaseModel):
+    name: str | None = None
 
 
 class PlayRequest(BaseModel):
@@ -72,6 +78,19 @@ def add_play_routes(app: FastAPI, db_path: str | Path, options: Options | None) 
             return {"run_id": run_id, "socket": f"/api/play/{run_id}/ws"}
         finally:
             service.close()
+
+    @app.post("/api/play/{run_id}/dataset", status_code=201)
+    def save_dataset(run_id: str, body: SaveRequest) -> dict[str, Any]:
+        if options is None:
+            raise RunStateError("this server only reads runs", hint="start the dashboard with rlops ui")
+        from rlops.play.dataset import save_session_dataset
+
+        store = RunStore(db_path)
+        try:
+            run = store.get_run(run_id)
+        finally:
+            store.close()
+        return save_session_dataset(run, options.store.model_dir, db_path, body.name)
 
     @app.websocket("/api/play/{run_id}/ws")
     async def play_socket(websocket: WebSocket, run_id: str) -> None:

@@ -65,6 +65,12 @@ class DatasetCatalog:
         finally:
             rollout.close()
 
+    def add_episodes(self, episodes: Any, env_id: str, observation_space: Any, action_space: Any, algorithm: str,
+                     source: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+        """Episodes gathered elsewhere (a play session's) into a new dataset, ``source`` saying where."""
+        return self._write(check_name(name or default_name(env_id)), iter(episodes), env_id, observation_space,
+                           action_space, algorithm, source)
+
     def import_path(self, path: str | Path, name: str | None = None, env_id: str | None = None) -> dict[str, Any]:
         """A Minari dataset directory, or a d3rlpy MDPDataset file (with ``env_id``)."""
         path = Path(path)

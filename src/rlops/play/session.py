@@ -38,6 +38,7 @@ from rlops.events.schema import Episode, Error, Meta, Step, encode
 from rlops.play import wire
 from rlops.play.actions import ActionRefused, as_record, checked_action
 from rlops.play.agents import PlayAgent, check_fits, load_agent
+from rlops.play.episode_files import EPISODES_DIR, EpisodeBuffer
 from rlops.play.keymaps import checked_key_map, key_map_for, no_map_error
 
 SESSION_FILE = "play.json"
@@ -54,6 +55,9 @@ class PlaySession:
         self.run_dir, self.out = run_dir, out
         if run_dir is not None:  # None: only checked (the runner's launch), never played
             (run_dir / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
+        # Observations too, per episode: what "save as dataset" needs and step records do not hold.
+        self.transitions = EpisodeBuffer(run_dir / EPISODES_DIR if run_dir is not None else None,
+                                         env.observation_space, env.action_space)
         self.turn_based = bool(key_map and key_map["turn_based"]) and mode == "human"
         self.held_action: Any = None
         self.held_keys: list[str] = []
@@ -141,6 +145,7 @@ class PlaySession:
 
     async def play(self) -> None:
         self.obs, _ = self.env.reset(seed=self.seed)
+        self.transitions.clear(self.obs)
         self.send({"type": "hello", "env_id": self.env_id, "mode": self.mode, "key_map": self.key_map,
                    "turn_based": self.turn_based, "action_space": str(self.env.action_space), "fps": self.fps},
                   self.jpeg(self.env.render()))
@@ -161,6 +166,7 @@ class PlaySession:
             if terminated or truncated:
                 self.end_episode()
                 obs, _ = self.env.reset()
+                self.transitions.clear(obs)
             self.obs = obs
             try:
                 await self.writer.drain()
@@ -209,6 +215,7 @@ class PlaySession:
                        terminated=terminated, truncated=truncated, frame=name, actor=actor, keys=keys,
                        belief=extras.get("belief"), intention=extras.get("intention"),
                        confidence=extras.get("confidence")))
+        self.transitions.add(action, reward, terminated, truncated, obs)
         self.episode_return += reward
         self.step += 1
         self.env_steps += 1
@@ -218,6 +225,7 @@ class PlaySession:
                   frame)
 
     def end_episode(self) -> None:
+        self.transitions.save(self.episode)
         self.emit(Episode(episode=self.episode, episode_return=self.episode_return, length=self.step,
                           env_steps=self.env_steps))
         self.send({"type": "episode", "episode": self.episode, "return": self.episode_return, "length": self.step})

@@ -38,6 +38,8 @@ export function mount(root) {
       <div data-testid="play-keys" class="muted"></div>
       <div data-testid="play-error"></div>
       <div data-testid="play-run"></div>
+      <div class="toolbar"><button data-testid="play-save" disabled title="the session's finished episodes as an offline-RL dataset">Save as dataset</button>
+        <span data-testid="play-saved"></span></div>
     </div>
   </section>`;
   const q = (s) => root.querySelector(s);
@@ -48,6 +50,7 @@ export function mount(root) {
     img: q('[data-testid="play-frame"]'), status: q('[data-testid="play-status"]'), keys: q('[data-testid="play-keys"]'),
     error: q('[data-testid="play-error"]'), run: q('[data-testid="play-run"]'), agent: q("[data-agent-controls]"),
     pause: q('[data-testid="play-pause"]'), step: q('[data-testid="play-step"]'), speed: q('[data-testid="play-speed"]'),
+    save: q('[data-testid="play-save"]'), saved: q('[data-testid="play-saved"]'),
   };
 
   function fillKeyMap() {
@@ -145,6 +148,8 @@ export function mount(root) {
     state.runId = runId;
     el.session.hidden = false;
     el.error.innerHTML = "";
+    el.save.disabled = true;
+    el.saved.innerHTML = "";
     el.agent.hidden = el.mode.value === "human";
     el.run.innerHTML = `run <a data-testid="play-run-link" href="${esc(runHref(runId))}">${esc(runId)}</a>`;
     const url = withToken(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`);
@@ -174,6 +179,7 @@ export function mount(root) {
         el.status.dataset.actor = m.actor;
         el.status.dataset.step = m.step;
       } else if (m.type === "episode") {
+        el.save.disabled = false; // a finished episode is something to save
         el.run.insertAdjacentHTML("beforeend", `<div class="muted" data-testid="play-episode">episode ${m.episode}: return ${Number(m["return"]).toFixed(1)} in ${m.length} steps</div>`);
       } else if (m.type === "refused") {
         el.keys.textContent = `refused (${m.refused}): ${m.message}`;
@@ -184,6 +190,7 @@ export function mount(root) {
     ws.onclose = (event) => {
       if (state.ws === ws) state.ws = null;
       el.stop.disabled = true;
+      el.save.disabled = false; // a cut episode is kept too: the server says if there is none
       el.start.disabled = false;
       if (event.reason) el.error.insertAdjacentHTML("beforeend", `<div class="muted">${esc(event.reason)}</div>`);
       el.run.insertAdjacentHTML("beforeend", ` <span data-testid="play-ended">· session ended: <a href="${esc(runHref(runId))}/replay">replay it</a></span>`);
@@ -191,6 +198,19 @@ export function mount(root) {
   }
 
   el.stop.onclick = () => state.ws && state.ws.close();
+  el.save.onclick = async () => {
+    el.save.disabled = true;
+    try {
+      const d = await api(`/api/play/${encodeURIComponent(state.runId)}/dataset`, { method: "POST", body: {} });
+      el.saved.innerHTML = `saved as dataset <a data-testid="play-dataset-link" href="#/datasets">${esc(d.name)}</a>: ` +
+        `${d.episodes} episodes, ${d.steps} steps`;
+    } catch (err) {
+      const e = err instanceof ApiError ? err : { message: String(err.message || err) };
+      el.saved.innerHTML = `<span class="error-panel" role="alert">${esc(e.message)}${e.hint ? ` — ${esc(e.hint)}` : ""}</span>`;
+    } finally {
+      el.save.disabled = false;
+    }
+  };
   let paused = false;
   el.pause.onclick = () => {
     paused = !paused;
