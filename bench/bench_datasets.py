@@ -54,7 +54,7 @@ def main() -> None:
     started_at = bench_results.stamp()
     from rlops.datasets.catalog import DatasetCatalog
     from rlops.options import resolve_options
-    from rlops.pipeline.train import prepare_options, train
+    from rlops.services.training import prepare_options, train
 
     with tempfile.TemporaryDirectory() as work:
         root = Path(work)

@@ -25,8 +25,8 @@ import httpx
 import numpy as np
 
 from rlops.options import resolve_options
-from rlops.pipeline.policy import ServedPolicy
-from rlops.pipeline.train import prepare_options, train
+from rlops.services.policy import ServedPolicy
+from rlops.services.training import prepare_options, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import results as bench_results  # noqa: E402

@@ -69,7 +69,7 @@ def evaluate(env: gym.Env, q: np.ndarray, episodes: int, seed: int) -> tuple[flo
 def register(path: Path, env_id: str, steps: int, evaluation: tuple[float, float, float], episodes: int) -> None:
     """The registry row of the Q-table, its evaluation and the validation rules' verdict."""
     from rlops.options import resolve_options
-    from rlops.pipeline.registry_ops import rules_from, validate
+    from rlops.services.registry_ops import rules_from, validate
     from rlops.store.registry import Registry
 
     options = resolve_options(environ=dict(os.environ), args=[]).options

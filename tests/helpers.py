@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rlops.options import resolve_options
-from rlops.pipeline.train import TrainResult, prepare_options, train
+from rlops.services.training import TrainResult, prepare_options, train
 
 # Tiny budgets (CleanRL's smoke tests train for ~200 steps): enough to exercise every code path.
 TINY = {

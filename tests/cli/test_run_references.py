@@ -1,5 +1,5 @@
 """RUN means one thing to every command: the id ``rlops runs list`` prints, the run's directory, or
-its event log, resolved by one function (rlops.pipeline.run_ref)."""
+its event log, resolved by one function (rlops.services.run_ref)."""
 
 from __future__ import annotations
 

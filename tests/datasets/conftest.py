@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlops.options import resolve_options
-from rlops.pipeline.train import prepare_options, train
+from rlops.services.training import prepare_options, train
 from tests.helpers import tiny_args
 
 

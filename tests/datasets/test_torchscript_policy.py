@@ -15,8 +15,8 @@ from rlops.errors import CheckpointCorruptError
 from rlops.options import resolve_options
 from rlops.pipeline.checkpoints import read_checkpoint, write_checkpoint
 from rlops.pipeline.loading import load_policy
-from rlops.pipeline.policy import ServedPolicy
-from rlops.pipeline.registry_ops import register_checkpoint
+from rlops.services.policy import ServedPolicy
+from rlops.services.registry_ops import register_checkpoint
 from rlops.store.registry import Registry
 from tests.api.test_policy_server import server
 

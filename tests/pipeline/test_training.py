@@ -12,7 +12,7 @@ import torch
 from rlops.pipeline.checkpoints import latest_checkpoint, verify_files
 from rlops.pipeline.evaluate import evaluate_policy_of
 from rlops.pipeline.loading import load_policy, open_checkpoint
-from rlops.pipeline.observations import find_normalizer
+from rlops.pipeline.sb3.observations import find_normalizer
 from tests.helpers import train_tiny
 
 EXPECTED_FILES = {  # env_state.npz: classic-control envs are put back mid-episode on resume

@@ -20,7 +20,7 @@ from rlops.cli.app import main
 from rlops.events.reader import read_records
 from rlops.events.schema import End, Episode, Meta, Metrics
 from rlops.options import resolve_options
-from rlops.pipeline.reconcile import reconcile_lost_runs
+from rlops.services.reconcile import reconcile_lost_runs
 from rlops.sinks.base import RunContext
 from rlops.sinks.mlflow import MlflowSink
 from rlops.sinks.recorder import new_trace_id
@@ -196,11 +196,11 @@ def test_the_reconciler_warns_when_mlflow_is_down_and_still_marks_the_run_lost(c
     killed_run("down", *mlflow_args(f"http://127.0.0.1:{closed_port()}"))
     killed_run("plain")  # no mlflow backend: nothing to tell
     store = RunStore("rlruns/rlops.db")
-    with caplog.at_level(logging.WARNING, logger="rlops.pipeline.reconcile"):
+    with caplog.at_level(logging.WARNING, logger="rlops.services.reconcile"):
         assert sorted(reconcile_lost_runs(store)) == ["down", "plain"]
     assert {run["run_id"]: run["status"] for run in store.list_runs()} == {"down": "lost", "plain": "lost"}
     store.close()
-    warnings = [r.getMessage() for r in caplog.records if r.name == "rlops.pipeline.reconcile"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "rlops.services.reconcile"]
     assert len(warnings) == 1 and "down" in warnings[0] and "cannot be reached" in warnings[0], warnings
 
 

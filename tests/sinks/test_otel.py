@@ -16,7 +16,7 @@ import pytest
 from rlops.events.reader import read_records
 from rlops.events.schema import End, Episode, Eval, Metrics, Record
 from rlops.options import resolve_options
-from rlops.pipeline.train import prepare_options, train
+from rlops.services.training import prepare_options, train
 from tests.helpers import tiny_args, train_tiny
 from tests.sinks import otel_files
 from tests.sinks.otlp_receiver import OtlpGrpcReceiver, OtlpHttpReceiver

@@ -4,7 +4,7 @@ where each threshold came from, and no stability from a constant zero return."""
 from __future__ import annotations
 
 from rlops.options.schema import RegistryOptions
-from rlops.pipeline.registry_ops import rules_from
+from rlops.services.registry_ops import rules_from
 from rlops.store.model_rules import Rules, check
 
 

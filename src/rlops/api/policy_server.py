@@ -26,8 +26,8 @@ from rlops.api.errors import error
 from rlops.api.reach import is_loopback
 from rlops.errors import RlopsError, UsageError
 from rlops.options.schema import Options
-from rlops.pipeline.policy import ObservationError, ServedPolicy
-from rlops.pipeline.registry_ops import resolve_model
+from rlops.services.policy import ObservationError, ServedPolicy
+from rlops.services.registry_ops import resolve_model
 from rlops.store.registry import Registry
 
 log = logging.getLogger("rlops.serve")

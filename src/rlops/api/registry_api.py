@@ -1,12 +1,16 @@
 """The registry over HTTP, for the checkpoint browser: models with their scores, validation and
-integrity; validate, promote, deploy and import.
+integrity; evaluate, validate, promote, deploy and import.
 
     GET  /api/models?env_id=&algorithm=&status=&validated=&verify_files=
+    POST /api/models/{id}/evaluate          what ``rlops eval --model-id ID`` does: eval.episodes
+                                            episodes under a lease, the score recorded, the rules applied
     POST /api/models/{id}/validate          the registry rules of the server's options, applied now
     POST /api/models/{id}/promote  {"to": "production" | "staging" | "archived" | "none"}
     POST /api/models/{id}/deploy            promote to production, and say what the policy server serves
     POST /api/models/import        {"path": "/abs/checkpoint-or-run-dir"}   copied into managed storage
-    GET  /api/serving                       the policy server (serve.host:serve.port): reachable, serving what
+                                            (409 naming the model when those files are registered already)
+    GET  /api/serving                       the policy server (serve.host:serve.port): reachable, serving
+                                            what, and its own hot swap setting (not this server's)
 
 Deploying is promotion: a policy server started with ``serve.hotswap production`` swaps to each
 newly promoted production model within ``serve.poll_interval``; the answer says what it serves
@@ -27,7 +31,7 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 from rlops.options.schema import Options, ServeOptions
-from rlops.pipeline.registry_ops import import_checkpoint, rules_from, validate, verify
+from rlops.services.registry_ops import import_checkpoint, resolve_model, rules_from, validate, verify
 from rlops.store.registry import Registry
 
 SERVER_TIMEOUT_S = 1.0
@@ -43,6 +47,8 @@ class ImportRequest(BaseModel):
 
 def add_registry_routes(app: FastAPI, db_path: str | Path, options: Options | None) -> None:
     settings = options or Options()
+    evaluating = settings.model_copy(deep=True)  # its score goes to this server's registry
+    evaluating.registry.db_path = str(db_path)
 
     def registry() -> Iterator[Registry]:
         opened = Registry(db_path)
@@ -60,6 +66,22 @@ def add_registry_routes(app: FastAPI, db_path: str | Path, options: Options | No
             checks = {check.model_id: check for check in verify(db, [row["id"] for row in rows])}
             rows = [{**row, "integrity": asdict(checks[row["id"]])} for row in rows]
         return rows
+
+    @app.post("/api/models/{model_id}/evaluate")
+    def evaluate(model_id: int, db: Registry = Depends(registry)) -> dict[str, Any]:
+        from rlops.pipeline.loading import load_policy
+        from rlops.services.scoring import score
+
+        # As rlops eval --model-id: evaluating is how a model gets validated, so it may be unvalidated.
+        row, checkpoint = resolve_model(db, model_id=model_id, allow_unvalidated=True)
+        loaded = load_policy(checkpoint, device=settings.infer.device)
+        try:
+            scored = score(evaluating, loaded, row)
+        finally:
+            loaded.close()
+        return {"model": db.get(model_id), "eval": scored.result.to_dict(),
+                "validation": scored.validation.to_dict() if scored.validation else None,
+                "unrecorded": scored.unrecorded}
 
     @app.post("/api/models/{model_id}/validate")
     def revalidate(model_id: int, db: Registry = Depends(registry)) -> dict[str, Any]:
@@ -87,7 +109,9 @@ def add_registry_routes(app: FastAPI, db_path: str | Path, options: Options | No
 
 
 def serving_status(serve: ServeOptions) -> dict[str, Any]:
-    """What the policy server of these options serves now, asked over loopback with its token."""
+    """What the policy server of these options serves now, asked over loopback with its token, and
+    its hot swap setting as it reports it: that server's own, which need not be this one's
+    ``serve.hotswap`` (None when no server answers, or one too old to say)."""
     host = "127.0.0.1" if serve.host in ("0.0.0.0", "::", "") else serve.host
     url = f"http://{host}:{serve.port}"
     request = urllib.request.Request(f"{url}/v1/model")
@@ -98,4 +122,5 @@ def serving_status(serve: ServeOptions) -> dict[str, Any]:
             serving = json.loads(answer.read())
     except (OSError, ValueError, urllib.error.URLError):
         serving = None
-    return {"url": url, "reachable": serving is not None, "serving": serving, "hotswap": serve.hotswap}
+    hotswap = serving.get("hotswap") if isinstance(serving, dict) else None
+    return {"url": url, "reachable": serving is not None, "serving": serving, "hotswap": hotswap}

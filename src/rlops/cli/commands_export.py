@@ -11,8 +11,8 @@ from rlops.cli.shared import CONFIG, JSON
 from rlops.errors import UsageError
 from rlops.options import resolve_options
 from rlops.options.sources import split_positionals
-from rlops.pipeline.replay import EXPORT_TARGETS, export_run
-from rlops.pipeline.run_ref import resolve_run
+from rlops.services.replay import EXPORT_TARGETS, export_run
+from rlops.services.run_ref import resolve_run
 
 
 def export(ctx: typer.Context, to: str = typer.Option(..., "--to", help=f"one of: {', '.join(EXPORT_TARGETS)}"),

@@ -22,7 +22,7 @@ app = typer.Typer(help="The model registry: list, show, add, import, validate, p
 
 
 def _open(ctx: typer.Context, config: Path | None) -> tuple[Registry, Any]:
-    from rlops.pipeline.registry_ops import open_registry
+    from rlops.services.registry_ops import open_registry
 
     options = resolve(ctx, config).options
     return open_registry(options), options
@@ -108,7 +108,7 @@ def add(ctx: typer.Context, path: Path = typer.Argument(..., help="a checkpoint 
                                                          "and validate"),
         config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Register a checkpoint where it lies (with METRICS, its evaluation too, validated)."""
-    from rlops.pipeline.registry_ops import add_model, record_metrics, rules_from
+    from rlops.services.registry_ops import add_model, record_metrics, rules_from
 
     registry, options = _open(ctx, config)
     try:
@@ -128,7 +128,7 @@ def add(ctx: typer.Context, path: Path = typer.Argument(..., help="a checkpoint 
 def import_(ctx: typer.Context, path: Path = typer.Argument(..., help="a checkpoint or run directory"),
             config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Copy a checkpoint into managed storage (<store.model_dir>/registry), verify and register it."""
-    from rlops.pipeline.registry_ops import import_checkpoint
+    from rlops.services.registry_ops import import_checkpoint
 
     registry, options = _open(ctx, config)
     try:
@@ -144,8 +144,8 @@ def import_(ctx: typer.Context, path: Path = typer.Argument(..., help="a checkpo
 def validate(ctx: typer.Context, model_id: int = typer.Argument(..., help="model id"), config: Path | None = CONFIG,
              as_json: bool = JSON) -> int:
     """Apply the validation rules (registry.min_reward, min_episodes, max_std_ratio); exit 1 when one fails."""
-    from rlops.pipeline.registry_ops import rules_from
-    from rlops.pipeline.registry_ops import validate as validate_model
+    from rlops.services.registry_ops import rules_from
+    from rlops.services.registry_ops import validate as validate_model
 
     registry, options = _open(ctx, config)
     try:
@@ -191,7 +191,7 @@ def path(ctx: typer.Context, model_id: int = typer.Argument(..., help="model id"
 def verify(ctx: typer.Context, model_id: int | None = typer.Argument(None, help="one model id (default: all)"),
            config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Recompute every file's hash; report mismatches and missing files (exit 1 when any)."""
-    from rlops.pipeline.registry_ops import verify as verify_models
+    from rlops.services.registry_ops import verify as verify_models
 
     registry, _ = _open(ctx, config)
     try:
@@ -213,7 +213,7 @@ def prune(ctx: typer.Context,
           apply: bool = typer.Option(False, "--apply", help="remove them (default: a dry run that lists them)"),
           config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Retention: list (or with --apply remove, files and rows) what keep-top-n / max-age would drop."""
-    from rlops.pipeline.registry_ops import apply_prune, plan_prune
+    from rlops.services.registry_ops import apply_prune, plan_prune
     from rlops.store.runs import RunStore
 
     registry, options = _open(ctx, config)

@@ -38,7 +38,7 @@ def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--sta
     from rich.console import Console
     from rich.table import Table
 
-    from rlops.pipeline.reconcile import reconcile_lost_runs
+    from rlops.services.reconcile import reconcile_lost_runs
 
     from rlops.orchestrator.daemon import daemon_pid
 
@@ -78,7 +78,7 @@ def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--sta
 def show(ctx: typer.Context, run: str = typer.Argument(..., help=RUN_HELP),
          config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """One run: status, steps, returns, SPS, evaluations, paths, metric keys, artifacts."""
-    from rlops.pipeline.reconcile import reconcile_lost_runs
+    from rlops.services.reconcile import reconcile_lost_runs
 
     run = run_ref(ctx, config, run).run_id
     store, _ = _store(ctx, config)

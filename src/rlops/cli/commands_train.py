@@ -43,8 +43,8 @@ def _resolve(ctx: typer.Context, config: Path | None) -> ResolvedOptions:
 
 def train(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Train an agent; print where the run, the model and the log are."""
-    from rlops.pipeline.train import open_run, prepare_options
-    from rlops.pipeline.train import train as train_run
+    from rlops.services.training import open_run, prepare_options
+    from rlops.services.training import train as train_run
 
     resolved = _resolve(ctx, config)
     saved = None
@@ -94,7 +94,7 @@ def _load(ctx: typer.Context, config: Path | None,
           for_eval: bool = False) -> tuple[ResolvedOptions, LoadedPolicy, dict[str, Any] | None]:
     """The policy to run, by path or from the registry, with its registry row when it has one."""
     from rlops.pipeline.loading import load_policy, open_checkpoint
-    from rlops.pipeline.registry_ops import open_registry, resolve_model
+    from rlops.services.registry_ops import open_registry, resolve_model
 
     positionals, args = split_positionals(ctx.args)
     if len(positionals) > 1:
@@ -141,7 +141,7 @@ def _model_path(given: str, config: Path | None, args: list[str]) -> str:
     """A checkpoint or run directory as given; otherwise the directory of the run it names."""
     if Path(given).exists() or "/" in given:  # a path: the checkpoint reader says what is wrong with it
         return given
-    from rlops.pipeline.run_ref import resolve_run
+    from rlops.services.run_ref import resolve_run
 
     options = resolve_options(config=config, args=args).options
     return str(resolve_run(given, options.registry.db_path, options.store.model_dir).require_dir())
@@ -153,7 +153,7 @@ def evaluate(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = J
     PATH is a run directory (its newest intact checkpoint) or a checkpoint directory. A registered
     model gets the score written onto its registry row, and the validation rules applied; it is held
     meanwhile, so no janitor deletes it. Exit 1 if its row went anyway (the score is still printed)."""
-    from rlops.pipeline.scoring import score
+    from rlops.services.scoring import score
 
     resolved, loaded, row = _load(ctx, config, for_eval=True)
     try:

@@ -9,7 +9,7 @@ import typer
 
 if TYPE_CHECKING:  # the option set loads pydantic: only the commands that read options pay for it
     from rlops.options import ResolvedOptions
-    from rlops.pipeline.run_ref import RunRef
+    from rlops.services.run_ref import RunRef
 
 CONFIG = typer.Option(None, "--config", "-c", help="TOML options file (default: $RL_CONFIG or ./rlops.toml)")
 JSON = typer.Option(False, "--json", help="print only JSON on stdout")
@@ -26,7 +26,7 @@ def resolve(ctx: typer.Context, config: Path | None) -> ResolvedOptions:
 
 def run_ref(ctx: typer.Context, config: Path | None, ref: str | Path) -> RunRef:
     """The run a RUN argument names (id, directory or event log), in the store the options point at."""
-    from rlops.pipeline.run_ref import resolve_run
+    from rlops.services.run_ref import resolve_run
 
     options = resolve(ctx, config).options
     return resolve_run(ref, options.registry.db_path, options.store.model_dir)

@@ -13,7 +13,7 @@ from rlops.errors import UsageError
 from rlops.options.schema import Options
 from rlops.pipeline.checkpoints import Checkpoint
 from rlops.pipeline.envs import env_constructor
-from rlops.pipeline.policy import ServedPolicy
+from rlops.services.policy import ServedPolicy
 
 
 class PolicyRollout:
@@ -65,7 +65,7 @@ def policy_checkpoint(options: Options, model_id: int | None, load_best: bool, p
                       env_id: str | None = None) -> tuple[Checkpoint, dict]:
     """The checkpoint to record from (``--model ID``, ``--load-best`` or a path) and where it came from."""
     from rlops.pipeline.loading import open_checkpoint
-    from rlops.pipeline.registry_ops import open_registry, resolve_model
+    from rlops.services.registry_ops import open_registry, resolve_model
 
     chosen = [given for given in (model_id is not None, load_best, path is not None) if given]
     if len(chosen) != 1:

@@ -96,7 +96,7 @@ def _register(args: argparse.Namespace, options: dict[str, Any], record: dict[st
               tags: dict[str, Any]) -> int | None:
     from rlops.errors import RlopsError
     from rlops.pipeline.checkpoints import read_checkpoint
-    from rlops.pipeline.registry_ops import register_checkpoint
+    from rlops.services.registry_ops import register_checkpoint
     from rlops.store.registry import Registry
 
     try:
@@ -117,7 +117,7 @@ def _score(args: argparse.Namespace, options: dict[str, Any], path: str, model_i
     from rlops.options.schema import Options
     from rlops.pipeline.checkpoints import read_checkpoint
     from rlops.pipeline.loading import load_policy
-    from rlops.pipeline.scoring import score
+    from rlops.services.scoring import score
     from rlops.store.registry import Registry
 
     try:

@@ -43,16 +43,16 @@ from typing import Any
 from rlops.events.schema import Artifact
 from rlops.options.schema import Options, OrchestratorOptions
 from rlops.orchestrator.artifacts import discover
-from rlops.pipeline.registry_ops import plan_prune
+from rlops.services.registry_ops import plan_prune
 from rlops.sinks.jsonl import last_seq
 from rlops.store import prunes as prunes_ledger
 from rlops.store.registry import Registry
-from rlops.store.run_dir import OPTIONS_FILE, RunDirectory
+from rlops.store.run_dir import EVENTS_FILE, OPTIONS_FILE, RunDirectory
+from rlops.store.run_status import LIVE
 from rlops.store.runs import RunStore
 
 log = logging.getLogger(__name__)
 
-LIVE = ("queued", "running")
 WHOLE_RUN = "."  # the path of a pruned run directory's own artifact record
 UNFINISHED = "an earlier janitor began pruning it and was stopped"
 NO_TRACE = "0" * 32  # a run that never wrote a meta record has no trace id
@@ -197,7 +197,7 @@ class _Guard:
         if Path(run["run_dir"]).is_symlink():
             return "its run directory is a symlink"
         if not (root / OPTIONS_FILE).is_file() and not RunDirectory(root).events_file.is_file():
-            return f"{root} does not look like a run directory (no {OPTIONS_FILE} or train_log.jsonl)"
+            return f"{root} does not look like a run directory (no {OPTIONS_FILE} or {EVENTS_FILE})"
         target = prune.target.resolve()
         if _overlaps(target, self.db):
             return f"holds the run store {self.db}"

@@ -1,39 +1,115 @@
 """The training engines behind ``train.engine``: one small interface, two implementations.
 
-``sb3`` is Stable-Baselines3 (every algorithm; ``train.py``, ``loading.py``); ``vector`` is
-rlops's own PPO/A2C over batched envs (``vector/``). Both leave the same run directory, log,
-checkpoints and registry rows; a checkpoint's options name the engine that loads it.
+``sb3`` is Stable-Baselines3 (every algorithm; ``sb3/``); ``vector`` is rlops's own PPO/A2C over
+batched envs (``vector/``). An engine trains in two steps, so that "fail before training" holds
+for both: ``prepare`` probes the env and builds the learner before any run directory exists, and
+``Trainer.run`` then trains inside the run that the composition above pipeline/ opened
+(``services.training``): its directory, its recorder (the one path of its records) and the book
+its checkpoints are registered in. Both engines leave the same run directory, log, checkpoints
+and registry rows; a checkpoint's options name the engine that loads it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rlops.errors import UnknownNameError
 from rlops.options.schema import Options
 from rlops.pipeline.checkpoints import Checkpoint
 
 if TYPE_CHECKING:
+    from rlops.pipeline.evaluate import EvalResult
     from rlops.pipeline.loading import LoadedPolicy
-    from rlops.pipeline.train import TrainResult
+    from rlops.sinks.recorder import RunRecorder
+
+
+class RunFiles(Protocol):
+    """The run directory as an engine sees it (``store.run_dir.RunDirectory`` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def checkpoints(self) -> Path: ...
+
+    @property
+    def eval_file(self) -> Path: ...
+
+    def write_json(self, path: Path, data: Any) -> None: ...
+
+
+class ModelBook(Protocol):
+    """Where each checkpoint is registered and each evaluation scored (``services.run_models``).
+    Like a sink, it never stops training."""
+
+    def register(self, checkpoint: Checkpoint) -> int | None: ...
+
+    def evaluated(self, checkpoint: Checkpoint, result: EvalResult) -> Any: ...
+
+
+@dataclass(frozen=True)
+class RunParts:
+    """What the composition hands an engine: where the run lives and where what it does goes."""
+
+    run: RunFiles
+    recorder: RunRecorder
+    models: ModelBook
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # finished | stopped
+    checkpoint: Checkpoint  # the last one
+    evaluation: EvalResult | None  # the final evaluation, when the run finished
+    validation: Any = None  # what the model book said of the final evaluation
+
+
+class Trainer(Protocol):
+    """A learner built for a run (envs open, nothing written yet)."""
+
+    def warm_start(self, checkpoint: Checkpoint) -> None: ...
+
+    def run(self, parts: RunParts, progress: bool) -> Outcome: ...
+
+    def close(self) -> None: ...
 
 
 class TrainingEngine(Protocol):
     name: str
 
-    def train(self, options: Options, progress: bool) -> TrainResult: ...
+    def prepare(self, options: Options) -> Trainer: ...
 
     def load(self, checkpoint: Checkpoint, options: Options, device: str, n_envs: int,
              render_mode: str | None) -> LoadedPolicy: ...
 
 
+class Sb3Engine:
+    name = "sb3"
+
+    def prepare(self, options: Options) -> Trainer:
+        from rlops.pipeline.sb3.session import prepare_sb3
+
+        return prepare_sb3(options)
+
+    def load(self, checkpoint: Checkpoint, options: Options, device: str, n_envs: int,
+             render_mode: str | None) -> LoadedPolicy:
+        from rlops.pipeline.sb3.loading import load_sb3_policy
+
+        return load_sb3_policy(checkpoint, options, n_envs, render_mode)
+
+
 class VectorEngine:
     name = "vector"
 
-    def train(self, options: Options, progress: bool) -> TrainResult:
-        from rlops.pipeline.vector.session import train_vector
+    def prepare(self, options: Options) -> Trainer:
+        from rlops.pipeline.vector.session import prepare_vector
 
-        return train_vector(options, progress)
+        return prepare_vector(options)
 
     def load(self, checkpoint: Checkpoint, options: Options, device: str, n_envs: int,
              render_mode: str | None) -> LoadedPolicy:
@@ -42,14 +118,11 @@ class VectorEngine:
         return load_vector_policy(checkpoint, options, device, n_envs, render_mode)
 
 
-ENGINES: dict[str, TrainingEngine] = {"vector": VectorEngine()}
-BUILT_IN = "sb3"  # train.py and loading.py themselves
+ENGINES: dict[str, TrainingEngine] = {"sb3": Sb3Engine(), "vector": VectorEngine()}
 
 
-def engine_named(name: str) -> TrainingEngine | None:
-    """The engine for ``train.engine``; None for the built-in SB3 path."""
-    if name == BUILT_IN:
-        return None
+def engine_named(name: str) -> TrainingEngine:
+    """The engine for ``train.engine``."""
     if name not in ENGINES:
-        raise UnknownNameError("training engine", name, (BUILT_IN, *ENGINES))
+        raise UnknownNameError("training engine", name, tuple(ENGINES))
     return ENGINES[name]

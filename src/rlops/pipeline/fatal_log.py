@@ -1,7 +1,7 @@
 """A native crash (a C++ abort in a renderer, a segfault in a physics engine) kills the process
 before Python can write an ``error`` or ``end`` record. ``faulthandler`` still writes the signal and
 the Python stack to ``<run>/fatal.log`` from inside the dying process; whoever next reads the store
-(rlops.pipeline.reconcile) turns such a run into ``failed`` with that reason instead of ``lost``."""
+(rlops.services.reconcile) turns such a run into ``failed`` with that reason instead of ``lost``."""
 
 from __future__ import annotations
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the supervisor imports this module for the file's name: it stays light
     import torch
@@ -68,6 +69,20 @@ class StopProgress:
         except OSError:
             return  # a full disk must not turn a clean stop into a crash; the supervisor's grace applies
         self._written = time.monotonic()
+
+
+@contextmanager
+def stop_on_signals(stop: _Stoppable) -> Iterator[None]:
+    """SIGTERM ends training at the next step with a final checkpoint, like Ctrl-C (both engines)."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.stop("terminated"))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Stoppable(Protocol):  # callbacks.StopFlag
+    def stop(self, reason: str) -> None: ...
 
 
 def _optimizers(model: BaseAlgorithm) -> list[torch.optim.Optimizer]:

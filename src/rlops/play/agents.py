@@ -1,7 +1,7 @@
 """The agent of an agent or hybrid session: a registered model, loaded the way the policy server
 loads it (its normalization statistics included), after checks that it is intact and fits the env.
 
-Two checkpoint formats act here: rlops's own (SB3 or vector engine, ``pipeline/policy.py``) and the
+Two checkpoint formats act here: rlops's own (SB3 or vector engine, ``services/policy.py``) and the
 Q-table format of tabular runtimes (``qtable.py``: arrays plus a manifest, loaded without unpickling).
 """
 
@@ -30,7 +30,7 @@ class ServedAgent:
 
     def __init__(self, path: Path) -> None:
         from rlops.pipeline.checkpoints import read_checkpoint
-        from rlops.pipeline.policy import ServedPolicy
+        from rlops.services.policy import ServedPolicy
 
         checkpoint = read_checkpoint(path)  # verifies every file's hash: a corrupt model is refused here
         self.policy = ServedPolicy(checkpoint, device="cpu")

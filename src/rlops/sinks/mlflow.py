@@ -7,7 +7,7 @@ reconciler find it by that tag. Params are the ``meta`` record's options, flatte
 so a replayed run looks like the live one. Checkpoints go up as artifacts under
 ``checkpoints/<name>`` (every one, or every ``store.checkpoint_freq`` env steps, the last always),
 the event log at the end. The ``end`` record sets the status; a process that dies leaves the run
-RUNNING, and ``pipeline.reconcile`` marks it FAILED once the run store knows the run is lost.
+RUNNING, and ``services.reconcile`` marks it FAILED once the run store knows the run is lost.
 
 Only ``MlflowClient`` is used, never the fluent API: its one global active run would let two
 runs of one process (tests, a sweep runner) write into each other.
@@ -226,7 +226,7 @@ def _ms(t: float) -> int:
     return int(round(t * 1000))
 
 
-# -- where the MLflow run lives: shared with pipeline.reconcile ------------------------------------
+# -- where the MLflow run lives: shared with services.reconcile ------------------------------------
 
 def tracking_uri(configured: str | None, model_dir: Path) -> str:
     """``store.tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else a SQLite store in ``model_dir``.

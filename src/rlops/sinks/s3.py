@@ -5,7 +5,7 @@ the last one always), each followed by the event log so far; artifacts (plots, G
 as they are recorded. A checkpoint's ``manifest.json`` goes up after every other file of it, so
 a checkpoint counts on the store only once it is whole: an upload cut short by a kill leaves
 files without a manifest, which a resume skips, the same rule as on disk. A run resumes from the
-store with ``--train.resume`` on a machine that lacks the checkpoint (``pipeline.remote_resume``).
+store with ``--train.resume`` on a machine that lacks the checkpoint (``services.remote_resume``).
 """
 
 from __future__ import annotations

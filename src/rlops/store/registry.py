@@ -1,7 +1,7 @@
 """The model registry's SQL: the seed's ``models`` table with lineage, hashes and deployment status.
 
 Library first: every ``rlops registry`` command and every API route is a call here (through
-``pipeline.registry_ops`` where files are involved). One production model per env at a time:
+``services.registry_ops`` where files are involved). One production model per env at a time:
 promoting another archives the previous one in the same transaction. A model the janitor is
 deleting with its run's directory (``pruning`` set, see ``store.prunes``) is hidden from every read;
 a lease (``hold``) keeps a model from being pruned while an evaluation reads it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from rlops.options import resolve_options
-from rlops.pipeline.train import TrainResult, open_run, prepare_options, train
+from rlops.services.training import TrainResult, open_run, prepare_options, train
 
 CARTPOLE = ["--env.env-id", "CartPole-v1", "--env.n-envs", "8", "--agent.hyperparams",
             '{"n_steps": 16, "n_epochs": 2, "n_minibatches": 2}']

@@ -12,6 +12,7 @@ import logging
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -24,13 +25,14 @@ from rlops.events.schema import Error as ErrorRecord
 from rlops.events.schema import Eval as EvalRecord
 from rlops.options.schema import Options
 from rlops.pipeline.callbacks import StopFlag
-from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, remove_partial, write_checkpoint
+from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, write_checkpoint
+from rlops.pipeline.engine import ModelBook, Outcome, RunFiles, RunParts
 from rlops.pipeline.envs import probe_env
 from rlops.pipeline.evaluate import EvalResult, evaluate_policy_of
 from rlops.pipeline.loading import load_policy
 from rlops.pipeline.receipts import write_receipt
 from rlops.pipeline.run_meta import meta_record
-from rlops.pipeline.run_models import RunModels
+from rlops.pipeline.stopping import stop_on_signals
 from rlops.pipeline.telemetry import EvalStepRecorder
 from rlops.pipeline.vector.agent import resolve_device
 from rlops.pipeline.vector.envs import BatchedEnv
@@ -39,22 +41,15 @@ from rlops.pipeline.vector.loop import VectorLearner, train_loop
 from rlops.pipeline.vector.progress import RolloutProgress
 from rlops.pipeline.vector.state import is_vector_checkpoint, load_weights, restore_learner, save_learner
 from rlops.pipeline.vector.telemetry import RolloutTelemetry
-from rlops.pipeline.warm_start import resolve_init
-from rlops.sinks.base import RunContext
-from rlops.sinks.recorder import RunRecorder, new_trace_id
-from rlops.sinks.registry import build_sinks
-from rlops.store.run_dir import RunDirectory
+from rlops.sinks.recorder import RunRecorder
 
 log = logging.getLogger("rlops.train")
 
 
-def train_vector(options: Options, progress: bool = True):  # noqa: ANN201 - a train.TrainResult
-    """``train.train`` for ``train.engine = "vector"``: pre-flight, then the run."""
-    from rlops.pipeline.train import TrainResult, _file_log, _stop_on_signals, open_run
-
+def prepare_vector(options: Options) -> VectorTrainer:
+    """Check the hyperparameters, probe the env and build the learner: nothing is written yet."""
     params = hyperparams_of(options)
     probe = probe_env(options.env)
-    started = time.monotonic()
     if params.threads:
         torch.set_num_threads(params.threads)
     device = resolve_device(options.train.device)
@@ -65,37 +60,39 @@ def train_vector(options: Options, progress: bool = True):  # noqa: ANN201 - a t
             raise IncompatibleChoiceError("squash_actions needs bounded actions", hint="unset squash_actions")
         learner = VectorLearner(env, params, options.obs.normalize, options.obs.clip_range,
                                 options.train.total_timesteps, device)
-        parent_model_id = None
-        if options.train.init_from is not None and not options.train.resume:
-            init, parent_model_id = resolve_init(options)
-            _warm_start(learner, init, options)
-        run = open_run(options)
-        options.store.run_name = run.name
-        snapshot = options.model_dump(mode="json")
-        run.write_json(run.options_file, snapshot)
-        remove_partial(run.checkpoints)
-        render_mode = "rgb_array" if "rgb_array" in probe.render_modes else None
-        with _file_log(run.log_file):
-            context = RunContext(run.name, run.path, run.events_file, options, new_trace_id())
-            sinks, unavailable = build_sinks(context)
-            recorder = RunRecorder(run.name, run.events_file, sinks=sinks, trace_id=context.trace_id,
-                                   unavailable=unavailable)
-            session = VectorSession(learner, options, run, recorder, render_mode, parent_model_id)
-            recorder.emit(meta_record(snapshot, options.env.seed, str(device), probe.spec))
-            learner.start(options.env.seed)
-            if options.train.resume:
-                session.resume()
-            log.info("run %s: vector %s on %s, %d envs (%s), seed %d, target %d steps, in %s", run.name,
-                     params.algorithm, options.env.env_id, options.env.n_envs, env.mode, options.env.seed,
-                     options.train.total_timesteps, run.path)
-            with _stop_on_signals(session.stop):
-                status, checkpoint, evaluation = session.run(progress)
-            log.info("run %s %s at %d steps in %.1f s", run.name, status, checkpoint.env_steps,
-                     time.monotonic() - started)
-    finally:
+    except BaseException:
         env.close()
-    return TrainResult(run, checkpoint, evaluation, status, checkpoint.env_steps, time.monotonic() - started,
-                       session.models.ids.get(checkpoint.path), session.validation)
+        raise
+    render_mode = "rgb_array" if "rgb_array" in probe.render_modes else None
+    return VectorTrainer(options, learner, render_mode, probe.spec)
+
+
+class VectorTrainer:
+    """The engine's ``Trainer``: a vector learner and its batched envs, ready to train in a run."""
+
+    def __init__(self, options: Options, learner: VectorLearner, render_mode: str | None, spec: Any) -> None:
+        self.options, self.learner, self.render_mode, self.spec = options, learner, render_mode, spec
+
+    def warm_start(self, checkpoint: Checkpoint) -> None:
+        _warm_start(self.learner, checkpoint, self.options)
+
+    def run(self, parts: RunParts, progress: bool) -> Outcome:
+        options, learner, run = self.options, self.learner, parts.run
+        session = VectorSession(learner, options, run, parts.recorder, self.render_mode, parts.models)
+        parts.recorder.emit(meta_record(options.model_dump(mode="json"), options.env.seed, str(learner.device),
+                                        self.spec))
+        learner.start(options.env.seed)
+        if options.train.resume:
+            session.resume()
+        log.info("run %s: vector %s on %s, %d envs (%s), seed %d, target %d steps, in %s", run.name,
+                 learner.params.algorithm, options.env.env_id, options.env.n_envs, learner.env.mode,
+                 options.env.seed, options.train.total_timesteps, run.path)
+        with stop_on_signals(session.stop):
+            status, checkpoint, evaluation = session.run(progress)
+        return Outcome(status, checkpoint, evaluation, session.validation)
+
+    def close(self) -> None:
+        self.learner.env.close()
 
 
 def _warm_start(learner: VectorLearner, checkpoint: Checkpoint, options: Options) -> None:
@@ -115,8 +112,8 @@ def _warm_start(learner: VectorLearner, checkpoint: Checkpoint, options: Options
 class VectorSession:
     """One process's share of a vector run: learn, record, checkpoint, evaluate."""
 
-    def __init__(self, learner: VectorLearner, options: Options, run: RunDirectory, recorder: RunRecorder,
-                 render_mode: str | None, parent_model_id: int | None = None) -> None:
+    def __init__(self, learner: VectorLearner, options: Options, run: RunFiles, recorder: RunRecorder,
+                 render_mode: str | None, models: ModelBook) -> None:
         self.learner, self.options, self.run_dir, self.recorder = learner, options, run, recorder
         self.render_mode = render_mode
         env = learner.env
@@ -127,7 +124,7 @@ class VectorSession:
                                           learner.device, tuple(options.metrics.info_keys), env.discrete)
         self.stop = StopFlag()
         self.saved: list[Checkpoint] = []
-        self.models = RunModels(options, run.name, parent_model_id)
+        self.models = models
         self.validation = None
         self._next_checkpoint = self._next_eval = 0
 
@@ -151,8 +148,6 @@ class VectorSession:
         except BaseException as error:
             self._fail(error)
             raise
-        finally:
-            self.models.close()
         self.recorder.close(status, reason=self.stop.reason, env_steps=self.learner.num_timesteps)
         for name, failure in self.recorder.failures.items():
             log.warning("sink %s failed during the run (%s); the JSONL log is complete", name, failure)

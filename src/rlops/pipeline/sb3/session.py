@@ -1,19 +1,15 @@
-"""Train: one run from resolved options to checkpoints and a final evaluation.
+"""The SB3 engine's run: pre-flight, then learn, checkpoint, evaluate and record all of it.
 
-Order matters for "fail before training": the env is probed and the pieces checked for
-compatibility before the run directory exists, so a bad choice leaves nothing behind.
+Order matters for "fail before training": ``prepare_sb3`` probes the env and builds the model
+before the run directory exists (``services.training`` opens it), so a bad choice leaves
+nothing behind.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-import signal
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,145 +19,84 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from rlops import __version__
-from rlops.errors import CheckpointNotFoundError, OptionsError, TrainingError
+from rlops.errors import CheckpointNotFoundError, TrainingError
 from rlops.events.accumulator import MetricsAccumulator
 from rlops.events.schema import Artifact, Resume
 from rlops.events.schema import Checkpoint as CheckpointRecord
 from rlops.events.schema import Error as ErrorRecord
 from rlops.events.schema import Eval as EvalRecord
 from rlops.options.schema import Options
-from rlops.pipeline.agent_state import AgentSnapshot, capture_agent, kept_rng, restore_agent, save_agent, write_agent
-from rlops.pipeline.algorithms import build_model, check_compatible
-from rlops.pipeline.budget import plan
 from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, RolloutBoundary, StopFlag
-from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, remove_partial, write_checkpoint
-from rlops.pipeline.disk_full import disk_full_error
-from rlops.pipeline.engine import engine_named
+from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, write_checkpoint
+from rlops.pipeline.engine import ModelBook, Outcome, RunFiles, RunParts
 from rlops.pipeline.envs import make_vector_env, probe_env
-from rlops.pipeline.fatal_log import FatalLog
 from rlops.pipeline.evaluate import EvalResult, evaluate_model, evaluate_policy_of
 from rlops.pipeline.loading import EVAL_SEED_OFFSET, load_policy
-from rlops.pipeline.observations import wrap_observations
 from rlops.pipeline.receipts import write_receipt
-from rlops.pipeline.registry_ops import Validation
 from rlops.pipeline.run_meta import meta_record
-from rlops.pipeline.remote_resume import fetch_run, uses_s3
-from rlops.pipeline.run_models import RunModels
-from rlops.pipeline.stopping import StopProgress
+from rlops.pipeline.sb3.agent_state import AgentSnapshot, capture_agent, kept_rng, restore_agent, save_agent, write_agent
+from rlops.pipeline.sb3.algorithms import build_model, check_compatible
+from rlops.pipeline.sb3.budget import plan
+from rlops.pipeline.sb3.observations import wrap_observations
+from rlops.pipeline.sb3.warm_start import apply_init
+from rlops.pipeline.stopping import StopProgress, stop_on_signals
 from rlops.pipeline.telemetry import EvalStepRecorder, TelemetryCallback, event_logger
-from rlops.pipeline.warm_start import apply_init, resolve_init
-from rlops.sinks.base import RunContext
-from rlops.sinks.recorder import RunRecorder, new_trace_id
-from rlops.sinks.registry import build_sinks
-from rlops.store.run_dir import RunDirectory, create_run_directory, find_run_directory, run_name_for
+from rlops.sinks.recorder import RunRecorder
 
 log = logging.getLogger("rlops.train")
 
-# Options that shape the network or the data it sees; a resumed run cannot change them.
-FIXED_ON_RESUME = ("env.env_id", "env.env_kwargs", "obs", "feature", "agent")
 
-
-@dataclass
-class TrainResult:
-    run: RunDirectory
-    checkpoint: Checkpoint
-    evaluation: EvalResult | None
-    status: str  # finished | stopped
-    env_steps: int
-    seconds: float
-    model_id: int | None = None  # the final checkpoint's registry id
-    validation: Validation | None = None
-
-
-def prepare_options(options: Options, saved: dict[str, Any] | None = None) -> Options:
-    """Draw and record a seed when none was given; on resume, refuse changes to the model's shape."""
-    if saved is not None:
-        for dotted in FIXED_ON_RESUME:
-            section, _, key = dotted.partition(".")
-            now = getattr(options, section).model_dump() if not key else getattr(getattr(options, section), key)
-            before = saved.get(section, {}) if not key else saved.get(section, {}).get(key)
-            if now != before:
-                raise OptionsError(f"{dotted} differs from the run being resumed",
-                                   hint="a resumed run keeps its env, observations and network; start a new run instead")
-        if options.env.seed is None:
-            options.env.seed = saved.get("env", {}).get("seed")
-    if options.env.seed is None:
-        options.env.seed = secrets.randbelow(2**31)
-    return options
-
-
-def open_run(options: Options) -> RunDirectory:
-    if options.train.resume:
-        if uses_s3(options):
-            fetch_run(options)  # a newer checkpoint on the store than here (or none here): bring it down
-        return find_run_directory(options.store.model_dir, options.store.run_name)
-    run_name = options.store.run_name or run_name_for(options.env.env_id, options.agent.algorithm)
-    options.store.run_name = run_name
-    return create_run_directory(options.store.model_dir, run_name)
-
-
-def train(options: Options, progress: bool = True) -> TrainResult:
-    """Pre-flight, then train, checkpoint and evaluate in a new run directory (or the resumed one).
-    A full disk is one ``TrainingError`` saying where and how to resume (``disk_full``)."""
-    try:
-        return _train(options, progress)
-    except OSError as error:
-        full = disk_full_error(error, options)
-        if full is None:
-            raise
-        raise full from error
-
-
-def _train(options: Options, progress: bool) -> TrainResult:
-    engine = engine_named(options.train.engine)
-    if engine is not None:  # train.engine = vector: the same run, trained by another engine
-        return engine.train(options, progress)
+def prepare_sb3(options: Options) -> Sb3Trainer:
+    """Probe the env, check the pieces fit and build the model: nothing is written yet."""
     probe = probe_env(options.env)
     algorithm = check_compatible(options, probe.observation_space, probe.action_space)
-    started = time.monotonic()
     render_mode = "rgb_array" if "rgb_array" in probe.render_modes else None  # frames for receipts
     venv = make_vector_env(options.env, seed=options.env.seed, render_mode=render_mode)
     try:
         venv = wrap_observations(venv, options.obs, options.train.gamma or 0.99)
         # Built before the run directory exists, so that any choice SB3 rejects leaves nothing behind.
         model = build_model(options, venv, options.env.seed)
-        parent_model_id = None
-        if options.train.init_from is not None and not options.train.resume:
-            init, parent_model_id = resolve_init(options)
-            apply_init(model, venv, init, options)
-        run = open_run(options)
-        options.store.run_name = run.name
-        snapshot = options.model_dump(mode="json")
-        run.write_json(run.options_file, snapshot)
-        remove_partial(run.checkpoints)
-        with _file_log(run.log_file), FatalLog(run.path):  # a native crash leaves its reason (fatal_log)
-            context = RunContext(run.name, run.path, run.events_file, options, new_trace_id())
-            sinks, unavailable = build_sinks(context)
-            recorder = RunRecorder(run.name, run.events_file, sinks=sinks, trace_id=context.trace_id,
-                                   unavailable=unavailable)
-            session = TrainingSession(model, venv, options, run, recorder, render_mode, parent_model_id)
-            recorder.emit(meta_record(snapshot, options.env.seed, str(model.device), probe.spec))
-            if options.train.resume:
-                session.resume()
-            log.info("run %s: %s on %s, %d envs, seed %d, target %d steps, in %s", run.name, algorithm.name,
-                     options.env.env_id, options.env.n_envs, options.env.seed, options.train.total_timesteps, run.path)
-            budget = plan(model, options.train.total_timesteps, getattr(model, "num_timesteps", 0))
-            if budget is not None and budget.note:
-                log.info(budget.note)
-            status, checkpoint, evaluation = session.run(progress)
-            log.info("run %s %s at %d steps in %.1f s", run.name, status, checkpoint.env_steps,
-                     time.monotonic() - started)
-    finally:
+    except BaseException:
         venv.close()
-    return TrainResult(run, checkpoint, evaluation, status, checkpoint.env_steps, time.monotonic() - started,
-                       session.models.ids.get(checkpoint.path), session.validation)
+        raise
+    return Sb3Trainer(options, model, venv, render_mode, probe.spec, algorithm.name)
+
+
+class Sb3Trainer:
+    """The engine's ``Trainer``: an SB3 model and its envs, ready to train in a run."""
+
+    def __init__(self, options: Options, model: BaseAlgorithm, venv: VecEnv, render_mode: str | None,
+                 spec: Any, algorithm: str) -> None:
+        self.options, self.model, self.venv, self.render_mode = options, model, venv, render_mode
+        self.spec, self.algorithm = spec, algorithm
+
+    def warm_start(self, checkpoint: Checkpoint) -> None:
+        apply_init(self.model, self.venv, checkpoint, self.options)
+
+    def run(self, parts: RunParts, progress: bool) -> Outcome:
+        options, model, run = self.options, self.model, parts.run
+        session = TrainingSession(model, self.venv, options, run, parts.recorder, self.render_mode, parts.models)
+        parts.recorder.emit(meta_record(options.model_dump(mode="json"), options.env.seed, str(model.device),
+                                        self.spec))
+        if options.train.resume:
+            session.resume()
+        log.info("run %s: %s on %s, %d envs, seed %d, target %d steps, in %s", run.name, self.algorithm,
+                 options.env.env_id, options.env.n_envs, options.env.seed, options.train.total_timesteps, run.path)
+        budget = plan(model, options.train.total_timesteps, getattr(model, "num_timesteps", 0))
+        if budget is not None and budget.note:
+            log.info(budget.note)
+        status, checkpoint, evaluation = session.run(progress)
+        return Outcome(status, checkpoint, evaluation, session.validation)
+
+    def close(self) -> None:
+        self.venv.close()
 
 
 class TrainingSession:
     """One process's share of a run: learn, checkpoint, evaluate, and record all of it."""
 
-    def __init__(self, model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunDirectory,
-                 recorder: RunRecorder, render_mode: str | None, parent_model_id: int | None = None) -> None:
+    def __init__(self, model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunFiles,
+                 recorder: RunRecorder, render_mode: str | None, models: ModelBook) -> None:
         self.model, self.venv, self.options, self.run_dir, self.recorder = model, venv, options, run, recorder
         self.render_mode = render_mode
         metrics = options.metrics
@@ -169,8 +104,8 @@ class TrainingSession:
                                            info_keys=tuple(metrics.info_keys))
         model.set_logger(event_logger(self.telemetry))
         self.saved: list[Checkpoint] = []
-        self.models = RunModels(options, run.name, parent_model_id)
-        self.validation: Validation | None = None
+        self.models = models
+        self.validation: Any = None
         self.progress = StopProgress(run.path)
         self.stop = StopFlag(on_stop=self.progress.acknowledge)
         self.progress.path.unlink(missing_ok=True)  # an earlier process's stop, on resume
@@ -197,15 +132,13 @@ class TrainingSession:
     def run(self, progress: bool) -> tuple[str, Checkpoint, EvalResult | None]:
         try:
             # A stop during the final evaluation lets it finish (it shows progress, step by step).
-            with _stop_on_signals(self.stop):
+            with stop_on_signals(self.stop):
                 status = self._learn(progress)
                 checkpoint = self.saved[-1]
                 evaluation = self._final_evaluation(checkpoint) if status == "finished" else None
         except BaseException as error:
             self._fail(error)
             raise
-        finally:
-            self.models.close()
         self.recorder.close(status, reason=self.stop.reason if status == "stopped" else None,
                             env_steps=self.model.num_timesteps)
         self._report_sink_failures()
@@ -350,7 +283,7 @@ def _beating(progress: StopProgress, hook: Any) -> Any:
     return on_step
 
 
-def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunDirectory,
+def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunFiles,
                     snapshot: AgentSnapshot | None = None) -> Checkpoint:
     metadata = {
         "run": run.name,
@@ -367,35 +300,3 @@ def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: R
                                       lambda directory: save_agent(model, venv, directory), metadata)
     log.info("checkpoint %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
     return checkpoint
-
-
-@contextmanager
-def _stop_on_signals(stop: StopFlag) -> Iterator[None]:
-    """SIGTERM ends training at the next step with a final checkpoint, like Ctrl-C."""
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.stop("terminated"))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _file_log(path: Path) -> Iterator[None]:
-    handler = _LogFileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("rlops")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        handler.close()
-
-
-class _LogFileHandler(logging.FileHandler):
-    """The run's text log; a line it cannot write (a full disk) is dropped without the traceback
-    that logging prints by default: the message still reaches the terminal and the JSONL log."""
-
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
-        pass

@@ -23,7 +23,7 @@ from rlops.errors import RlopsError
 from rlops.options.schema import Options
 from rlops.pipeline.evaluate import EvalResult, evaluate_policy_of
 from rlops.pipeline.loading import LoadedPolicy
-from rlops.pipeline.registry_ops import Validation, open_registry, record_evaluation, rules_from
+from rlops.services.registry_ops import Validation, open_registry, record_evaluation, rules_from
 from rlops.store.registry import LEASE_TTL_S, ModelNotFoundError, Registry
 from rlops.store.run_dir import RunDirectory
 

@@ -36,8 +36,8 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from rlops.errors import CheckpointCorruptError
 from rlops.pipeline.checkpoints import Checkpoint
-from rlops.pipeline.env_state import capture_envs, prepare_envs, restore_envs
-from rlops.pipeline.observations import find_normalizer, load_statistics, statistics_arrays
+from rlops.pipeline.sb3.env_state import capture_envs, prepare_envs, restore_envs
+from rlops.pipeline.sb3.observations import find_normalizer, load_statistics, statistics_arrays
 from rlops.pipeline.safe_files import load_tensors
 
 COUNTERS = ("num_timesteps", "_n_updates", "_episode_num", "_n_calls", "exploration_rate",

@@ -7,7 +7,7 @@ import logging
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.env_util import make_vec_env
 
-from rlops.pipeline.budget import plan
+from rlops.pipeline.sb3.budget import plan
 from tests.helpers import train_tiny
 
 
@@ -24,7 +24,7 @@ def test_ppo_defaults_round_4000_up_to_one_16384_step_rollout():
 
 
 def plan_of_multiple(budget):
-    from rlops.pipeline.budget import Budget
+    from rlops.pipeline.sb3.budget import Budget
 
     return Budget(budget.chunk * 2, budget.chunk * 2, budget.chunk, budget.why).note
 

@@ -19,7 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from rlops.errors import IncompatibleChoiceError, UnknownNameError, UsageError
 from rlops.options.schema import Options
-from rlops.pipeline.features import encoder_kwargs
+from rlops.pipeline.sb3.features import encoder_kwargs
 from rlops.pipeline.schedules import parse_schedule
 
 

@@ -20,7 +20,7 @@ from gymnasium import spaces
 from rlops.errors import UsageError
 from rlops.pipeline.checkpoints import Checkpoint
 from rlops.pipeline.loading import load_policy
-from rlops.pipeline.observations import find_normalizer
+from rlops.pipeline.sb3.observations import find_normalizer
 from rlops.pipeline.torchscript_policy import TorchScriptAgent
 from rlops.pipeline.vector.agent import VectorAgent
 

@@ -19,7 +19,7 @@ from rlops.options.schema import Options, RegistryOptions
 from rlops.pipeline.checkpoints import Checkpoint, read_checkpoint, verify_files
 from rlops.pipeline.evaluate import EvalResult
 from rlops.pipeline.loading import open_checkpoint
-from rlops.pipeline.reconcile import reconcile_lost_runs
+from rlops.services.reconcile import reconcile_lost_runs
 from rlops.pipeline.run_meta import git_commit
 from rlops.pipeline.safe_files import check_loadable
 from rlops.store.model_rules import Rules, check

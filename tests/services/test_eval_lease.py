@@ -71,7 +71,7 @@ def test_the_janitor_keeps_a_run_whose_model_is_being_evaluated(runs, tmp_path, 
 
 def test_a_long_evaluation_keeps_its_lease_past_the_first_term(runs, monkeypatch, capsys):
     """Renewed in the background: seen from another connection after more than a term, still held."""
-    from rlops.pipeline import scoring
+    from rlops.services import scoring
 
     monkeypatch.setattr(scoring, "LEASE_TTL_S", 2.0)
     monkeypatch.setattr(scoring, "RENEW_EVERY_S", 0.05)

@@ -17,7 +17,7 @@ from rlops.errors import RlopsError
 from rlops.options.schema import Options
 from rlops.pipeline.checkpoints import Checkpoint
 from rlops.pipeline.evaluate import EvalResult
-from rlops.pipeline.registry_ops import Validation, record_evaluation, register_checkpoint, rules_from
+from rlops.services.registry_ops import Validation, record_evaluation, register_checkpoint, rules_from
 from rlops.store.registry import Registry
 
 log = logging.getLogger("rlops.train")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rlops.pipeline.loading import load_policy
-from rlops.pipeline.observations import find_normalizer
-from rlops.pipeline.policy import ObservationError, ServedPolicy
+from rlops.pipeline.sb3.observations import find_normalizer
+from rlops.services.policy import ObservationError, ServedPolicy
 from tests.helpers import train_tiny
 
 

@@ -1,0 +1,120 @@
+"""Train: one run from resolved options to checkpoints, registry rows and a final evaluation.
+
+This is where a run is composed: the engine (``pipeline.engine``) builds its learner first, so a
+bad choice leaves nothing behind; then the run directory is opened (created, or found and, for
+a run kept on S3, brought down), its sinks built into the recorder that every record goes
+through, and the registry book that turns its checkpoints and evaluations into model rows. The
+engine trains inside them and never reaches past them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rlops.errors import OptionsError
+from rlops.options.schema import Options
+from rlops.pipeline.checkpoints import Checkpoint, remove_partial
+from rlops.pipeline.disk_full import disk_full_error
+from rlops.pipeline.engine import RunParts, engine_named
+from rlops.pipeline.evaluate import EvalResult
+from rlops.pipeline.fatal_log import FatalLog
+from rlops.services.registry_ops import Validation
+from rlops.services.remote_resume import fetch_run, uses_s3
+from rlops.services.run_models import RunModels
+from rlops.services.text_log import text_log
+from rlops.services.warm_start import resolve_init
+from rlops.sinks.base import RunContext
+from rlops.sinks.recorder import RunRecorder, new_trace_id
+from rlops.sinks.registry import build_sinks
+from rlops.store.run_dir import RunDirectory, create_run_directory, find_run_directory, run_name_for
+
+log = logging.getLogger("rlops.train")
+
+# Options that shape the network or the data it sees; a resumed run cannot change them.
+FIXED_ON_RESUME = ("env.env_id", "env.env_kwargs", "obs", "feature", "agent")
+
+
+@dataclass
+class TrainResult:
+    run: RunDirectory
+    checkpoint: Checkpoint
+    evaluation: EvalResult | None
+    status: str  # finished | stopped
+    env_steps: int
+    seconds: float
+    model_id: int | None = None  # the final checkpoint's registry id
+    validation: Validation | None = None
+
+
+def prepare_options(options: Options, saved: dict[str, Any] | None = None) -> Options:
+    """Draw and record a seed when none was given; on resume, refuse changes to the model's shape."""
+    if saved is not None:
+        for dotted in FIXED_ON_RESUME:
+            section, _, key = dotted.partition(".")
+            now = getattr(options, section).model_dump() if not key else getattr(getattr(options, section), key)
+            before = saved.get(section, {}) if not key else saved.get(section, {}).get(key)
+            if now != before:
+                raise OptionsError(f"{dotted} differs from the run being resumed",
+                                   hint="a resumed run keeps its env, observations and network; start a new run instead")
+        if options.env.seed is None:
+            options.env.seed = saved.get("env", {}).get("seed")
+    if options.env.seed is None:
+        options.env.seed = secrets.randbelow(2**31)
+    return options
+
+
+def open_run(options: Options) -> RunDirectory:
+    if options.train.resume:
+        if uses_s3(options):
+            fetch_run(options)  # a newer checkpoint on the store than here (or none here): bring it down
+        return find_run_directory(options.store.model_dir, options.store.run_name)
+    run_name = options.store.run_name or run_name_for(options.env.env_id, options.agent.algorithm)
+    options.store.run_name = run_name
+    return create_run_directory(options.store.model_dir, run_name)
+
+
+def train(options: Options, progress: bool = True) -> TrainResult:
+    """Pre-flight, then train, checkpoint and evaluate in a new run directory (or the resumed one).
+    A full disk is one ``TrainingError`` saying where and how to resume (``disk_full``)."""
+    try:
+        return _train(options, progress)
+    except OSError as error:
+        full = disk_full_error(error, options)
+        if full is None:
+            raise
+        raise full from error
+
+
+def _train(options: Options, progress: bool) -> TrainResult:
+    started = time.monotonic()
+    trainer = engine_named(options.train.engine).prepare(options)
+    try:
+        parent_model_id = None
+        if options.train.init_from is not None and not options.train.resume:
+            init, parent_model_id = resolve_init(options)
+            trainer.warm_start(init)
+        run = open_run(options)
+        options.store.run_name = run.name
+        run.write_json(run.options_file, options.model_dump(mode="json"))
+        remove_partial(run.checkpoints)
+        with text_log(run.log_file), FatalLog(run.path):  # a native crash leaves its reason (fatal_log)
+            context = RunContext(run.name, run.path, run.events_file, options, new_trace_id())
+            sinks, unavailable = build_sinks(context)
+            recorder = RunRecorder(run.name, run.events_file, sinks=sinks, trace_id=context.trace_id,
+                                   unavailable=unavailable)
+            models = RunModels(options, run.name, parent_model_id)
+            try:
+                outcome = trainer.run(RunParts(run, recorder, models), progress)
+            finally:
+                models.close()
+            log.info("run %s %s at %d steps in %.1f s", run.name, outcome.status, outcome.checkpoint.env_steps,
+                     time.monotonic() - started)
+    finally:
+        trainer.close()
+    checkpoint = outcome.checkpoint
+    return TrainResult(run, checkpoint, outcome.evaluation, outcome.status, checkpoint.env_steps,
+                       time.monotonic() - started, models.ids.get(checkpoint.path), outcome.validation)
