@@ -14,13 +14,14 @@ from pathlib import Path
 
 from starlette.requests import Request
 
+from rlops.store.lines import READ_BLOCK, LineReader
+
 # How often a follower looks for new lines: a record waits up to this long for the stream (the
 # 250 ms of an earlier version put the p95 latency right at the dashboard's 250 ms target); a
 # look is one read of a file at its end.
 POLL_S = 0.1
 FINISHED_EVERY_S = 1.0  # how often an idle follower asks whether the writer is done (a database read)
 KEEPALIVE_S = 15.0
-READ_BLOCK = 1 << 20
 KEEPALIVE = ": keep-alive\n\n"
 EOF_EVENT = "event: eof\ndata: {}\n\n"
 
@@ -30,41 +31,25 @@ async def follow_lines(path: Path, offset: int, finished: Callable[[], bool],
     """``(offset after the line, line)`` for each complete line from ``offset``; ``None`` when a
     keep-alive is due. ``finished()`` is asked only when the file has nothing new, and the file is
     read once more after it says yes, so that the last lines are never lost to the race."""
-    partial, idle, asked = b"", 0.0, 0.0
+    reader, idle, asked = LineReader(path, offset), 0.0, 0.0
     while not await request.is_disconnected():
-        data = read_from(path, offset + len(partial))
-        done = False
-        if not data and time.monotonic() - asked >= FINISHED_EVERY_S:
-            asked = time.monotonic()
-            done = await asyncio.to_thread(finished)  # a database read: off the event loop
-        if done:
-            data = read_from(path, offset + len(partial), limit=-1)  # all that was written before it finished
-        lines = (partial + data).split(b"\n")
-        partial = lines.pop()
-        for line in lines:
-            offset += len(line) + 1
-            yield offset, line
-        if done:
-            if partial:  # a last line the writer never ended
-                yield offset + len(partial), partial
-            return
-        if data:
+        before = reader.read_to
+        for item in reader.lines():
+            yield item
+        if reader.read_to != before:
             idle = 0.0
             continue
+        if time.monotonic() - asked >= FINISHED_EVERY_S:
+            asked = time.monotonic()
+            if await asyncio.to_thread(finished):  # a database read: off the event loop
+                for item in reader.lines(final=True):  # all that was written before it finished
+                    yield item  # the last of them perhaps a line the writer never ended
+                return
         idle += POLL_S
         if idle >= KEEPALIVE_S:
             idle = 0.0
             yield None
         await asyncio.sleep(POLL_S)
-
-
-def read_from(path: Path, offset: int, limit: int = READ_BLOCK) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return handle.read(limit)
-    except FileNotFoundError:
-        return b""
 
 
 def tail_lines(path: Path, count: int) -> tuple[list[str], int]:

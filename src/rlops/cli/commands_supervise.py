@@ -87,6 +87,7 @@ def logs(ctx: typer.Context, run: str = typer.Argument(..., help=RUN_HELP),
     """The run's output (stdout and stderr text), or its records with --records."""
     run = run_ref(ctx, config, run).run_id
     from rlops.events.schema import to_dict
+    from rlops.store.run_status import LIVE
 
     service = _service(resolve(ctx, config).options)
     try:
@@ -96,7 +97,7 @@ def logs(ctx: typer.Context, run: str = typer.Argument(..., help=RUN_HELP),
             return 0
         path, offset = service.output(run), 0
         while True:
-            ended = service.store.get_run(run)["status"] not in ("queued", "running")
+            ended = service.store.get_run(run)["status"] not in LIVE
             if path.exists():
                 with open(path, "rb") as handle:
                     handle.seek(offset)

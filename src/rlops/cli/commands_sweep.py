@@ -16,9 +16,10 @@ from rich.table import Table
 from rlops.cli.shared import JSON
 from rlops.options import resolve_options
 from rlops.orchestrator.daemon import ensure_daemon
-from rlops.orchestrator.service import LIVE, TrainerService
+from rlops.orchestrator.service import TrainerService
 from rlops.errors import UsageError
 from rlops.orchestrator.sweep import launch, parse_axis, rank
+from rlops.store.run_status import LIVE
 
 
 def sweep(ctx: typer.Context, config: Path | None = typer.Argument(None, help="TOML options every run starts from"),

@@ -81,7 +81,8 @@ def run_daemon(options: Options, exit_when_idle: bool = False) -> int:
 def supervise(options: Options, stopping: threading.Event, idle_exit_s: float | None = None) -> bool:
     """Tick until ``stopping`` is set (or the runs have been idle ``idle_exit_s``), holding the runs
     directory's lock; False at once if another daemon holds it (it supervises, this one need not)."""
-    from rlops.orchestrator.service import LIVE, TrainerService
+    from rlops.orchestrator.service import TrainerService
+    from rlops.store.run_status import LIVE
 
     root = Path(options.store.model_dir)
     handle = _lock(root)

@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -43,16 +42,17 @@ from rlops.orchestrator.launch import (
 from rlops.orchestrator import ray_backend
 from rlops.orchestrator.preflight import preflight
 from rlops.orchestrator.process import alive, reap_children, signal_group, spawn_worker
-from rlops.orchestrator.runners import get_runner
+from rlops.orchestrator.runners import default_run_name, get_runner
 from rlops.pipeline.stopping import STOP_PROGRESS_FILE
 from rlops.sinks.recorder import new_trace_id
 from rlops.store.ingest import ingest_log
-from rlops.store.runs import RunStore
+from rlops.store.lines import LineReader
 from rlops.store.run_dir import EVENTS_FILE, LAUNCH_FILE, OUTPUT_FILE, STOP_FILE, WORKER_FILE
+from rlops.store.run_status import LIVE
+from rlops.store.runs import RunStore
 
 log = logging.getLogger(__name__)
 
-LIVE = ("queued", "running")
 LAUNCH_TIMEOUT_S = 60.0
 STOP_PROGRESS_LIMIT_S = 600.0  # a trainer finishing its update is waited for at most this long after the SIGTERM
 UNSETTLED_WINDOW_S = 24 * 3600.0  # how far back an ended run may still get its exit status  # a claimed run with no worker after this was interrupted mid-launch
@@ -73,7 +73,7 @@ class TrainerService:
     def start(self, runner_name: str, args: list[str], name: str | None = None) -> str:
         """Check, create and queue a run (launched at once when a slot is free); return its id."""
         runner = get_runner(runner_name)
-        run_id = name or f"{runner_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        run_id = name or default_run_name(runner, list(args))
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", run_id) or run_id in {".", ".."}:
             raise UsageError(f"run name {run_id!r} is not a plain directory name", hint="use letters, digits, . _ -")
         run_dir = self.root / run_id
@@ -129,25 +129,17 @@ class TrainerService:
 
     def stream(self, run_id: str, follow: bool = False, poll: float = 0.25) -> Iterator[Record]:
         """The run's records in order; with ``follow``, new ones as they come, until the run has ended."""
-        path = Path(self.store.get_run(run_id)["log_path"])
-        offset, carry = 0, b""
+        reader = LineReader(self.store.get_run(run_id)["log_path"])
         while True:
             ended = self.store.get_run(run_id)["status"] not in LIVE  # read before the last look at the file
-            data = b""
-            if path.exists():
-                with open(path, "rb") as handle:
-                    handle.seek(offset)
-                    data = handle.read()
-            offset += len(data)
-            lines = (carry + data).split(b"\n")
-            carry = lines.pop()  # a line still being written
-            for line in lines:
+            before = reader.read_to
+            for _, line in reader.lines():
                 if line.strip():
                     try:
                         yield decode(line)
                     except EventError:
                         continue  # the validator's business (rlops log validate), not a follower's
-            if not follow or (ended and not data):
+            if not follow or (ended and reader.read_to == before):
                 return
             time.sleep(poll)
             self.tick()

@@ -42,6 +42,7 @@ from rlops.orchestrator.launch import ExitStatus, LaunchSpec, describe_exit, rea
 from rlops.orchestrator.descendants import become_subreaper, end_descendants
 from rlops.orchestrator.protocol import ProtocolReader
 from rlops.sinks.jsonl import last_seq
+from rlops.store.lines import LineBuffer
 from rlops.store.run_dir import EVENTS_FILE, OUTPUT_FILE
 
 FLUSH_S = 0.2  # the log reaches the disk (and the daemon's ingest) at least this often
@@ -138,7 +139,7 @@ class Worker:
         Once the program has exited and the pipe is quiet, what holds it open is what the program left
         behind: those processes are ended (their ends of the pipe close with them) and the rest read."""
         stdout = program.stdout
-        fd, partial = stdout.fileno(), []  # the pieces of a line not ended yet (a 10 MB line: many blocks)
+        fd, pending = stdout.fileno(), LineBuffer()  # a line not ended yet (a 10 MB line: many blocks)
         while True:
             if not select.select([fd], [], [], POLL_S)[0]:
                 if program.poll() is None:
@@ -150,12 +151,9 @@ class Worker:
             block = os.read(fd, READ_BLOCK)
             if not block:
                 break
-            if b"\n" not in block:
-                partial.append(block)
+            lines = pending.feed(block)
+            if not lines:
                 continue
-            lines = block.split(b"\n")
-            lines[0] = b"".join(partial) + lines[0]
-            partial = [lines.pop()]
             for line in lines:
                 record = self.reader.read(line)
                 if record is None:
@@ -164,7 +162,7 @@ class Worker:
                     self._write(record)
             if not select.select([fd], [], [], 0)[0] or time.monotonic() - self.log.flushed >= FLUSH_S:
                 self.log.flush(force=True)
-        carry = b"".join(partial)
+        carry = pending.rest()
         if carry:  # a last line without its newline: text or a record all the same
             record = self.reader.read(carry)
             if record is None:

@@ -1,8 +1,8 @@
 """Reading a run's JSONL log into the run store, from any byte offset, exactly once.
 
-Only complete lines (ending in a newline) are read, so a log that is still being written, or was
-cut mid-line by a kill, is read up to its last complete record and the rest waits for the next
-call. Lines that are not records (garbage, invalid UTF-8, NaN...) are counted on the run, never
+Only complete lines (ending in a newline) are read (``store.lines``), so a log that is still being
+written, or was cut mid-line by a kill, is read up to its last complete record and the rest waits
+for the next call. Lines that are not records (garbage, invalid UTF-8, NaN...) are counted on the run, never
 fatal.
 """
 
@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlops.events.schema import EventError, Record, decode
+from rlops.store.lines import LineReader
+from rlops.store.run_dir import EVENTS_FILE
 from rlops.store.runs import RunStore
 
 BATCH = 4096
-READ_BLOCK = 1 << 20
 
 
 @dataclass
@@ -34,28 +35,27 @@ def ingest_log(store: RunStore, path: Path, offset: int = 0, run_dir: Path | Non
     run_id: str | None = None
     result = LogIngest(None, 0, 0, 0, offset)
     registered = False
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        position = offset
-        for line in _complete_lines(handle):
-            position += len(line)
-            body = line.rstrip(b"\r\n")
-            if not body.strip():
-                continue
-            try:
-                record = decode(body)
-            except EventError:
-                result.bad_lines += 1
-                continue
-            if not registered:
-                run_id = record.run_id
-                store.register_run(run_id, run_dir or path.parent, path)
-                registered = True
-            batch.append(record)
-            if len(batch) >= BATCH:
-                _flush(store, batch, result, position)
-        _flush(store, batch, result, position)
-        result.offset = position
+    if not path.exists():
+        raise FileNotFoundError(path)  # a log that is not there is the caller's mistake, not an empty log
+    reader = LineReader(path, offset)
+    for position, line in reader.lines():
+        body = line.rstrip(b"\r")
+        if not body.strip():
+            continue
+        try:
+            record = decode(body)
+        except EventError:
+            result.bad_lines += 1
+            continue
+        if not registered:
+            run_id = record.run_id
+            store.register_run(run_id, run_dir or path.parent, path)
+            registered = True
+        batch.append(record)
+        if len(batch) >= BATCH:
+            _flush(store, batch, result, position)
+    _flush(store, batch, result, reader.offset)
+    result.offset = reader.offset
     result.run_id = run_id
     if run_id is not None and result.bad_lines:
         store.count_bad_lines(run_id, result.bad_lines)
@@ -71,20 +71,10 @@ def _flush(store: RunStore, batch: list[Record], result: LogIngest, position: in
     batch.clear()
 
 
-def _complete_lines(handle):  # noqa: ANN001, ANN202 - a binary file; yields bytes
-    carry = b""
-    while block := handle.read(READ_BLOCK):
-        lines = (carry + block).split(b"\n")
-        carry = lines.pop()
-        for line in lines:
-            yield line + b"\n"
-    # ``carry`` is an unterminated last line: a record still being written, or torn by a kill.
-
-
 def reindex(store: RunStore, model_dir: Path) -> list[LogIngest]:
     """Rebuild every run found under ``model_dir`` from its JSONL log."""
     results = []
-    for log in sorted(Path(model_dir).glob("*/train_log.jsonl")):
+    for log in sorted(Path(model_dir).glob(f"*/{EVENTS_FILE}")):
         run_id = _first_run_id(log)
         if run_id is not None:
             store.delete_run(run_id)
@@ -93,10 +83,9 @@ def reindex(store: RunStore, model_dir: Path) -> list[LogIngest]:
 
 
 def _first_run_id(path: Path) -> str | None:
-    with open(path, "rb") as handle:
-        for line in _complete_lines(handle):
-            try:
-                return decode(line.rstrip(b"\r\n")).run_id
-            except EventError:
-                continue
+    for _, line in LineReader(path).lines():
+        try:
+            return decode(line.rstrip(b"\r")).run_id
+        except EventError:
+            continue
     return None
