@@ -41,12 +41,3 @@ class RunContext:
     log_path: Path  # the JSONL log
     options: Options
     trace_id: str  # the run's OpenTelemetry trace id (the envelope's default trace_id)
-
-
-def inside_run(run_dir: Path, relative: str) -> Path | None:
-    """``run_dir / relative`` if it stays inside the run directory (symlinks resolved), else None:
-    a record's path comes from a log, and a crafted log must not make a backend upload
-    ``/home/me/.aws/credentials`` or ``../../elsewhere``."""
-    root = Path(run_dir).resolve()
-    path = (root / relative).resolve()
-    return path if path.is_relative_to(root) else None

@@ -33,9 +33,10 @@ from mlflow.tracking import MlflowClient
 
 from rlops.errors import BackendError
 from rlops.events.schema import Artifact, Checkpoint, End, Episode, Eval, Meta, Metrics, Record
-from rlops.sinks.base import RunContext, inside_run
+from rlops.sinks.base import RunContext
 from rlops.sinks.push_cadence import PushCadence
 from rlops.sinks.series import series_of
+from rlops.store.run_dir import inside_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class MlflowSink:
 
     def _upload(self, relative: str) -> None:
         """A file or directory of the run, at the same place among the run's artifacts."""
-        path = inside_run(self.run_dir, relative)
+        path = inside_run_dir(self.run_dir, relative)
         parent = str(Path(relative).parent)
         if path is None:
             log.warning("mlflow: %s leaves the run directory, not uploaded", relative)

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rlops.events.schema import Artifact, Checkpoint, End, Meta, Record
-from rlops.sinks.base import RunContext, inside_run
+from rlops.sinks.base import RunContext
 from rlops.sinks.push_cadence import PushCadence
 from rlops.sinks.s3_objects import RunObjects, s3_client, s3_location
+from rlops.store.run_dir import inside_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class S3Sink:
             elif isinstance(record, Checkpoint):
                 self._push(self.cadence.offer(record))
             elif isinstance(record, Artifact) and record.action == "added" and "://" not in record.path:
-                path = inside_run(self.run_dir, record.path)
+                path = inside_run_dir(self.run_dir, record.path)
                 if path is None:
                     log.warning("s3: %s leaves the run directory, not uploaded", record.path)
                 else:
@@ -61,7 +62,7 @@ class S3Sink:
     def _push(self, record: Checkpoint | None) -> None:
         if record is None:
             return
-        path = inside_run(self.run_dir, record.path)
+        path = inside_run_dir(self.run_dir, record.path)
         if path is None:
             log.warning("s3: checkpoint %s leaves the run directory, not uploaded", record.path)
             return

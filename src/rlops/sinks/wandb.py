@@ -22,8 +22,9 @@ import wandb
 
 from rlops.errors import BackendError
 from rlops.events.schema import Artifact, End, Eval, Meta, Record
-from rlops.sinks.base import RunContext, inside_run
+from rlops.sinks.base import RunContext
 from rlops.sinks.series import series_of
+from rlops.store.run_dir import inside_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class WandbSink:
                 self.best = record.mean_reward
                 self.run.summary[BEST] = record.mean_reward
             elif isinstance(record, Artifact) and record.action == "added" and "://" not in record.path:
-                path = inside_run(self.run_dir, record.path)
+                path = inside_run_dir(self.run_dir, record.path)
                 if path is None:
                     log.warning("wandb: %s leaves the run directory, not saved", record.path)
                 else:
