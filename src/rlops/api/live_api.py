@@ -16,6 +16,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
 from rlops.api.follow import KEEPALIVE, KEEPALIVE_S
+from rlops.store.recent_returns import with_recent_returns
 from rlops.store.runs import RunStore
 
 POLL_S = 0.5
@@ -45,6 +46,7 @@ async def _changes(db_path: str | Path, since: float | None, limit: int,
             rows = db.list_runs(limit=limit) if since is None else \
                 sorted(db.list_runs(updated_after=since - LOOK_BACK_S), key=lambda row: row["updated"] or 0)
             changed = [row for row in rows if sent.get(row["run_id"]) != row["updated"]]
+            changed = with_recent_returns(db.connection, changed)  # the table's headline return
             since = max([since or 0.0, *(row["updated"] or 0.0 for row in rows)])
             for index, row in enumerate(changed):
                 sent[row["run_id"]] = row["updated"]

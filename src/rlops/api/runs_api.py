@@ -23,11 +23,12 @@ from fastapi.responses import JSONResponse
 
 from rlops.api.downsample import envelope
 from rlops.api.errors import error
+from rlops.store.recent_returns import with_recent_returns
 from rlops.store.runs import RunStore
 
 MAX_POINTS = 2_000  # a chart's default budget: a few pixels per point on a wide screen
 SUMMARY = ("run_id", "status", "reason", "runner", "env_id", "algorithm", "created", "started", "ended", "updated",
-           "env_steps", "episodes", "last_return", "best_eval", "sps", "exit_code")
+           "env_steps", "episodes", "last_return", "recent_return", "recent_episodes", "best_eval", "sps", "exit_code")
 
 
 def add_runs_routes(app: FastAPI, store: Callable[[], Iterator[RunStore]]) -> None:
@@ -39,11 +40,11 @@ def add_runs_routes(app: FastAPI, store: Callable[[], Iterator[RunStore]]) -> No
         rows = [row for row in rows if (runner is None or row["runner"] == runner)
                 and (env_id is None or row["env_id"] == env_id) and (algorithm is None or row["algorithm"] == algorithm)
                 and (q is None or q.lower() in row["run_id"].lower())]
-        return [summary(row) for row in rows[:limit]]
+        return [summary(row) for row in with_recent_returns(db.connection, rows[:limit])]
 
     @app.get("/api/runs/{run_id}")
     def run(run_id: str, db: RunStore = Depends(store)) -> dict[str, Any]:
-        return db.get_run(run_id)
+        return with_recent_returns(db.connection, [db.get_run(run_id)])[0]
 
     @app.get("/api/runs/{run_id}/metrics")
     def metric_keys(run_id: str, db: RunStore = Depends(store)) -> list[str]:

@@ -19,7 +19,9 @@ pre-flight checks before anything is launched.
 from __future__ import annotations
 
 import importlib.util
+import secrets
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -30,6 +32,7 @@ from rlops.options import resolve_options
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import LaunchSpec
 from rlops.orchestrator.supports import Supports
+from rlops.store.run_dir import run_name_for
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,17 @@ def _config_of(args: list[str]) -> tuple[Path | None, list[str]]:
 
 RUNNERS: dict[str, Runner] = {runner.name: runner for runner in (RlopsRunner(), CommandRunner(), CleanrlRunner(),
                                                                    OfflineRunner(), PlayRunner())}
+
+
+def default_run_name(runner: Runner, args: list[str]) -> str:
+    """A run's name when none is given: ``<env>-<algo>-<time>`` for our own trainer (what
+    ``store.run_name`` promises, and what ``rlops train`` names a run), ``<runner>-<time>`` for a
+    program whose env and algorithm are its own business."""
+    if isinstance(runner, RlopsRunner):
+        config, flags = _config_of(args)
+        options = resolve_options(config=config, args=flags).options  # a bad option fails as prepare's would
+        return run_name_for(options.env.env_id, options.agent.algorithm)
+    return f"{runner.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
 def capability_matrix() -> list[dict]:

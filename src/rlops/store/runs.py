@@ -36,6 +36,7 @@ from rlops.events.schema import (
 )
 from rlops.store.db import connect, write
 from rlops.store.metric_chunks import Series, append_points, read_series, series_keys
+from rlops.store.run_status import ENDED, LIVE, RunStatus
 
 # Scalar fields of a metrics record that are series too (env_steps is every series' x axis).
 METRIC_FIELDS = ("opt_steps", "wall_time_s", "sps")
@@ -129,8 +130,9 @@ class RunStore:
             db.execute("UPDATE runs SET backend = ?, backend_ref = coalesce(?, backend_ref), node = coalesce(?, node), "
                        "updated = ? WHERE run_id = ?", (backend, ref, node, time.time(), run_id))
 
-    def settle(self, run_id: str, status: str, reason: str | None, exit_code: int | None) -> None:
-        """The final state of a supervised run: status, reason and exit code, whatever was there."""
+    def settle(self, run_id: str, status: str, reason: str | None = None, exit_code: int | None = None) -> None:
+        """A run's state as its supervisor (or whoever found it gone) knows it: status, reason and exit
+        code, whatever was there; ``ended`` is kept from the run's end record when it had one."""
         with write(self.connection) as db:
             db.execute("UPDATE runs SET status = ?, reason = ?, exit_code = ?, ended = coalesce(ended, ?), "
                        "updated = ? WHERE run_id = ?", (status, reason, exit_code, time.time(), time.time(), run_id))
@@ -139,8 +141,8 @@ class RunStore:
         """Runs that ended (by their end record, or marked lost) since ``since`` but have no exit code
         yet: a supervised run's worker may still have its exit status to add."""
         rows = self.connection.execute(
-            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE exit_code IS NULL AND status IN "
-            "('finished', 'failed', 'stopped', 'lost') AND coalesce(ended, updated, created) >= ?", (since,))
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE exit_code IS NULL AND status IN ({_marks(ENDED)}) "
+            "AND coalesce(ended, updated, created) >= ?", (*ENDED, since))
         return [_row(RUN_COLUMNS, row) for row in rows]
 
     def note_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
@@ -159,12 +161,6 @@ class RunStore:
     def count_bad_lines(self, run_id: str, count: int) -> None:
         with write(self.connection) as db:
             db.execute("UPDATE runs SET bad_lines = bad_lines + ? WHERE run_id = ?", (count, run_id))
-
-    def mark(self, run_id: str, status: str, reason: str | None = None, exit_code: int | None = None) -> None:
-        with write(self.connection) as db:
-            db.execute("UPDATE runs SET status = ?, reason = coalesce(?, reason), exit_code = coalesce(?, exit_code), "
-                       "ended = coalesce(ended, ?), updated = ? WHERE run_id = ?",
-                       (status, reason, exit_code, time.time(), time.time(), run_id))
 
     def delete_run(self, run_id: str) -> None:
         with write(self.connection) as db:
@@ -239,11 +235,11 @@ class RunStore:
     def mark_lost_runs(self) -> list[str]:
         """Runs of this host still 'running' whose process is gone without an end record."""
         host = socket.gethostname()
-        rows = self.connection.execute("SELECT run_id, pid FROM runs WHERE status IN ('running', 'queued') "
-                                       "AND host = ? AND pid IS NOT NULL", (host,)).fetchall()
+        rows = self.connection.execute(f"SELECT run_id, pid FROM runs WHERE status IN ({_marks(LIVE)}) "
+                                       "AND host = ? AND pid IS NOT NULL", (*LIVE, host)).fetchall()
         lost = [run_id for run_id, pid in rows if not process_alive(pid)]
         for run_id in lost:
-            self.mark(run_id, "lost", reason="its process is gone and its log has no end record (killed?)")
+            self.settle(run_id, RunStatus.LOST, "its process is gone and its log has no end record (killed?)")
         return lost
 
     def integrity_check(self) -> str:
@@ -284,6 +280,8 @@ class _RunIngest:
                                  record.length, record.env_steps, _flag(record.success), record.t))
                 update["last_return"] = record.episode_return
                 update["episodes"] = update.get("episodes", 0) + 1
+                # episodes end long before a PPO run's first metrics record: they move the count too
+                update["env_steps"] = max(update.get("env_steps") or 0, record.env_steps)
             else:
                 steps = getattr(record, "env_steps", None)
                 events.append((run_id, record.seq, record.type, record.t, steps,
@@ -367,6 +365,10 @@ def _nested(config: dict[str, Any], section: str, key: str) -> str | None:
     value = config.get(section)
     value = value.get(key) if isinstance(value, dict) else None
     return value if isinstance(value, str) else None
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
 
 
 def _flag(value: bool | None) -> int | None:
