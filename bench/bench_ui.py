@@ -234,7 +234,7 @@ def build_runs(store: RunStore, root: Path, count: int) -> list[str]:
             records.append(End(run_id=run_id, trace_id=trace, seq=4, t=t + 60, env_steps=30_000))
     store.ingest(records)
     for run_id, status, reason in marks:
-        store.mark(run_id, status, reason)
+        store.settle(run_id, status, reason)
     return running
 
 

@@ -146,7 +146,7 @@ def test_the_runs_stream_sends_every_run_then_each_change():
             assert first[0] == "run" and json.loads(first[1])["run_id"] == "old"
             store = RunStore("rlruns/rlops.db")
             store.register_run("new", None, None, runner="command")
-            store.mark("old", "finished", reason="touched")
+            store.settle("old", "finished", "touched")
             store.close()
             seen = {json.loads(_next_event(lines)[1])["run_id"] for _ in range(2)}
             assert seen == {"new", "old"}
@@ -169,18 +169,19 @@ def test_retention_status_shows_disk_use_rules_and_the_plan_without_deleting():
 
 def test_deploy_promotes_and_reports_the_policy_server_and_import_copies_a_checkpoint(tmp_path):
     result = train_tiny("ppo")
+    unregistered = train_tiny("ppo", "--registry.enable", "false", "--store.run-name", "elsewhere")
     options = resolve_options(environ={}, args=["--serve.port", "9"]).options  # nothing listens on port 9
     with serving(create_app("rlruns/rlops.db", options)) as client:
         model = client.get("/api/models").json()[0]
         deployed = client.post(f"/api/models/{model['id']}/deploy").json()
         assert deployed["model"]["deployment_status"] == "production"
         assert deployed["server"] == {"url": "http://127.0.0.1:9", "reachable": False, "serving": None,
-                                      "hotswap": "best"}
-        checkpoint = Path(model["model_path"])
-        imported = client.post("/api/models/import", json={"path": str(checkpoint)})
+                                      "hotswap": None}  # no server to say what it follows
+        imported = client.post("/api/models/import", json={"path": str(unregistered.checkpoint.path)})
         assert imported.status_code == 201, imported.text
         row = imported.json()
-        assert row["sha256"] == model["sha256"] and Path(row["model_path"]).parent == Path("rlruns/registry").resolve()
+        assert row["sha256"] == unregistered.checkpoint.sha256
+        assert Path(row["model_path"]).parent == Path("rlruns/registry").resolve()
         refused = client.post("/api/models/import", json={"path": str(tmp_path / "nothing")})
         assert refused.status_code in (404, 422) and refused.json()["error"]["hint"]
     assert result.run.path.is_dir()

@@ -37,7 +37,7 @@ def runs() -> dict:
     registry.promote(results["a"].model_id, "production")
     registry.close()
     store = RunStore(DB)
-    store.mark("d", "running")
+    store.settle("d", "running")
     store.register_run("d", pid=os.getpid())
     store.close()
     return results
@@ -114,7 +114,7 @@ def test_age_rule_and_the_checks_made_again_at_apply(runs, capsys):
         prunes = plan(store, registry, options, now=time.time() + 2 * 86400)
         assert {(p.run_id, p.kept_because is None) for p in prunes} == {("a", False), ("b", True), ("c", True)}
         # Between plan and apply, c is resumed and b's log grows past what the store has read.
-        store.mark("c", "running")
+        store.settle("c", "running")
         store.register_run("c", pid=os.getpid())
         with open("rlruns/b/train_log.jsonl", "a", encoding="utf-8") as log:
             trace = store.get_run("b")["trace_id"]

@@ -96,7 +96,7 @@ def test_production_and_live_runs_newest_checkpoint_are_never_pruned(capsys):
     from rlops.store.runs import RunStore
 
     store = RunStore(DB)
-    store.mark("b", "running")
+    store.settle("b", "running")
     store.register_run("b", pid=__import__("os").getpid())  # b's process is alive: this one
     store.close()
     code, plan = cli_json(capsys, "registry", "prune", "--max-age-days", "0")

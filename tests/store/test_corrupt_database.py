@@ -104,7 +104,7 @@ def test_a_write_that_reaches_the_damage_is_the_same_error_and_leaves_no_transac
     store = RunStore(DB)
     try:
         with pytest.raises(StoreError, match=MALFORMED):
-            store.mark(damaged, "lost", reason="killed")
+            store.settle(damaged, "lost", "killed")
         assert not store.connection.in_transaction
     finally:
         store.close()

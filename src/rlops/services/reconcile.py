@@ -29,7 +29,7 @@ def reconcile_lost_runs(store: RunStore) -> list[str]:
         if run["run_dir"]:
             crash = crash_reason(Path(run["run_dir"]))
             if crash is not None:
-                store.mark(run_id, "failed", reason=crash)
+                store.settle(run_id, "failed", crash)
             _fail_in_backends(run_id, Path(run["run_dir"]), crash or run["reason"] or "lost")
     return lost
 
