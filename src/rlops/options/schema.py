@@ -19,6 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # "3e-4", "0.001", "lin_3e-4" (linear decay to 0, RL Zoo's spelling), "const_1e-3".
 LEARNING_RATE_PATTERN = re.compile(r"^(?:(lin|const)_)?[+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 
+# What store.backend may name: local (the run directory and the run store, always there) and one
+# sink each in sinks/registry.py's FACTORIES. The options import nothing of the sinks (they are
+# below them), so the list is here and tests/options/test_store_backends.py holds the registry to it.
+STORE_BACKENDS = ("local", "s3", "mlflow", "wandb", "tensorboard")
+
 
 def aliases(*, cli: list[str] | None = None, env: list[str] | None = None) -> dict[str, Any]:
     extra: dict[str, Any] = {}
@@ -213,7 +218,7 @@ class InferOptions(Section):
 class StoreOptions(Section):
     """Store: where runs, models and experiment tracking go."""
 
-    backend: str = Field("local", description="local | s3 | mlflow | wandb | tensorboard (comma-separated for several)",
+    backend: str = Field("local", description=f"{' | '.join(STORE_BACKENDS)} (comma-separated for several)",
                          json_schema_extra=aliases(cli=["--backend"]))
     tracking_uri: str | None = Field(None, description="tracking endpoint of the backend (MLflow URI, S3 URL...)",
                                      json_schema_extra=names("uri", cli=["--tracking-uri"]))
@@ -234,12 +239,16 @@ class StoreOptions(Section):
     @field_validator("backend")
     @classmethod
     def _known_backends(cls, value: str) -> str:
-        known = {"local", "s3", "mlflow", "wandb", "tensorboard"}
         names = [part.strip().lower() for part in value.split(",") if part.strip()]
-        unknown = [name for name in names if name not in known]
+        unknown = [name for name in names if name not in STORE_BACKENDS]
         if unknown or not names:
-            raise ValueError(f"expected one or more of {', '.join(sorted(known))} separated by commas")
+            raise ValueError(f"expected one or more of {', '.join(sorted(STORE_BACKENDS))} separated by commas")
         return ",".join(names)
+
+    @property
+    def backends(self) -> list[str]:
+        """The backend sinks ``backend`` names (all but ``local``, which every run has)."""
+        return [name for name in self.backend.split(",") if name != "local"]
 
 
 class RegistryOptions(Section):

@@ -32,6 +32,7 @@ from rlops.options import resolve_options
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import LaunchSpec
 from rlops.orchestrator.supports import Supports
+from rlops.sinks.registry import OPENED_OFF_THREAD
 from rlops.store.run_dir import run_name_for
 
 
@@ -65,7 +66,7 @@ class RlopsRunner:
     warm_start = True
     emits = "its own event log"
     supports = Supports(warm_start=True, offline_inference=True, needs_gpu=False,
-                        external_services=("mlflow", "wandb", "otel", "s3"), live_step_telemetry=False,
+                        external_services=tuple(OPENED_OFF_THREAD), live_step_telemetry=False,
                         notes={"needs_gpu": "uses one with train.device = cuda",
                                "external_services": "those store.backend names",
                                "live_step_telemetry": "metrics in windows while training; step records only for "
@@ -77,7 +78,7 @@ class RlopsRunner:
         model_dir, db = str(Path(run_dir).parent.resolve()), str(Path(options.registry.db_path).resolve())
         argv = [sys.executable, "-m", "rlops", "train", *args, "--store.run-name", run_id, "--store.model-dir",
                 model_dir, "--registry.db-path", db]
-        services = tuple(name for name in resolved.store.backend.split(",") if name.strip() not in ("local", ""))
+        services = tuple(name for name in resolved.store.backends if name in OPENED_OFF_THREAD)
         capabilities = Capabilities(warm_start=self.warm_start, needs_gpu=resolved.train.device.startswith("cuda"),
                                     external_services=services, python=sys.executable,
                                     emits=self.emits, modules=("rlops", "stable_baselines3", "gymnasium"))

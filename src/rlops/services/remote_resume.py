@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def uses_s3(options: Options) -> bool:
-    return "s3" in options.store.backend.split(",")
+    return "s3" in options.store.backends
 
 
 def remote_checkpoints(objects: RunObjects) -> list[tuple[int, str]]:

@@ -41,7 +41,7 @@ def wanted(context: RunContext) -> list[str]:
     names = ["sqlite"]
     if options.metrics.enable or options.traces.enable or options.logs.enable:
         names.append("otel")
-    names += [name.strip() for name in options.store.backend.split(",") if name.strip() not in ("local", "")]
+    names += options.store.backends
     return names
 
 
