@@ -6,7 +6,7 @@ rlops only supervising, recording and registering.
 
 It prints schema v1 records on stdout, one per line (``meta``, ``metrics``, ``episode``,
 ``checkpoint``, ``eval``): the run's log. It writes its Q-table in the Q-table checkpoint format
-(``rlops.play.qtable``: a .npy array plus a manifest of hashes, loaded without unpickling) under
+(``rlops.pipeline.qtable``: a .npy array plus a manifest of hashes, loaded without unpickling) under
 ``$RLOPS_RUN_DIR/checkpoints/``, registers it in the registry named by the usual options
 (``RL_REGISTRY_DB_PATH`` ...), evaluates it greedily and applies the registry's validation rules,
 so the play page can deploy it in agent and hybrid modes. docs/agents.md explains the contract.
@@ -94,7 +94,7 @@ def main() -> int:
     parser.add_argument("--no-register", action="store_true")
     args = parser.parse_args()
 
-    from rlops.play.qtable import write_qtable
+    from rlops.pipeline.qtable import write_qtable
 
     env = gym.make(args.env)
     if not isinstance(env.observation_space, gym.spaces.Discrete) or not isinstance(env.action_space, gym.spaces.Discrete):

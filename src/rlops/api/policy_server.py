@@ -8,6 +8,10 @@ The ``Hotswapper`` polls the registry; when a better validated model (``serve.ho
 or a newly promoted production model (``production``) appears for the served env, it is loaded
 and verified beside the current one, then a single reference is swapped. A request in flight
 keeps the policy it started with, so no request fails or waits during a swap.
+
+Two checkpoint formats serve: rlops's own (a network, ``ServedPolicy``) and the Q-table of tabular
+runtimes (``QTablePolicy``: an observation is a state index, the action the greedy one); a swap
+may go from one to the other when both were made for the served env.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import hmac
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,11 +31,16 @@ from rlops.api.errors import error
 from rlops.api.reach import is_loopback
 from rlops.errors import RlopsError, UsageError
 from rlops.options.schema import Options
+from rlops.pipeline.checkpoints import read_checkpoint
+from rlops.pipeline.qtable import is_qtable
 from rlops.services.policy import ObservationError, ServedPolicy
-from rlops.services.registry_ops import resolve_model
+from rlops.services.qtable_policy import QTablePolicy
+from rlops.services.registry_ops import choose_model
 from rlops.store.registry import Registry
 
 log = logging.getLogger("rlops.serve")
+
+Policy = ServedPolicy | QTablePolicy
 
 
 class ActRequest(BaseModel):
@@ -42,11 +52,11 @@ class ActRequest(BaseModel):
 class PolicyHolder:
     """The policy being served; swapped whole, never mutated."""
 
-    def __init__(self, policy: ServedPolicy) -> None:
+    def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.swaps = 0
 
-    def swap(self, policy: ServedPolicy) -> None:
+    def swap(self, policy: Policy) -> None:
         self.policy = policy  # one reference assignment: atomic for every reader
         self.swaps += 1
 
@@ -73,15 +83,15 @@ class Hotswapper(threading.Thread):
 
     def check(self, registry: Registry) -> bool:
         current = self.holder.policy
-        env_id = current.checkpoint.options["env"]["env_id"]
+        env_id = current.describe()["env_id"]
         candidate = registry.production(env_id) if self.mode == "production" else registry.best(env_id)
         if candidate is None or candidate["id"] == current.model_row.get("id"):
             return False
         if self.mode == "best" and (current.model_row.get("mean_reward") is not None and current.model_row["validated"]
                                     and candidate["mean_reward"] <= current.model_row["mean_reward"]):
             return False
-        row, checkpoint = resolve_model(registry, model_id=candidate["id"])  # verified, validated
-        policy = ServedPolicy(checkpoint, device=self.device, model_row=row)
+        row = choose_model(registry, model_id=candidate["id"])  # verified, validated
+        policy = served_policy(row, self.device)
         if policy.shape != current.shape:
             raise UsageError(f"model {row['id']} takes observations of shape {list(policy.shape)}, the served one "
                              f"{list(current.shape)}: not swapped")
@@ -139,9 +149,21 @@ def create_app(holder: PolicyHolder, token: str | None = None) -> FastAPI:
     return app
 
 
-def initial_policy(options: Options, checkpoint: Any = None) -> ServedPolicy:
+def served_policy(row: dict[str, Any], device: str) -> Policy:
+    """A registry row ``choose_model`` picked (validated, intact) as the policy its format makes."""
+    path = Path(row["model_path"])
+    if is_qtable(path):
+        return QTablePolicy(path, model_row=row)
+    return ServedPolicy(read_checkpoint(path, verify=False), device=device, model_row=row)
+
+
+def _device(options: Options) -> str:
+    return "cpu" if options.infer.device == "auto" else options.infer.device
+
+
+def initial_policy(options: Options, checkpoint: Any = None) -> Policy:
     """The model to start with: a checkpoint path, or the registry's choice (infer.* options)."""
-    device = "cpu" if options.infer.device == "auto" else options.infer.device
+    device = _device(options)
     if checkpoint is not None:
         row = None
         if options.registry.enable:
@@ -155,14 +177,13 @@ def initial_policy(options: Options, checkpoint: Any = None) -> ServedPolicy:
     registry = Registry(options.registry.db_path)
     try:
         load_best = infer.load_best or (infer.model_id is None and infer.status is None)
-        row, chosen = resolve_model(registry, infer.model_id, load_best, infer.env_id, infer.status,
-                                    infer.allow_unvalidated)
+        row = choose_model(registry, infer.model_id, load_best, infer.env_id, infer.status, infer.allow_unvalidated)
     finally:
         registry.close()
-    return ServedPolicy(chosen, device=device, model_row=row)
+    return served_policy(row, device)
 
 
-def serve(options: Options, policy: ServedPolicy, ready: Any = None) -> None:
+def serve(options: Options, policy: Policy, ready: Any = None) -> None:
     """Run the server until interrupted; ``ready(url)`` is called once it listens."""
     import uvicorn
 
@@ -174,7 +195,7 @@ def serve(options: Options, policy: ServedPolicy, ready: Any = None) -> None:
     swapper = None
     if serve_options.hotswap != "off" and options.registry.enable:
         swapper = Hotswapper(holder, options.registry.db_path, serve_options.hotswap, serve_options.poll_interval,
-                             device=str(policy.model.device))
+                             device=_device(options))
         swapper.start()
     config = uvicorn.Config(create_app(holder, serve_options.token), host=serve_options.host, port=serve_options.port,
                             log_level="warning", access_log=False)

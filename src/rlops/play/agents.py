@@ -2,7 +2,7 @@
 loads it (its normalization statistics included), after checks that it is intact and fits the env.
 
 Two checkpoint formats act here: rlops's own (SB3 or vector engine, ``services/policy.py``) and the
-Q-table format of tabular runtimes (``qtable.py``: arrays plus a manifest, loaded without unpickling).
+Q-table format of tabular runtimes (``pipeline/qtable.py``: arrays plus a manifest, loaded without unpickling).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class ServedAgent:
 
 
 def load_agent(path: str | Path) -> PlayAgent:
-    from rlops.play.qtable import QTableAgent, is_qtable
+    from rlops.pipeline.qtable import is_qtable
+    from rlops.play.qtable import QTableAgent
 
     path = Path(path)
     return QTableAgent(path) if is_qtable(path) else ServedAgent(path)

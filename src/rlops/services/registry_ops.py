@@ -19,6 +19,8 @@ from rlops.options.schema import Options, RegistryOptions
 from rlops.pipeline.checkpoints import Checkpoint, read_checkpoint, verify_files
 from rlops.pipeline.evaluate import EvalResult
 from rlops.pipeline.loading import open_checkpoint
+from rlops.pipeline.qtable import FORMAT as QTABLE_FORMAT
+from rlops.pipeline.qtable import is_qtable, qtable_problems
 from rlops.services.reconcile import reconcile_lost_runs
 from rlops.pipeline.run_meta import git_commit
 from rlops.pipeline.safe_files import check_loadable
@@ -147,6 +149,9 @@ def verify(registry: Registry, model_ids: list[int] | None = None) -> list[Integ
 
 def _integrity(model: dict[str, Any]) -> Integrity:
     path = Path(model["model_path"])
+    if is_qtable(path):  # a tabular runtime's checkpoint: its own manifest and hashes
+        problems = qtable_problems(path)
+        return Integrity(model["id"], str(path), not problems, problems)
     try:
         checkpoint = read_checkpoint(path, verify=False)
     except CheckpointError as exc:
@@ -160,6 +165,17 @@ def _integrity(model: dict[str, Any]) -> Integrity:
 def resolve_model(registry: Registry, model_id: int | None = None, load_best: bool = False, env_id: str | None = None,
                   status: str | None = None, allow_unvalidated: bool = False) -> tuple[dict[str, Any], Checkpoint]:
     """The registry row and its verified checkpoint for inference; refuses unvalidated or altered models."""
+    model = choose_model(registry, model_id, load_best, env_id, status, allow_unvalidated)
+    if is_qtable(Path(model["model_path"])):
+        raise UsageError(f"model {model['id']} is a Q-table ({QTABLE_FORMAT}), which this command does not load",
+                         hint=f"serve it (rlops serve --model-id {model['id']}) or deploy it on the play page")
+    return model, read_checkpoint(Path(model["model_path"]), verify=False)
+
+
+def choose_model(registry: Registry, model_id: int | None = None, load_best: bool = False, env_id: str | None = None,
+                 status: str | None = None, allow_unvalidated: bool = False) -> dict[str, Any]:
+    """The registry row ``resolve_model`` means, whatever its checkpoint's format, once it is validated
+    (unless allowed otherwise) and its files are intact."""
     if model_id is not None:
         model = registry.get(model_id)
     elif status is not None:
@@ -186,7 +202,7 @@ def resolve_model(registry: Registry, model_id: int | None = None, load_best: bo
         raise CheckpointCorruptError(f"model {model['id']} is refused: {'; '.join(integrity.problems)} "
                                      f"({model['model_path']})",
                                      hint="rlops registry verify lists every damaged model; pick another with --model-id")
-    return model, read_checkpoint(Path(model["model_path"]), verify=False)
+    return model
 
 
 def _best_env(registry: Registry, env_id: str | None) -> tuple[str | None, str]:
