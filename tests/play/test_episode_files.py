@@ -51,4 +51,5 @@ def test_a_space_datasets_cannot_hold_keeps_nothing_and_says_so(tmp_path):
 
 def test_a_run_that_is_not_a_play_session_is_refused(tmp_path):
     with pytest.raises(UsageError, match="is a rlops run, not a play session"):
-        save_session_dataset({"run_id": "trained", "runner": "rlops", "run_dir": str(tmp_path)}, tmp_path, tmp_path / "db")
+        save_session_dataset({"run_id": "trained", "runner": "rlops", "run_dir": str(tmp_path)}, tmp_path,
+                             tmp_path / "db")

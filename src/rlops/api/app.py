@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
 from rlops import __version__
+from rlops.api.capabilities_api import add_capabilities_routes
 from rlops.api.datasets_api import add_datasets_routes
 from rlops.api.errors import error, install_error_handlers
 from rlops.api.health_api import add_health_routes
@@ -67,6 +68,7 @@ def create_app(db_path: str | Path, options: Options | None = None) -> FastAPI:
     add_retention_routes(app, db_path, options)
     add_play_routes(app, db_path, options)
     add_datasets_routes(app, db_path, options)
+    add_capabilities_routes(app)
     add_page(app)
     return app
 
