@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rlops.options import resolve_options
-from rlops.services.training import TrainResult, prepare_options, train
+from rlops.services.training import TrainResult, train
 
 # Tiny budgets (CleanRL's smoke tests train for ~200 steps): enough to exercise every code path.
 TINY = {
@@ -25,4 +25,4 @@ def tiny_args(algorithm: str, *extra: str, steps: int = 256) -> list[str]:
 
 def train_tiny(algorithm: str, *extra: str, steps: int = 256) -> TrainResult:
     options = resolve_options(environ={}, args=tiny_args(algorithm, *extra, steps=steps)).options
-    return train(prepare_options(options), progress=False)
+    return train(options, progress=False)  # --train.resume among extra: the library resumes

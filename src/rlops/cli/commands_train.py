@@ -43,18 +43,12 @@ def _resolve(ctx: typer.Context, config: Path | None) -> ResolvedOptions:
 
 def train(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
     """Train an agent; print where the run, the model and the log are."""
-    from rlops.services.training import open_run, prepare_options
     from rlops.services.training import train as train_run
 
     resolved = _resolve(ctx, config)
-    saved = None
-    if resolved.options.train.resume:
-        run = open_run(resolved.options)
-        saved = run.read_options()
-        resolved = resolve_options(config=config, args=ctx.args, base=saved)
-        resolved.options.store.run_name = run.name
-    options = prepare_options(resolved.options, saved)
-    result = train_run(options, progress=True)
+    # --train.resume: the library lays what this command set over the run's saved options.
+    result = train_run(resolved.options, progress=True)
+    options = result.options or resolved.options
     summary = {
         "status": result.status,
         "run": str(result.run.path),

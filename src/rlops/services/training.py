@@ -13,9 +13,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from rlops.errors import OptionsError
 from rlops.options.schema import Options
 from rlops.pipeline.checkpoints import Checkpoint, remove_partial
 from rlops.pipeline.disk_full import disk_full_error
@@ -24,6 +22,7 @@ from rlops.pipeline.evaluate import EvalResult
 from rlops.pipeline.fatal_log import FatalLog
 from rlops.services.registry_ops import Validation
 from rlops.services.remote_resume import fetch_run, uses_s3
+from rlops.services.resume import resumed_options
 from rlops.services.run_models import RunModels
 from rlops.services.text_log import text_log
 from rlops.services.warm_start import resolve_init
@@ -33,10 +32,6 @@ from rlops.sinks.registry import build_sinks
 from rlops.store.run_dir import RunDirectory, create_run_directory, find_run_directory, run_name_for
 
 log = logging.getLogger("rlops.train")
-
-# Options that shape the network or the data it sees; a resumed run cannot change them.
-FIXED_ON_RESUME = ("env.env_id", "env.env_kwargs", "obs", "feature", "agent")
-
 
 @dataclass
 class TrainResult:
@@ -48,20 +43,12 @@ class TrainResult:
     seconds: float
     model_id: int | None = None  # the final checkpoint's registry id
     validation: Validation | None = None
+    options: Options | None = None  # what the run trained with (on resume, the saved ones with the new over them)
 
 
-def prepare_options(options: Options, saved: dict[str, Any] | None = None) -> Options:
-    """Draw and record a seed when none was given; on resume, refuse changes to the model's shape."""
-    if saved is not None:
-        for dotted in FIXED_ON_RESUME:
-            section, _, key = dotted.partition(".")
-            now = getattr(options, section).model_dump() if not key else getattr(getattr(options, section), key)
-            before = saved.get(section, {}) if not key else saved.get(section, {}).get(key)
-            if now != before:
-                raise OptionsError(f"{dotted} differs from the run being resumed",
-                                   hint="a resumed run keeps its env, observations and network; start a new run instead")
-        if options.env.seed is None:
-            options.env.seed = saved.get("env", {}).get("seed")
+def prepare_options(options: Options) -> Options:
+    """Draw and record a seed when none was given (``train`` does it too: calling this first is
+    for callers that want the seed before training starts)."""
     if options.env.seed is None:
         options.env.seed = secrets.randbelow(2**31)
     return options
@@ -77,11 +64,21 @@ def open_run(options: Options) -> RunDirectory:
     return create_run_directory(options.store.model_dir, run_name)
 
 
-def train(options: Options, progress: bool = True) -> TrainResult:
-    """Pre-flight, then train, checkpoint and evaluate in a new run directory (or the resumed one).
-    A full disk is one ``TrainingError`` saying where and how to resume (``disk_full``)."""
+def train(options: Options, progress: bool = True, resume: bool = False) -> TrainResult:
+    """Pre-flight, then train, checkpoint and evaluate in a new run directory.
+
+    ``resume=True`` (or ``train.resume``) continues the run ``store.run_name`` (the newest under
+    ``store.model_dir`` without one) from its last checkpoint: its saved options come back, with
+    the options set in ``options`` over them, and a change to what shapes the network is refused
+    (``services.resume``). A full disk is one ``TrainingError`` saying where and how to resume
+    (``disk_full``)."""
+    run = None
     try:
-        return _train(options, progress)
+        if resume or options.train.resume:
+            options.train.resume = True
+            run = open_run(options)  # on S3, the newest checkpoint is brought down first
+            options = resumed_options(options, run)
+        return _train(prepare_options(options), progress, run)
     except OSError as error:
         full = disk_full_error(error, options)
         if full is None:
@@ -89,7 +86,7 @@ def train(options: Options, progress: bool = True) -> TrainResult:
         raise full from error
 
 
-def _train(options: Options, progress: bool) -> TrainResult:
+def _train(options: Options, progress: bool, run: RunDirectory | None) -> TrainResult:
     started = time.monotonic()
     trainer = engine_named(options.train.engine).prepare(options)
     try:
@@ -97,7 +94,7 @@ def _train(options: Options, progress: bool) -> TrainResult:
         if options.train.init_from is not None and not options.train.resume:
             init, parent_model_id = resolve_init(options)
             trainer.warm_start(init)
-        run = open_run(options)
+        run = run or open_run(options)
         options.store.run_name = run.name
         run.write_json(run.options_file, options.model_dump(mode="json"))
         remove_partial(run.checkpoints)
@@ -117,4 +114,4 @@ def _train(options: Options, progress: bool) -> TrainResult:
         trainer.close()
     checkpoint = outcome.checkpoint
     return TrainResult(run, checkpoint, outcome.evaluation, outcome.status, checkpoint.env_steps,
-                       time.monotonic() - started, models.ids.get(checkpoint.path), outcome.validation)
+                       time.monotonic() - started, models.ids.get(checkpoint.path), outcome.validation, options)

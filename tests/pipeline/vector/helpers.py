@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from rlops.options import resolve_options
-from rlops.services.training import TrainResult, open_run, prepare_options, train
+from rlops.services.training import TrainResult, train
 
 CARTPOLE = ["--env.env-id", "CartPole-v1", "--env.n-envs", "8", "--agent.hyperparams",
             '{"n_steps": 16, "n_epochs": 2, "n_minibatches": 2}']
@@ -20,14 +18,10 @@ def vector_args(*extra: str, steps: int = 256, env: list[str] = CARTPOLE) -> lis
 
 def train_vector_tiny(*extra: str, steps: int = 256, env: list[str] = CARTPOLE) -> TrainResult:
     options = resolve_options(environ={}, args=vector_args(*extra, steps=steps, env=env)).options
-    return train(prepare_options(options), progress=False)
+    return train(options, progress=False)
 
 
 def resume_tiny(run_name: str, *extra: str, steps: int, env: list[str] = CARTPOLE) -> TrainResult:
-    """``rlops train --train.resume`` as the CLI does it: the saved options, then the new arguments."""
-    args = [*vector_args(*extra, steps=steps, env=env), "--train.resume", "--store.run-name", run_name]
-    first = resolve_options(environ={}, args=args).options
-    saved = json.loads(open_run(first).options_file.read_text())
-    options = resolve_options(environ={}, args=args, base=saved).options
-    options.store.run_name = run_name
-    return train(prepare_options(options, saved), progress=False)
+    """``rlops train --train.resume`` through the library: the saved options, then the new arguments."""
+    args = [*vector_args(*extra, steps=steps, env=env), "--store.run-name", run_name]
+    return train(resolve_options(environ={}, args=args).options, progress=False, resume=True)
