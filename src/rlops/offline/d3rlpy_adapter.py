@@ -79,25 +79,46 @@ def load_dataset(data_dir: Path, kind: str):
 
 
 def evaluate(algo, env_id: str, episodes: int, seed: int) -> dict:
+    """The greedy policy's score over ``episodes`` episodes, played side by side: one ``predict`` call per
+    step for all the envs still playing (d3rlpy's per-call cost dominates a small env's step)."""
+    import gymnasium as gym
+    import numpy as np
+
+    envs = [gym.make(env_id) for _ in range(episodes)]
+    try:
+        obs = [env.reset(seed=seed + index)[0] for index, env in enumerate(envs)]
+        returns, lengths, playing = [0.0] * episodes, [0] * episodes, list(range(episodes))
+        while playing:
+            actions = algo.predict(np.stack([np.asarray(obs[i], dtype=np.float32) for i in playing]))
+            still = []
+            for i, action in zip(playing, actions):
+                obs[i], reward, terminated, truncated, _ = envs[i].step(action)
+                returns[i], lengths[i] = returns[i] + float(reward), lengths[i] + 1
+                if not (terminated or truncated):
+                    still.append(i)
+            playing = still
+    finally:
+        for env in envs:
+            env.close()
+    return {"episodes": episodes, "mean_reward": float(np.mean(returns)), "std_reward": float(np.std(returns)),
+            "mean_length": float(np.mean(lengths))}
+
+
+def action_scaler(env_id: str):
+    """Continuous actions are learnt in [-1, 1] and mapped back to the env's bounds, by the exported graph too:
+    d3rlpy's policies end in tanh, so without it a policy could never reach Pendulum's +-2."""
+    import d3rlpy
     import gymnasium as gym
     import numpy as np
 
     env = gym.make(env_id)
-    returns, lengths = [], []
     try:
-        for index in range(episodes):
-            obs, _ = env.reset(seed=seed + index)
-            total, length, done = 0.0, 0, False
-            while not done:
-                action = algo.predict(np.asarray(obs, dtype=np.float32)[None])[0]
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total, length, done = total + float(reward), length + 1, terminated or truncated
-            returns.append(total)
-            lengths.append(length)
+        low, high = np.asarray(env.action_space.low, np.float32), np.asarray(env.action_space.high, np.float32)
     finally:
         env.close()
-    return {"episodes": episodes, "mean_reward": float(np.mean(returns)), "std_reward": float(np.std(returns)),
-            "mean_length": float(np.mean(lengths))}
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        return None  # unbounded: actions are learnt as they are
+    return d3rlpy.preprocessing.MinMaxActionScaler(minimum=low, maximum=high)
 
 
 def _sha256(path: Path) -> str:
@@ -175,8 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     records = Records()
     config_name, kind = ALGORITHMS[args.algo]
     extra = json.loads(args.manifest_json.read_text()) if args.manifest_json else {}
-    records.emit("meta", config={"offline": vars(args) | {"dataset_dir": str(args.dataset_dir),
-                                                          "out": str(args.out), "manifest_json": None}},
+    # The run's own options (the runner's snapshot: env, agent) lead, so that the store files the run under
+    # its env and algorithm like any other; the adapter's arguments and the dataset sit under "offline".
+    config = extra.get("options") or {"env": {"env_id": args.env}, "agent": {"algorithm": args.algo}}
+    adapter_args = vars(args) | {"dataset_dir": str(args.dataset_dir), "out": str(args.out), "manifest_json": None}
+    records.emit("meta", config={**config, "offline": {**adapter_args, **extra.get("offline", {})}},
                  seed=args.seed, argv=sys.argv, producer="rlops-d3rlpy",
                  versions={"d3rlpy": d3rlpy.__version__, "torch": torch.__version__,
                            "python": sys.version.split()[0]})
@@ -187,18 +211,29 @@ def main(argv: list[str] | None = None) -> int:
     params = {"batch_size": args.batch_size}
     if args.learning_rate is not None:
         params["learning_rate"] = args.learning_rate
+    if kind == "continuous":
+        params["action_scaler"] = action_scaler(args.env)
     algo = getattr(d3rlpy.algos, config_name)(**params).create(device="cpu:0")
     start, steps, status, reason = time.monotonic(), 0, "finished", None
     fitter = algo.fitter(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps_per_epoch,
                          experiment_name=records.run_id, with_timestamp=False,
                          logger_adapter=d3rlpy.logging.NoopAdapterFactory(), show_progress=False,
                          save_interval=10**9)
+    # The training loop's own clocks (d3rlpy's fitter, nothing of ours inside it), apart from the
+    # evaluation and export between epochs: sps is gradient steps per second of training.
+    train_s = train_cpu_s = 0.0
     try:
-        for epoch, metrics in fitter:
+        while True:
+            wall, cpu = time.perf_counter(), time.process_time()
+            epoch_metrics = next(fitter, None)
+            train_s, train_cpu_s = train_s + time.perf_counter() - wall, train_cpu_s + time.process_time() - cpu
+            if epoch_metrics is None:
+                break
+            epoch, metrics = epoch_metrics
             steps = epoch * args.steps_per_epoch
-            elapsed = time.monotonic() - start
-            records.emit("metrics", env_steps=steps, opt_steps=steps, wall_time_s=elapsed, sps=steps / elapsed,
-                         epoch=epoch, **_finite(metrics))
+            records.emit("metrics", env_steps=steps, opt_steps=steps, wall_time_s=time.monotonic() - start,
+                         sps=steps / max(train_s, 1e-9), train_s=train_s, train_cpu_s=train_cpu_s, epoch=epoch,
+                         **_finite(metrics))
             records.emit("eval", env_steps=steps, **evaluate(algo, args.env, args.eval_episodes, 10_000 + args.seed))
             path, sha = write_checkpoint(algo, args.out / "checkpoints", steps,
                                          {**extra, "offline": {**extra.get("offline", {}), "epoch": epoch}})
