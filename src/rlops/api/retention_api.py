@@ -1,17 +1,20 @@
-"""Retention status for the dashboard: disk use per run, free disk, the rules in force and what
-``rlops gc --apply`` would delete now (a dry run: nothing is deleted over HTTP).
+"""Retention status for the dashboard: disk use per run and per dataset, free disk, the rules in
+force and what ``rlops gc --apply`` would delete now (a dry run: nothing is deleted over HTTP).
+Datasets are never pruned by the rules (``rlops dataset rm`` deletes one), but their bytes count.
 
     GET /api/retention
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
+from rlops.datasets.layout import datasets_root
 from rlops.options.schema import Options
 from rlops.orchestrator.retention import freed_bytes, plan, status
 from rlops.store.registry import Registry
@@ -30,7 +33,9 @@ def add_retention_routes(app: FastAPI, db_path: str | Path, options: Options | N
             registry.close()
             store.close()
         limits = settings.orchestrator
-        return {**usage, "free_bytes": free_bytes(Path(settings.store.model_dir)),
+        datasets = dataset_usage(settings.store.model_dir, db_path)
+        return {**usage, "datasets": datasets, "datasets_bytes": sum(row["bytes"] for row in datasets),
+                "free_bytes": free_bytes(Path(settings.store.model_dir)),
                 "root": str(Path(settings.store.model_dir).resolve()),
                 "rules": {"max_videos_per_run": limits.max_videos_per_run,
                           "max_runs_per_agent": limits.max_runs_per_agent, "max_age_days": limits.max_age_days,
@@ -44,3 +49,29 @@ def free_bytes(root: Path) -> int:
     while not existing.exists():
         existing = existing.parent
     return shutil.disk_usage(existing).free
+
+
+def dataset_usage(model_dir: str | Path, db_path: str | Path) -> list[dict[str, Any]]:
+    """Each dataset's bytes on disk now (not the manifest's sum: a half-deleted one shows as it is)."""
+    if not datasets_root(model_dir).is_dir():
+        return []
+    from rlops.datasets.catalog import DatasetCatalog  # h5py and numpy load only when there are datasets
+
+    catalog = DatasetCatalog(model_dir, db_path)
+    try:
+        rows = catalog.list()
+    finally:
+        catalog.close()
+    return [{"name": row["name"], "env_id": row["env_id"], "path": row["path"],
+             "bytes": _tree_bytes(Path(row["path"])), "integrity": row.get("integrity")} for row in rows]
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for directory, _, files in os.walk(root):  # symlinks are not followed: a link counts as itself
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total

@@ -29,7 +29,7 @@ function rowHtml(row) {
     <td><button data-action="verify">Verify</button> <button data-action="delete" class="danger">Delete</button></td></tr>`;
 }
 
-export function mount(root) {
+export function mount(root, params = {}) {
   let disposed = false;
 
   async function render() {
@@ -51,6 +51,14 @@ export function mount(root) {
       ${rows.length ? trainForm(rows) : ""}
     </section>`;
     const select = root.querySelector('[data-testid="train-dataset"]');
+    const wanted = params.name && rows.some((row) => row.name === params.name) ? params.name : null;
+    if (wanted) { // #/datasets?name=NAME (a run page's link): that row, picked out, and chosen in the form
+      const row = root.querySelector(`tr[data-dataset="${CSS.escape(wanted)}"]`);
+      row.setAttribute("aria-current", "true");
+      row.style.outline = "2px solid var(--accent, #2563eb)";
+      row.scrollIntoView({ block: "center" });
+      if (select) select.value = wanted;
+    }
     if (select) checkSelected(select.value);
   }
 

@@ -1,5 +1,5 @@
-// Retention: disk used by runs, the largest runs, the rules in force, and what `rlops gc --apply`
-// would delete now.
+// Retention: disk used by runs and by datasets, the largest runs, the datasets, the rules in force,
+// and what `rlops gc --apply` would delete now (datasets are never pruned: `rlops dataset rm`).
 
 import { api } from "./api.js";
 import { errorPanel, loading, runHref } from "./dom.js";
@@ -36,6 +36,12 @@ export function mount(root) {
         <span class="num">${esc(bytes(x.bytes))}</span>
         <span class="muted">${statusBadge(x.status)} ${esc(x.videos ?? "")}</span></div>`).join("")
       : `<div class="empty">No runs on disk.</div>`;
+    const datasets = (r.datasets ?? []).slice().sort((a, b) => (b.bytes ?? 0) - (a.bytes ?? 0));
+    const datasetsUsed = r.datasets_bytes ?? datasets.reduce((a, x) => a + (x.bytes ?? 0), 0);
+    const datasetBars = datasets.map((x) => `<div class="bar-row" data-dataset="${esc(x.name)}">
+        <span class="name"><a href="#/datasets?name=${encodeURIComponent(x.name)}" title="${esc(x.path)}">${esc(x.name)}</a></span>
+        <span class="bar-track" title="${esc(bytes(x.bytes))}"><span class="bar-fill" style="display:block;width:${(((x.bytes ?? 0) / Math.max(1, datasets[0].bytes ?? 0)) * 100).toFixed(1)}%"></span></span>
+        <span class="num">${esc(bytes(x.bytes))}</span><span class="muted">${esc(x.env_id ?? "")}</span></div>`).join("");
     const rules = r.rules ?? {};
     const rulesHtml = `<table class="kv">${RULES.map(([key, what, option]) => {
       const v = rules[key];
@@ -56,6 +62,7 @@ export function mount(root) {
       <div class="panel"><div class="disk">
         <div><div class="muted">used by runs</div><div class="big" data-testid="disk-use">${esc(bytes(used))}</div></div>
         <div><div class="muted">free on the disk</div><div class="big" data-testid="disk-free">${esc(bytes(r.free_bytes))}</div></div>
+        <div><div class="muted">used by datasets</div><div class="big" data-testid="datasets-disk-use">${esc(bytes(datasetsUsed))}</div></div>
         <div><div class="muted">runs on disk</div><div class="big">${runs.length}</div></div>
         <div><div class="muted">gc would free</div><div class="big" data-testid="plan-bytes">${esc(bytes(r.plan_bytes ?? pruning.reduce((a, p) => a + (p.bytes ?? 0), 0)))}</div></div>
         ${r.root ? `<div class="muted" style="align-self:flex-end">under <code>${esc(r.root)}</code></div>` : ""}
@@ -64,6 +71,8 @@ export function mount(root) {
         <div>
           <div class="panel"><h2>Largest runs <span class="muted">${runs.length > 50 ? `top 50 of ${runs.length}` : ""}</span></h2>
             <div class="bars" data-testid="disk-bars">${bars}</div></div>
+          ${datasets.length ? `<div class="panel"><h2>Datasets <span class="muted">kept until <code>rlops dataset rm</code></span></h2>
+            <div class="bars" data-testid="dataset-bars">${datasetBars}</div></div>` : ""}
           <div class="panel" data-testid="gc-plan"><h2>What <code>rlops gc --apply</code> would delete now</h2>${planHtml}</div>
         </div>
         <div class="panel" data-testid="rules"><h2>Rules in force</h2>${rulesHtml}</div>

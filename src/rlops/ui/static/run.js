@@ -9,6 +9,7 @@ import {
 } from "./format.js";
 import { subscribeRuns } from "./live.js";
 import { createLogDrawer } from "./logs.js";
+import { datasetPart } from "./run_dataset.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const STREAM_TYPES = "metrics,episode,checkpoint,eval,end,error,artifact,resume";
@@ -153,6 +154,7 @@ export function mount(root, params) {
       run.env_id && `<span class="mono">${esc(run.env_id)}</span>`,
       run.algorithm && `<span class="mono">${esc(run.algorithm)}</span>`,
       run.runner && `<span>runner ${esc(run.runner)}</span>`,
+      datasetPart(run),
       run.experiment && run.experiment !== "default" && `<span>experiment ${esc(run.experiment)}</span>`,
       run.seed !== null && run.seed !== undefined && `<span>seed <span class="mono">${esc(run.seed)}</span></span>`,
       `<span title="${esc(datetime(run.created))}">created ${esc(ago(run.created))}</span>`,
