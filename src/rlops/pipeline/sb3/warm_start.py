@@ -11,9 +11,14 @@ from rlops.errors import CheckpointCorruptError, IncompatibleChoiceError
 from rlops.options.schema import Options
 from rlops.pipeline.checkpoints import Checkpoint
 from rlops.pipeline.sb3.agent_state import restore_agent
+from rlops.pipeline.torchscript_init import warm_start_sb3
+from rlops.pipeline.torchscript_policy import is_torchscript
 
 
 def apply_init(model: BaseAlgorithm, venv: VecEnv, checkpoint: Checkpoint, options: Options) -> None:
+    if is_torchscript(checkpoint):  # an offline model: its exported network, where it fits (torchscript_init)
+        warm_start_sb3(model, checkpoint, options)
+        return
     saved = checkpoint.options
     if saved["agent"]["algorithm"] != options.agent.algorithm:
         raise IncompatibleChoiceError(f"train.init_from is a {saved['agent']['algorithm']} model; this run trains "
