@@ -159,7 +159,7 @@ def test_the_websocket_handshake_passes_the_guard(server):
     assert [s["action"] for s in steps_of(base, run_id)] == [1]
 
 
-def test_a_second_tab_is_refused_and_sessions_are_limited(server):
+def test_a_second_tab_is_refused(server):  # the limit on sessions: test_play_limits.py
     base, _ = server
     run_id = start(base, env_id="CartPole-v1", mode="human")
 
