@@ -68,5 +68,5 @@ def export_run(run_path: Path, target: str, overrides: ResolvedOptions) -> Expor
             dropped += len(batch)
             failure = failure or f"{type(exc).__name__}: {exc}"
     sink.shutdown()
-    dropped += int(getattr(sink, "lost", 0) or 0)
+    dropped += sink.lost  # what its background exporter failed to deliver (Sink.lost)
     return ExportResult(records[0].run_id, sink.name, len(records) - dropped, bad, dropped, failure)

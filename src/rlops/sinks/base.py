@@ -17,7 +17,12 @@ from rlops.options.schema import Options
 
 @runtime_checkable
 class Sink(Protocol):
-    name: str
+    name: str  # in the end record's ``dropped`` and in every message about the sink
+    lost: int
+    """Records the sink accepted but could not deliver, by its own account: what its background
+    exporter (an OTLP batch processor, an upload thread) failed to send, or an unopened sink's
+    records yet to come. The dispatcher counts the rest (a full queue, an export that raised); the
+    run's end record adds the two. A sink that delivers within ``export`` keeps it 0."""
 
     def export(self, batch: Sequence[Record]) -> None:
         """Write a batch of records, in order."""
@@ -27,9 +32,6 @@ class Sink(Protocol):
 
     def shutdown(self) -> None:
         """Flush and release resources; called once, on the sink's own thread."""
-
-    # Optional: ``lost: int``, items the sink's own background exporter (an OTLP batch processor,
-    # an upload thread) failed to deliver; the run's end record adds it to the sink's drop count.
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from rlops.events.schema import EventError, Record, decode, encode_bytes
 
 class JsonlSink:
     name = "jsonl"
+    lost = 0  # it delivers within export (Sink.lost)
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

@@ -51,7 +51,11 @@ class OpeningSink:
 
     @property
     def lost(self) -> int:
-        return int(getattr(self.inner, "lost", 0) or 0)
+        """The backend's own ``lost``; a backend that could not open will also refuse the run's end
+        record, which is counted here ahead of time (everything before it was refused and counted)."""
+        if self.inner is not None:
+            return self.inner.lost
+        return 1 if self.unavailable is not None else 0
 
     def export(self, batch: Sequence[Record]) -> None:
         if self.inner is None:

@@ -2,8 +2,9 @@
 
 ``RunRecorder.emit`` fills ``run_id``, ``trace_id`` (the run's OpenTelemetry trace id unless the
 record has its own), ``seq`` (continuing an existing log after a resume) and ``t``; writes the
-record to the JSONL log at once and queues it for the other sinks. ``close`` drains the sinks and
-writes the ``end`` record with what was dropped.
+record to the JSONL log at once, hands it to the in-process consumers (the registry book) and
+queues it for the other sinks. ``close`` drains the sinks and writes the ``end`` record with what
+was dropped.
 
 Metrics and episodes reach the disk within a second (the dispatcher's timer flushes the log);
 milestones (start, resume, checkpoint, eval, artifact, error) are flushed as they are written,
@@ -16,7 +17,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from rlops.events.schema import Artifact, Checkpoint, End, Error, Eval, EventError, Meta, Record, Resume
@@ -37,7 +38,8 @@ def new_trace_id() -> str:
 
 class RunRecorder:
     def __init__(self, run_id: str, log_path: Path, sinks: Sequence[Sink] = (), trace_id: str | None = None,
-                 unavailable: Mapping[str, str] | None = None) -> None:
+                 unavailable: Mapping[str, str] | None = None,
+                 consumers: Sequence[Callable[[Record], None]] = ()) -> None:
         self.run_id = run_id
         self.trace_id = trace_id or new_trace_id()
         self.log_path = Path(log_path)
@@ -47,7 +49,10 @@ class RunRecorder:
         self.unavailable = dict(unavailable or {})  # sinks that could not start: all their records are dropped
         self._lock = threading.Lock()
         self.sinks = list(sinks)
-        self.dispatcher = Dispatcher(self.sinks, flushed=[self.jsonl])
+        # In-process consumers of the run's records (the registry book, services.run_models): called
+        # on the producer's thread once a record is in the log, never dropped; each one never raises.
+        self.consumers = list(consumers)
+        self.dispatcher = Dispatcher(self.sinks, log=self.jsonl)
         self.rejected = 0
         self.closed = False
 
@@ -71,6 +76,8 @@ class RunRecorder:
                 log.warning("record not written: %s", exc)
                 return None
             self._seq += 1
+        for consumer in self.consumers:
+            consumer(record)
         self.dispatcher.submit(record)
         return record
 
@@ -82,10 +89,9 @@ class RunRecorder:
         deadline = time.monotonic() + timeout
         self.dispatcher.drain(timeout, flush=True)
         dropped = dict(self.dispatcher.dropped)
-        for sink in self.sinks:  # what a sink's own background exporter failed to deliver so far
-            lost = int(getattr(sink, "lost", 0) or 0) + bool(getattr(sink, "unavailable", None))  # + the end
-            if lost:
-                dropped[sink.name] = dropped.get(sink.name, 0) + lost
+        for sink in self.sinks:  # what a sink's own background exporter failed to deliver (Sink.lost)
+            if sink.lost:
+                dropped[sink.name] = dropped.get(sink.name, 0) + sink.lost
         if self.rejected:
             dropped["rejected"] = self.rejected
         for name in self.unavailable:

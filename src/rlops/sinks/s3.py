@@ -28,6 +28,7 @@ MANIFEST = "manifest.json"  # the checkpoint format's (pipeline.checkpoints): up
 
 class S3Sink:
     name = "s3"
+    lost = 0  # it delivers within export (Sink.lost)
 
     def __init__(self, objects: RunObjects, run_dir: Path, log_path: Path, push_every: int | None) -> None:
         self.objects = objects

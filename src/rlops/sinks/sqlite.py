@@ -18,6 +18,7 @@ from rlops.store.runs import RunStore
 
 class SqliteSink:
     name = "sqlite"
+    lost = 0  # it delivers within export (Sink.lost)
 
     def __init__(self, db_path: str | Path, run_id: str, run_dir: Path, log_path: Path, runner: str = "rlops") -> None:
         self.store = RunStore(db_path)

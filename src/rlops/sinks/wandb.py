@@ -37,6 +37,7 @@ BEST = "eval/best_mean_reward"
 
 class WandbSink:
     name = "wandb"
+    lost = 0  # it delivers within export (Sink.lost)
 
     def __init__(self, init: dict[str, Any], log_path: Path, run_dir: Path) -> None:
         self.init = init  # wandb.init's arguments, kept to start again after an end record
