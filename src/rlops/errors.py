@@ -8,6 +8,7 @@ message on stderr and an exit code, the API into one JSON error shape.
     │   ├── OptionsError            a bad option value, an unknown option, a malformed file
     │   │   └── OptionsRejected     a form's options, each problem named by its option
     │   ├── UnknownNameError        an env id, algorithm, encoder... that is not registered
+    │   ├── AlreadyRegisteredError  a checkpoint whose files the registry holds already (same sha256)
     │   └── IncompatibleChoiceError options that cannot work together (DQN on a Box action space)
     └── WorkError                   exit 1: the request was fine, the work failed
         ├── CheckpointError
@@ -76,6 +77,14 @@ class UnknownNameError(UsageError):
         self.kind = kind
         self.name = name
         self.suggestions = close
+
+
+class AlreadyRegisteredError(UsageError):
+    """Registering files the registry already holds: names the model that has them (``model_id``)."""
+
+    def __init__(self, message: str, model_id: int, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.model_id = model_id
 
 
 class IncompatibleChoiceError(UsageError):

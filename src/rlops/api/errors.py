@@ -2,8 +2,8 @@
 ``fields`` (``[{"option", "message"}]``) where a form's options were refused.
 
 rlops's own exceptions map by kind: a name or checkpoint nobody knows is 404; a run that cannot
-start here, whose name is taken or that cannot be stopped now is 409; bad input (a corrupt
-checkpoint included) is 422; the rest is 500.
+start here, whose name is taken or that cannot be stopped now, or files registered already, is
+409; bad input (a corrupt checkpoint included) is 422; the rest is 500.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from rlops.errors import (
+    AlreadyRegisteredError,
     CheckpointCorruptError,
     CheckpointNotFoundError,
     OptionsRejected,
@@ -41,7 +42,7 @@ def status_of(exc: RlopsError) -> int:
         return 404
     if isinstance(exc, CheckpointCorruptError):  # the file given cannot be used as it is
         return 422
-    if isinstance(exc, PreflightError | RunStateError | RunDirectoryError):
+    if isinstance(exc, PreflightError | RunStateError | RunDirectoryError | AlreadyRegisteredError):
         return 409
     return 422 if exc.exit_code == 2 else 500
 

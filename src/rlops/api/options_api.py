@@ -4,7 +4,9 @@ check it runs as the user types (the same check a start request passes).
     GET  /api/options                 the sections a run takes, each field with type, default,
                                       help, choices and bounds
     GET  /api/options/schema          the whole option set as JSON Schema
-    POST /api/options/check           {"options": {"train.total_timesteps": 0}} -> each problem by option
+    POST /api/options/check           {"options": {"train.total_timesteps": 0}} -> each problem by option,
+                                      then what ``rlops train`` would refuse of the whole draft
+                                      (``rlops.api.run_check``: "did you mean 'ppo'?")
 
 What a request's options may name outside the run (code, checkpoints, addresses, paths) is
 ``rlops.api.reach``'s rule, from the server's ``[ui]`` allowlists.
@@ -19,6 +21,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from rlops.api.reach import Reach
+from rlops.api.run_check import named_choices, run_problems
 from rlops.errors import OptionsError, OptionsRejected
 from rlops.options.fields import section_docs, specs_by_dotted
 from rlops.options.introspect import json_schema
@@ -53,17 +56,17 @@ def add_options_routes(app: FastAPI, options: Options | None = None) -> None:
 
     @app.post("/api/options/check")
     def check(body: CheckRequest) -> dict[str, Any]:
-        problems = option_problems(body.options, reach)
+        problems = option_problems(body.options, reach) or run_problems(body.options)
         return {"ok": not problems, "errors": problems}
 
 
 def form_sections() -> list[dict[str, Any]]:
-    schema, docs = json_schema(), section_docs()
+    schema, docs, named = json_schema(), section_docs(), named_choices()
     sections = []
     for name in RUN_SECTIONS:
         definition = schema["$defs"][type_name_of(schema, name)]
-        fields = [form_field(name, key, prop) for key, prop in definition["properties"].items()
-                  if f"{name}.{key}" not in DECIDED_BY_THE_SERVER]
+        fields = [form_field(name, key, prop, named.get(f"{name}.{key}"))
+                  for key, prop in definition["properties"].items() if f"{name}.{key}" not in DECIDED_BY_THE_SERVER]
         sections.append({"name": name, "doc": docs.get(name, ""), "fields": fields})
     return sections
 
@@ -72,9 +75,10 @@ def type_name_of(schema: dict[str, Any], section: str) -> str:
     return schema["properties"][section]["$ref"].rsplit("/", 1)[1]
 
 
-def form_field(section: str, key: str, prop: dict[str, Any]) -> dict[str, Any]:
-    """One input: a scalar type with its bounds and choices, or "json" for lists, mappings and
-    unions of several types (a textarea)."""
+def form_field(section: str, key: str, prop: dict[str, Any], named: list[str] | None = None) -> dict[str, Any]:
+    """One input: a scalar type with its bounds and choices (the schema's, or ``named``: the names
+    a registry holds, such as the algorithms), or "json" for lists, mappings and unions of several
+    types (a textarea)."""
     arms = prop.get("anyOf", [prop])
     nullable = any(arm.get("type") == "null" for arm in arms)
     kinds = [arm for arm in arms if arm.get("type") != "null"]
@@ -84,7 +88,7 @@ def form_field(section: str, key: str, prop: dict[str, Any]) -> dict[str, Any]:
     if len(kinds) == 1 and (kinds[0].get("type") in SCALARS or "enum" in kinds[0]):
         only = kinds[0]
         field["type"] = only.get("type", "string")
-        field["choices"] = only.get("enum")
+        field["choices"] = only.get("enum") or named
         field.update({ours: only[theirs] for theirs, ours in BOUNDS.items() if theirs in only})
     return field
 
@@ -118,7 +122,8 @@ def option_problems(values: dict[str, Any], reach: Reach) -> list[dict[str, str]
 
 
 def checked_options(values: dict[str, Any], reach: Reach) -> dict[str, Any]:
-    problems = option_problems(values, reach)
+    """``values`` if a run of them would start; else ``OptionsRejected`` naming each problem."""
+    problems = option_problems(values, reach) or run_problems(values)
     if problems:
         raise OptionsRejected(problems)
     return values

@@ -1,7 +1,7 @@
 """``rlops serve``: a policy behind HTTP that follows the registry.
 
     POST /v1/act     {"observation": [...]} or {"observations": [[...], ...]} -> actions
-    GET  /v1/model   the model being served: id, metrics, hash, shape
+    GET  /v1/model   the model being served: id, metrics, hash, shape, and the hot swap mode in force
     GET  /healthz    liveness
 
 The ``Hotswapper`` polls the registry; when a better validated model (``serve.hotswap = best``)
@@ -101,7 +101,7 @@ class Hotswapper(threading.Thread):
         return True
 
 
-def create_app(holder: PolicyHolder, token: str | None = None) -> FastAPI:
+def create_app(holder: PolicyHolder, token: str | None = None, hotswap: str = "off") -> FastAPI:
     if token is not None and not token.strip():  # the options make a blank token none; never a secret
         raise UsageError("an empty serve.token would let every request in", hint="give a token, or none on loopback")
     app = FastAPI(title="rlops policy server", version="1", description=__doc__)
@@ -140,7 +140,7 @@ def create_app(holder: PolicyHolder, token: str | None = None) -> FastAPI:
 
     @app.get("/v1/model")
     def model() -> dict[str, Any]:
-        return {**holder.policy.describe(), "swaps": holder.swaps}
+        return {**holder.policy.describe(), "swaps": holder.swaps, "hotswap": hotswap}
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -197,8 +197,9 @@ def serve(options: Options, policy: Policy, ready: Any = None) -> None:
         swapper = Hotswapper(holder, options.registry.db_path, serve_options.hotswap, serve_options.poll_interval,
                              device=_device(options))
         swapper.start()
-    config = uvicorn.Config(create_app(holder, serve_options.token), host=serve_options.host, port=serve_options.port,
-                            log_level="warning", access_log=False)
+    hotswap = serve_options.hotswap if swapper is not None else "off"  # no registry to follow: off, whatever was asked
+    config = uvicorn.Config(create_app(holder, serve_options.token, hotswap), host=serve_options.host,
+                            port=serve_options.port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     if ready is not None:
         threading.Thread(target=_announce, args=(server, ready), daemon=True).start()

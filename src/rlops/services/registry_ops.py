@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlops.errors import CheckpointCorruptError, CheckpointError, UsageError, WorkError
+from rlops.errors import AlreadyRegisteredError, CheckpointCorruptError, CheckpointError, UsageError, WorkError
 from rlops.options.schema import Options, RegistryOptions
 from rlops.pipeline.checkpoints import Checkpoint, read_checkpoint, verify_files
 from rlops.pipeline.evaluate import EvalResult
@@ -117,8 +117,17 @@ def add_model(registry: Registry, path: Path, env_id: str | None = None, algorit
 
 def import_checkpoint(registry: Registry, path: Path, managed_dir: Path, tags: dict[str, Any] | None = None) -> int:
     """Copy a checkpoint into managed storage (hashes verified before and after, every tensor file
-    loaded weights-only first), then register the copy."""
+    loaded weights-only first), then register the copy. Files the registry holds already (the same
+    sha256) are refused, naming the model that has them: a second row would be a model with none
+    of the first one's evaluation, validation or stage."""
     source = open_checkpoint(path)
+    same = next((row for row in registry.list() if row["sha256"] == source.sha256), None)
+    if same is not None:
+        raise AlreadyRegisteredError(
+            f"{source.path} is registered already as model {same['id']} ({same['env_id']} {same['algorithm']}, "
+            f"{same['model_path']}, sha256 {source.sha256[:16]}...): nothing imported", same["id"],
+            hint=f"use model {same['id']} (rlops registry show {same['id']}): its score, validation and "
+                 f"stage are there")
     # The hashes say the files are the ones the manifest lists, not that they are safe to load: a
     # checkpoint made elsewhere may carry pickled code. Refuse it here, before it gets a registry row.
     check_loadable(source.path, list(source.manifest["files"]))
