@@ -1,5 +1,7 @@
 // The checkpoint browser: registry models as cards grouped by env and algorithm, with their
-// reward, validation, file integrity and stage; import, validate, promote, deploy, warm start.
+// reward, validation, file integrity and stage; import, evaluate, validate, promote, deploy, warm
+// start. A model with no evaluation is offered Evaluate (rlops eval --model-id), not a red
+// "failed: evaluated" with nothing to do about it.
 
 import { api, apiOr } from "./api.js";
 import { errorPanel, loading, runHref, toast } from "./dom.js";
@@ -27,11 +29,16 @@ export function rules(validation) {
   }));
 }
 
+const evaluated = (m) => typeof m.mean_reward === "number";
+
 function validationBadge(m) {
   const list = rules(m.validation);
   const failed = list.filter((r) => !r.held);
   const title = list.map((r) => `${r.held ? "✓" : "✗"} ${r.rule}: ${r.message}`).join("\n");
   if (m.validated === true || m.validated === 1) return `<span class="badge good" data-testid="validation" title="${esc(title)}">validated</span>`;
+  if (!evaluated(m)) {
+    return `<span class="badge warn" data-testid="validation" title="${esc(title || "validation needs a score: Evaluate it first")}">needs an evaluation</span>`;
+  }
   if (failed.length) {
     return `<span class="badge bad" data-testid="validation" title="${esc(title)}">failed: ${esc(failed.map((r) => r.rule).join(", "))}</span>`;
   }
@@ -69,6 +76,7 @@ function card(m) {
       ${tags}
     </dl>
     <div class="actions">
+      ${evaluated(m) ? "" : `<button type="button" class="btn btn-small btn-primary" data-testid="evaluate" title="play eval.episodes episodes and record the score, then apply the validation rules (rlops eval --model-id ${esc(m.id)})">Evaluate</button>`}
       <button type="button" class="btn btn-small" data-testid="validate">Validate</button>
       <select data-testid="promote-to" aria-label="stage">${STAGES.map((s) => `<option value="${s}"${s === (stage === "production" ? "staging" : "production") ? " selected" : ""}>${s}</option>`).join("")}</select>
       <button type="button" class="btn btn-small" data-testid="promote">Promote</button>
@@ -86,10 +94,11 @@ function servingHtml(s) {
     ["url", `<a href="${esc(s.url)}" target="_blank" rel="noopener">${esc(s.url)}</a>`],
     ["reachable", s.reachable ? `<span class="badge good">reachable</span>` : `<span class="badge bad">not reachable</span>`],
     ["serving", model !== null && model !== undefined ? `model #${esc(model)}` : serving ? esc(JSON.stringify(serving)) : DASH],
-    ["hot swap", esc(s.hotswap ?? DASH)],
+    // the policy server's own setting, as it reports it (the dashboard's serve.hotswap may differ)
+    ["hot swap", `<span data-testid="serving-hotswap">${esc(s.hotswap ?? DASH)}</span>`],
   ];
   const extra = serving && typeof serving === "object"
-    ? Object.entries(serving).filter(([k]) => !["model_id", "id"].includes(k)).slice(0, 6)
+    ? Object.entries(serving).filter(([k]) => !["model_id", "id", "hotswap"].includes(k)).slice(0, 6)
       .map(([k, v]) => [k, esc(typeof v === "object" ? JSON.stringify(v) : String(v))]) : [];
   return `<dl>${rows.concat(extra).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join("")}</dl>
     ${s.reachable ? "" : `<div class="muted" style="margin-top:6px">start one with <code>rlops serve</code></div>`}`;
@@ -106,7 +115,8 @@ export function mount(root) {
       <div class="panel"><h2>Import a checkpoint</h2>
         <div class="import-bar"><input data-testid="import-path" placeholder="/abs/path/to/checkpoint or run directory" spellcheck="false">
           <button type="button" class="btn btn-primary" data-testid="import-button">Import</button></div>
-        <div class="muted" style="margin-top:6px">registers it (with its sha256) so it can be validated, promoted and served</div></div>
+        <div class="muted" style="margin-top:6px">registers it (with its sha256) so it can be validated, promoted and served</div>
+        <div class="import-result" data-testid="import-result" role="status"></div></div>
       <div class="panel serving" data-testid="serving"><h2>Serving</h2><div data-serving>${loading()}</div></div>
     </div>
     <div data-groups>${loading("Loading models…")}</div></section>`;
@@ -191,12 +201,27 @@ export function mount(root) {
     const cardEl = btn.closest('[data-testid="model-card"]');
     const mid = cardEl.dataset.modelId;
     const path = `/api/models/${encodeURIComponent(mid)}`;
-    if (btn.dataset.testid === "validate") {
+    if (btn.dataset.testid === "evaluate") {
+      act(btn, async () => {
+        const r = await api(`${path}/evaluate`, { method: "POST" });
+        const e = r?.eval ?? {};
+        const v = r?.validation;
+        const verdict = v ? (v.validated ? "validated" : `not validated: ${(v.failed ?? []).join("; ")}`) : "";
+        toast(`model #${mid}: mean reward ${num(e.mean_reward)} ± ${num(e.std_reward ?? 0, 3)} over ${e.episodes ?? "?"} episodes${verdict ? `; ${verdict}` : ""}`,
+          { kind: v && v.validated ? "success" : "info", timeout: 8000 });
+      });
+    } else if (btn.dataset.testid === "validate") {
+      const unscored = !evaluated(models.find((m) => String(m.id) === mid) ?? {});
       act(btn, async () => {
         const r = await api(`${path}/validate`, { method: "POST" });
         const list = rules(r?.validation ?? r?.rules ?? r);
         const failed = list.filter((x) => !x.held).map((x) => x.rule);
         const ok = r?.validated ?? r?.ok ?? !failed.length;
+        if (!ok && unscored) {
+          toast(`model #${mid} has no evaluation yet: Evaluate plays its episodes and records the score, then validates`,
+            { kind: "info", timeout: 8000 });
+          return;
+        }
         toast(ok ? `model #${mid} validated` : `model #${mid} failed validation: ${failed.join(", ") || "see its rules"}`,
           { kind: ok ? "success" : "info" });
       });
@@ -228,10 +253,20 @@ export function mount(root) {
       return;
     }
     importPath.removeAttribute("aria-invalid");
+    const result = root.querySelector('[data-testid="import-result"]');
+    result.className = "import-result";
+    result.textContent = "";
     act(importBtn, async () => {
-      const m = await api("/api/models/import", { method: "POST", body: { path } });
-      toast(`imported as model #${m?.id ?? "?"}`, { kind: "success" });
-      importPath.value = "";
+      try {
+        const m = await api("/api/models/import", { method: "POST", body: { path } });
+        result.classList.add("good");
+        result.textContent = `imported as model #${m?.id ?? "?"}`;
+        importPath.value = "";
+      } catch (err) {
+        // kept beside the box, not only in a toast: "registered already as model 4" names where to look
+        result.classList.add("bad");
+        result.innerHTML = `<div class="message">${esc(err.message)}</div>${err.hint ? `<div class="hint">${esc(err.hint)}</div>` : ""}`;
+      }
     });
   };
   importBtn.addEventListener("click", doImport);

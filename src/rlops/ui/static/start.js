@@ -1,6 +1,9 @@
-// Start a run: the runner catalog, a form generated from the option schema (GET /api/options),
-// checked as you type (POST /api/options/check), "train new" or "warm start from a checkpoint".
-// Only the options changed from their defaults are sent, typed.
+// Start a run: the runner catalog with each runner's capabilities (GET /api/runners/capabilities,
+// what `rlops runs runners` prints), a form generated from the option schema (GET /api/options),
+// checked as you type by the server (POST /api/options/check: each option, then what `rlops
+// train` would refuse of the whole draft), "train new" or "warm start from a checkpoint".
+// Only the options changed from their defaults are sent, typed. What the chosen runner does not
+// support (warm start; options, for a runner started from the CLI) is hidden.
 
 import { api, apiOr } from "./api.js";
 import { debounce, errorPanel, loading, runHref, toast } from "./dom.js";
@@ -23,6 +26,12 @@ const FALLBACK = {
       { option: "eval.episodes", key: "episodes", type: "integer", nullable: false, default: 10, help: "episodes per evaluation", minimum: 1 }] },
   ],
 };
+
+// The capability matrix's columns, as `rlops runs runners` names them.
+const CAPABILITIES = [
+  ["warm_start", "warm start"], ["offline_inference", "offline inference"], ["needs_gpu", "needs GPU"],
+  ["external_services", "external services"], ["live_step_telemetry", "live per-step telemetry"],
+];
 
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 const domId = (option) => "opt-" + option.replace(/[^a-zA-Z0-9_-]/g, "-");
@@ -141,16 +150,18 @@ function modelLabel(m) {
 export function mount(root, params) {
   let disposed = false;
   root.innerHTML = loading("Loading the option schema…");
-  const state = { fields: [], runner: "rlops", runners: [], models: [], clientErrors: {}, serverErrors: {}, checkSeq: 0 };
+  const state = { fields: [], runner: "rlops", runners: [], models: [], clientErrors: {}, serverErrors: {}, hints: {}, checkSeq: 0 };
 
   (async () => {
-    const [runners, schema, models] = await Promise.all([
+    const [runners, matrix, schema, models] = await Promise.all([
       apiOr("/api/runners", [{ name: "rlops", description: "rlops's own pipeline", http_start: true }]),
+      apiOr("/api/runners/capabilities", []),
       apiOr("/api/options", null),
       apiOr("/api/models", []),
     ]);
     if (disposed) return;
-    state.runners = runners;
+    const rows = new Map((Array.isArray(matrix) ? matrix : []).map((row) => [row.name, row]));
+    state.runners = runners.map((r) => ({ ...r, supports: rows.get(r.name) ?? null }));
     state.models = Array.isArray(models) ? models : [];
     const sections = (schema ?? FALLBACK).sections ?? [];
     state.fields = sections.flatMap((s) => s.fields.filter((f) => !HANDLED_ELSEWHERE.has(f.option)));
@@ -168,10 +179,10 @@ export function mount(root, params) {
       const ok = startable(r);
       const checked = r.name === state.runner;
       return `<label class="runner${checked ? " selected" : ""}${ok ? "" : " unavailable"}" data-runner="${esc(r.name)}"
-        title="${ok ? "" : "start from the CLI: rlops runs start --runner " + esc(r.name) + " -- script.py"}">
-        <input type="radio" name="runner" value="${esc(r.name)}"${checked ? " checked" : ""}${ok ? "" : " disabled"}>
+        title="${ok ? "" : "start from the CLI: rlops runs start --runner " + esc(r.name) + " -- …"}">
+        <input type="radio" name="runner" value="${esc(r.name)}"${checked ? " checked" : ""}>
         <span><span class="name">${esc(r.name)}</span><div class="desc">${esc(r.description ?? "")}</div>
-        ${ok ? "" : `<div class="desc">start from the CLI: <code>rlops runs start --runner ${esc(r.name)} -- script.py</code></div>`}</span></label>`;
+        ${ok ? "" : `<div class="desc"><em>${r.name === "play" ? "starts on the Play page" : "starts from a terminal"}</em></div>`}</span></label>`;
     }).join("");
     const modelOptions = state.models.map((m) => `<option value="${esc(String(m.id))}">${esc(modelLabel(m))}</option>`).join("");
     const sectionHtml = sections.map((s) => {
@@ -185,12 +196,14 @@ export function mount(root, params) {
       <div class="page-head"><h1>New run</h1></div>
       ${fallback ? `<div class="panel"><span class="muted">The server does not list its options yet (GET /api/options): a few common ones are shown.</span></div>` : ""}
       <h2>Runner</h2><div class="runners" data-testid="runners">${runnerCards}</div>
+      <div class="panel capabilities" data-testid="runner-capabilities"></div>
+      <div class="panel cli-only" data-testid="runner-cli-only" hidden></div>
       <form data-testid="start-form" novalidate autocomplete="off">
         <div class="start-layout"><div>
           <div class="panel" style="margin-bottom:10px">
             <div class="mode">
               <label><input type="radio" name="start_mode" value="new" data-testid="mode-new" checked> Train new</label>
-              <label><input type="radio" name="start_mode" value="warm" data-testid="mode-warm"${state.models.length || params.init_from ? "" : " disabled"}> Warm start from a checkpoint</label>
+              <label data-warm-mode><input type="radio" name="start_mode" value="warm" data-testid="mode-warm"${state.models.length || params.init_from ? "" : " disabled"}> Warm start from a checkpoint</label>
               ${state.models.length || params.init_from ? "" : `<span class="muted">no models in the registry yet</span>`}
             </div>
             <div class="warm field" data-warm hidden style="margin-top:8px">
@@ -200,7 +213,7 @@ export function mount(root, params) {
               <div class="field-error" data-error-for="train.init_from" role="alert"></div>
             </div>
           </div>
-          ${sectionHtml}
+          <div data-sections>${sectionHtml}</div>
         </div>
         <aside><div class="panel submit-panel">
           <label for="run-name">Run name <span class="muted">(optional)</span></label>
@@ -225,6 +238,8 @@ export function mount(root, params) {
       if (e.target.name !== "runner") return;
       state.runner = e.target.value;
       for (const card of root.querySelectorAll(".runner")) card.classList.toggle("selected", card.dataset.runner === state.runner);
+      showRunner();
+      changed();
     });
     const setMode = (mode) => {
       warmBox.hidden = mode !== "warm";
@@ -248,7 +263,10 @@ export function mount(root, params) {
       const el = form.querySelector(`[name="${CSS.escape(f.option)}"]`);
       if (!el) continue;
       if (el.type === "checkbox") el.checked = params[f.option] === "true";
-      else el.value = params[f.option];
+      else if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === params[f.option])) {
+        // a link naming a value that is not a choice: kept, so the check says what is wrong with it
+        el.add(new Option(`${params[f.option]} (not a choice)`, params[f.option], true, true));
+      } else el.value = params[f.option];
       el.dataset.dirty = "1";
       const details = el.closest("details");
       if (details) details.open = true;
@@ -263,8 +281,44 @@ export function mount(root, params) {
       setMode("warm");
       matchModel();
     }
+    showRunner();
     summarize();
     if (Object.keys(params).some((k) => k.includes("."))) changed();
+  }
+
+  /** The chosen runner's row of the capability matrix; what it does not support is hidden. */
+  function showRunner() {
+    const runner = state.runners.find((r) => r.name === state.runner) ?? { name: state.runner };
+    const supports = runner.supports;
+    const box = root.querySelector('[data-testid="runner-capabilities"]');
+    box.hidden = !supports;
+    if (supports) {
+      const value = (key) => {
+        const v = supports[key];
+        if (Array.isArray(v)) return v.length ? v.join(", ") : "none";
+        return v ? "yes" : "no";
+      };
+      box.innerHTML = `<h2>What <code>${esc(runner.name)}</code> supports</h2><dl>${CAPABILITIES.map(([key, label]) =>
+        `<div data-capability="${key}" data-value="${esc(String(supports[key] === true || (Array.isArray(supports[key]) && supports[key].length > 0)))}">
+          <dt>${esc(label)}</dt><dd>${esc(value(key))}</dd>${supports.notes?.[key] ? `<div class="note muted">${esc(supports.notes[key])}</div>` : ""}</div>`).join("")}</dl>`;
+    }
+    // warm start: only for a runner that can begin from another model's weights
+    const warm = supports ? Boolean(supports.warm_start) : runner.capabilities?.warm_start ?? true;
+    const warmMode = state.form.querySelector("[data-warm-mode]");
+    warmMode.hidden = !warm;
+    if (!warm && state.form.querySelector('[name="start_mode"]:checked')?.value === "warm") {
+      state.form.querySelector('[name="start_mode"][value="new"]').checked = true;
+      state.form.querySelector("[data-warm]").hidden = true;
+    }
+    // the option sections are rlops train's: a runner started from the CLI takes its own arguments
+    const ok = startable(runner);
+    state.form.hidden = !ok;
+    const cli = root.querySelector('[data-testid="runner-cli-only"]');
+    cli.hidden = ok;
+    cli.innerHTML = ok ? "" : runner.name === "play"
+      ? `a play session starts on the <a href="#/play">Play page</a>, where you choose its env, mode and model`
+      : `the ${esc(runner.name)} runner runs a program or dataset of your choosing, so it starts from a terminal:
+        <code>rlops runs start --runner ${esc(runner.name)} -- …</code> (<code>rlops runs runners</code> lists what each takes)`;
   }
 
   // A model trained on another env or algorithm: follow it unless the user chose otherwise.
@@ -294,7 +348,8 @@ export function mount(root, params) {
       else if (r.changed) options[f.option] = r.value;
       el.closest(".field")?.classList.toggle("changed", Boolean(r.changed));
     }
-    const warm = state.form.querySelector('[name="start_mode"]:checked')?.value === "warm";
+    const warm = state.form.querySelector('[name="start_mode"]:checked')?.value === "warm" &&
+      !state.form.querySelector("[data-warm-mode]")?.hidden;
     if (warm) {
       const v = state.warmSelect.value;
       if (v) options["train.init_from"] = String(v);
@@ -308,6 +363,10 @@ export function mount(root, params) {
     for (const el of state.form.querySelectorAll("[data-error-for]")) {
       const option = el.dataset.errorFor;
       el.textContent = all[option] ?? "";
+      const hint = state.hints[option];
+      if (all[option] && hint && state.serverErrors[option] === all[option]) {
+        el.insertAdjacentHTML("beforeend", `<div class="hint">${esc(hint)}</div>`);
+      }
       const input = state.form.querySelector(`[data-option="${CSS.escape(option)}"]`);
       if (input) {
         if (all[option]) input.setAttribute("aria-invalid", "true");
@@ -320,11 +379,14 @@ export function mount(root, params) {
     }
     const stray = Object.entries(all).filter(([option]) => !state.form.querySelector(`[data-error-for="${CSS.escape(option)}"]`));
     const n = Object.keys(all).length;
-    state.submit.disabled = n > 0 || state.submitting;
-    state.submit.title = n ? `fix ${n} option error${n > 1 ? "s" : ""} first` : "";
+    const runner = state.runners.find((r) => r.name === state.runner);
+    const cliOnly = runner && !startable(runner);
+    state.submit.disabled = n > 0 || state.submitting || cliOnly;
+    state.submit.title = cliOnly ? `the ${runner.name} runner starts from a terminal`
+      : n ? `fix ${n} option error${n > 1 ? "s" : ""} first` : "";
     if (!state.submitting && !state.startError) {
       state.formError.innerHTML = stray.length
-        ? stray.map(([o, m]) => `<div><span class="message">${esc(o)}</span>: ${esc(m)}</div>`).join("") : "";
+        ? stray.map(([o, m]) => `<div>${o ? `<span class="message">${esc(o)}</span>: ` : ""}${esc(m)}${state.hints[o] ? `<div class="hint">${esc(state.hints[o])}</div>` : ""}</div>`).join("") : "";
     }
   }
 
@@ -359,10 +421,12 @@ export function mount(root, params) {
       const answer = await api("/api/options/check", { method: "POST", body: { options } });
       if (disposed || seq !== state.checkSeq) return null;
       state.serverErrors = Object.fromEntries((answer.errors ?? []).map((e) => [e.option, e.message]));
+      state.hints = Object.fromEntries((answer.errors ?? []).filter((e) => e.hint).map((e) => [e.option, e.hint]));
     } catch (err) {
       if (disposed || seq !== state.checkSeq) return null;
       if (err.status === 422 && err.fields) {
         state.serverErrors = Object.fromEntries(err.fields.map((e) => [e.option, e.message]));
+        state.hints = Object.fromEntries(err.fields.filter((e) => e.hint).map((e) => [e.option, e.hint]));
       } else {
         state.serverErrors = {}; // no checker on this server: the start request checks
       }
