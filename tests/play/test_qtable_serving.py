@@ -61,9 +61,10 @@ def register_table(path: Path, greedy: int, mean_reward: float, validated: bool 
 
 
 @pytest.mark.slow  # a policy server process: ~15 s on this loaded machine
-def test_a_qtable_model_is_served_and_hotswapped_to_a_better_one():
+def test_a_qtable_is_served_by_its_path_and_hotswapped_to_a_better_one():
     first = register_table(Path("tables/first"), greedy=2, mean_reward=0.5)
-    with serving("--model-id", str(first), "--serve.hotswap", "best", "--serve.poll-interval", "0.2") as url, \
+    # By its directory (the chain test below serves one by --model-id): the registry row is found by path.
+    with serving("tables/first", "--serve.hotswap", "best", "--serve.poll-interval", "0.2") as url, \
             httpx.Client(base_url=url) as client:
         described = client.get("/v1/model").json()
         assert described["model_id"] == first and described["format"] == "rlops-qtable/1"

@@ -162,16 +162,20 @@ def _device(options: Options) -> str:
 
 
 def initial_policy(options: Options, checkpoint: Any = None) -> Policy:
-    """The model to start with: a checkpoint path, or the registry's choice (infer.* options)."""
+    """The model to start with: a checkpoint (an opened rlops one, or a Q-table's directory), or the
+    registry's choice (infer.* options)."""
     device = _device(options)
     if checkpoint is not None:
+        path = checkpoint if isinstance(checkpoint, Path) else checkpoint.path
         row = None
         if options.registry.enable:
             registry = Registry(options.registry.db_path)
             try:
-                row = registry.by_path(checkpoint.path.resolve())
+                row = registry.by_path(path.resolve())
             finally:
                 registry.close()
+        if isinstance(checkpoint, Path):
+            return QTablePolicy(checkpoint, model_row=row)
         return ServedPolicy(checkpoint, device=device, model_row=row)
     infer = options.infer
     registry = Registry(options.registry.db_path)

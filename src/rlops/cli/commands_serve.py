@@ -12,6 +12,7 @@ from rlops.errors import UsageError
 from rlops.options import resolve_options
 from rlops.options.sources import split_positionals
 from rlops.pipeline.loading import open_checkpoint
+from rlops.pipeline.qtable import is_qtable
 
 
 def serve(ctx: typer.Context, config: Path | None = CONFIG) -> int:
@@ -27,7 +28,10 @@ def serve(ctx: typer.Context, config: Path | None = CONFIG) -> int:
     if len(positionals) > 1:
         raise UsageError(f"more than one model given: {', '.join(positionals)}", hint="give one run or checkpoint path")
     options = resolve_options(config=config, args=args).options
-    checkpoint = open_checkpoint(positionals[0]) if positionals else None
+    checkpoint = None
+    if positionals:  # a Q-table's directory serves as it is; anything else opens as an rlops checkpoint or run
+        given = Path(positionals[0])
+        checkpoint = given if is_qtable(given) else open_checkpoint(positionals[0])
     policy = initial_policy(options, checkpoint)
     described = policy.describe()
 
