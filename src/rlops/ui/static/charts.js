@@ -1,6 +1,8 @@
 // Line charts over uPlot (vendored): series with their own x values, appended live, redrawn at
 // most ~5 times a second. Each chart's container carries data-points (points drawn) and every
 // redraw sets window.__rlops.lastDraw = {chart, points, ms: data arrival → drawn}.
+// Axes carry titles; the legend shows each series' last value until the cursor picks a point;
+// with `toggles`, the head has EMA smoothing and log scale (as TensorBoard's and W&B's do).
 
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 import { esc, num, si } from "./format.js";
@@ -12,6 +14,7 @@ export const PALETTE = [
 
 const MIN_INTERVAL_MS = 200; // ≤ 5 redraws a second
 const THIN_ABOVE = 12_000; // a live series past this many points is thinned to half
+export const EMA_WEIGHT = 0.9; // TensorBoard's smoothing slider, set where RL returns read well
 const hooks = (window.__rlops = window.__rlops || { lastDraw: null });
 
 function cssVar(name, fallback) {
@@ -46,6 +49,24 @@ export function thin(xs, ys, target) {
     }
   }
   return [ox, oy];
+}
+
+/** TensorBoard's smoothing: an exponential moving average, debiased so the first points are not
+ * pulled towards 0; gaps stay gaps. */
+export function ema(ys, weight = EMA_WEIGHT) {
+  let last = 0;
+  let n = 0;
+  return ys.map((y) => {
+    if (y === null || y === undefined || !Number.isFinite(y)) return null;
+    last = last * weight + (1 - weight) * y;
+    n += 1;
+    return last / (1 - weight ** n);
+  });
+}
+
+function lastValue(col) {
+  for (let i = (col?.length ?? 0) - 1; i >= 0; i--) if (col[i] !== null && col[i] !== undefined) return col[i];
+  return null;
 }
 
 /** Align series with their own x values on one sorted x axis (nulls where a series has no point). */
@@ -98,11 +119,30 @@ export class Chart {
     this.destroyed = false;
     container.classList.add("chart");
     container.dataset.points = "0";
+    this.smooth = false;
+    this.log = false;
+    const toggles = opts.toggles
+      ? `<label class="chart-toggle" title="exponential moving average, weight ${EMA_WEIGHT} (as TensorBoard's smoothing)">
+          <input type="checkbox" data-testid="chart-smooth"> EMA</label>
+        <label class="chart-toggle" title="logarithmic y axis (symmetric log where values reach 0 or below)">
+          <input type="checkbox" data-testid="chart-log"> log</label>` : "";
     container.innerHTML = `<div class="chart-head"><h3>${esc(opts.title ?? opts.name)}</h3>
-      <span class="chart-meta muted"></span>${opts.actions ?? ""}</div>
+      <span class="chart-meta muted"></span>${toggles}${opts.actions ?? ""}</div>
       <div class="chart-body"><div class="chart-empty muted">${esc(opts.empty ?? "no data yet")}</div></div>`;
     this.body = container.querySelector(".chart-body");
     this.meta = container.querySelector(".chart-meta");
+    container.dataset.scale = "linear";
+    container.dataset.smooth = "off";
+    container.querySelector('[data-testid="chart-smooth"]')?.addEventListener("change", (e) => {
+      this.smooth = e.target.checked;
+      this.rebuild = true;
+      this.scheduleDraw();
+    });
+    container.querySelector('[data-testid="chart-log"]')?.addEventListener("change", (e) => {
+      this.log = e.target.checked;
+      this.rebuild = true;
+      this.scheduleDraw();
+    });
     for (const def of opts.series ?? []) this.addSeries(def);
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(this.body);
@@ -161,10 +201,15 @@ export class Chart {
       if (empty) empty.hidden = false;
     } else {
       if (empty) empty.hidden = true;
-      const table = align(this.data, this.defs);
-      if (!this.u || this.rebuild) this.create(table);
+      const { data, defs } = this.drawn();
+      const table = align(data, defs);
+      // a live value at or below 0 turns a log axis into a symmetric log one
+      if (this.u && this.log && this.yScale(table).kind !== this.container.dataset.scale) this.rebuild = true;
+      if (!this.u || this.rebuild) this.create(table, defs);
       else this.u.setData(table, !this.zoomed);
       if (this.zoomed) this.u.redraw();
+      // off the plot, the legend shows each series' last value (uPlot's shows "—" until hover)
+      if (this.u.cursor.idx === null || this.u.cursor.idx === undefined) this.u.setLegend({ idx: null });
     }
     this.lastDrawAt = performance.now();
     this.container.dataset.points = String(points);
@@ -173,6 +218,44 @@ export class Chart {
     this.pendingArrival = null;
     hooks.lastDraw = { chart: this.name, points, ms };
     this.opts.onDraw?.(this);
+  }
+
+  /** What is drawn: the series as they are, or smoothed (lines by their EMA; points keep their
+   * scatter and gain an EMA line of their own, the "rolling mean" of a scatter). */
+  drawn() {
+    if (!this.smooth) return { data: this.data, defs: this.defs };
+    const data = [];
+    const defs = [];
+    this.defs.forEach((d, i) => {
+      const s = this.data[i];
+      if (d.points) {
+        data.push(s);
+        defs.push(d);
+        data.push({ xs: s.xs, ys: ema(s.ys) });
+        defs.push({ ...d, points: false, label: `${d.label} (EMA)`, color: d.emaColor ?? "#7c3aed" });
+      } else {
+        data.push({ xs: s.xs, ys: ema(s.ys) });
+        defs.push(d);
+      }
+    });
+    return { data, defs };
+  }
+
+  /** The y scale: linear; with log on, log10 where every value is positive, else asinh (a
+   * symmetric log, linear within the smallest magnitude the data has) as losses go below 0. */
+  yScale(table) {
+    if (!this.log) return { distr: 1, kind: "linear" };
+    let min = Infinity;
+    let small = Infinity;
+    for (let j = 1; j < table.length; j++) {
+      for (const v of table[j]) {
+        if (v === null || v === undefined) continue;
+        min = Math.min(min, v);
+        if (v !== 0) small = Math.min(small, Math.abs(v));
+      }
+    }
+    if (min > 0) return { distr: 3, log: 10, kind: "log" };
+    return { distr: 4, log: 10, asinh: Number.isFinite(small) ? small : 1, kind: "symlog" };
   }
 
   size() {
@@ -187,7 +270,7 @@ export class Chart {
     }
   }
 
-  create(table) {
+  create(table, defs = this.defs) {
     if (this.u) this.u.destroy();
     this.rebuild = false;
     const axis = cssVar("--chart-axis", "#6b7280");
@@ -195,15 +278,19 @@ export class Chart {
     const yFormat = this.opts.yFormat ?? ((v) => num(v, 3));
     const axisFont = `11px ${cssVar("--font-mono", "monospace")}`;
     const { width, height } = this.size();
-    const series = [{ label: this.opts.xLabel ?? "env steps", value: (u, v) => (v == null ? "—" : si(v, 4)) }];
-    for (const d of this.defs) {
+    const legendValue = (fmt) => (u, v, sidx, idx) => {
+      const shown = idx === null || idx === undefined ? lastValue(u.data[sidx]) : v;
+      return shown === null || shown === undefined ? "—" : fmt(shown);
+    };
+    const series = [{ label: this.opts.xLabel ?? "env steps", value: legendValue((v) => si(v, 4)) }];
+    for (const d of defs) {
       const s = {
         label: d.label,
         stroke: d.color,
         width: d.points ? 0 : 1.5,
         spanGaps: true,
         scale: d.scale ?? "y",
-        value: (u, v) => (v == null ? "—" : num(v)),
+        value: legendValue((v) => num(v)),
       };
       if (d.points) {
         s.paths = () => null;
@@ -211,21 +298,29 @@ export class Chart {
         s.alpha = 0.55;
       } else {
         // a sparse series (a handful of points among another's many x values) shows its points
-        const idx = this.defs.indexOf(d);
-        s.points = { size: 5, show: () => (this.data[idx]?.xs.length ?? 0) <= 60 };
+        const idx = defs.indexOf(d);
+        s.points = { size: 5, show: (u) => (u.data[idx + 1]?.filter((v) => v !== null).length ?? 0) <= 60 };
       }
       series.push(s);
     }
+    const title = { labelFont: axisFont, labelSize: 16, labelGap: 0 };
+    const xLabel = this.opts.xLabel ?? "env steps";
+    const yLabel = this.opts.yLabel ?? (defs.length === 1 ? defs[0].label : "value");
     const axes = [
       { stroke: axis, font: axisFont, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 },
-        values: (u, vals) => vals.map((v) => (this.opts.xFormat ?? si)(v)) },
+        values: (u, vals) => vals.map((v) => (this.opts.xFormat ?? si)(v)), label: xLabel, ...title },
       { stroke: axis, font: axisFont, size: 54, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 },
-        values: (u, vals) => vals.map(yFormat) },
+        values: (u, vals) => vals.map((v) => (v === null ? "" : yFormat(v))), label: yLabel, ...title },
     ];
-    const scales = { x: { time: false } };
-    if (this.defs.some((d) => d.scale === "y2")) {
+    const y = this.yScale(table);
+    const scales = { x: { time: false }, y: { distr: y.distr, log: y.log, asinh: y.asinh } };
+    this.container.dataset.scale = y.kind;
+    this.container.dataset.smooth = this.smooth ? "ema" : "off";
+    this.container.dataset.xLabel = xLabel;
+    this.container.dataset.yLabel = yLabel;
+    if (defs.some((d) => d.scale === "y2")) { // replay: a step's reward beside the return so far
       axes.push({ side: 1, scale: "y2", stroke: axis, font: axisFont, size: 54, grid: { show: false },
-        values: (u, vals) => vals.map(yFormat) });
+        values: (u, vals) => vals.map(yFormat), label: this.opts.y2Label, ...title });
     }
     const chart = this;
     this.u = new uPlot({
@@ -236,7 +331,7 @@ export class Chart {
       axes,
       legend: { show: this.opts.legend !== false, live: true },
       cursor: { drag: { x: true, y: false }, points: { size: 6 } },
-      plugins: this.opts.plugins ?? [],
+      plugins: [drawnRange(this.container), ...(this.opts.plugins ?? [])],
       hooks: {
         setSelect: [(u) => { if (u.select.width > 0) chart.zoomed = true; }],
         ready: [(u) => u.over.addEventListener("dblclick", () => { chart.zoomed = false; })],
@@ -252,6 +347,19 @@ export class Chart {
     if (this.u) this.u.destroy();
     this.u = null;
   }
+}
+
+/** The y range drawn, on the container as data-y-range="min,max" ("none" when the scale has no
+ * finite range, as a log scale over values it cannot take would have). */
+function drawnRange(container) {
+  return {
+    hooks: {
+      draw: [(u) => {
+        const { min, max } = u.scales.y ?? {};
+        container.dataset.yRange = Number.isFinite(min) && Number.isFinite(max) ? `${min},${max}` : "none";
+      }],
+    },
+  };
 }
 
 /** A plugin drawing a vertical cursor line at getX() (replay's current step). */

@@ -70,12 +70,13 @@ export function mount(root, params) {
     </section>`;
     const series = runs.map((r) => ({ label: r.run_id, color: color.get(r.run_id) }));
     const reward = new Chart(root.querySelector('[data-testid="compare-chart"]'), {
-      name: "compare-reward", title: `episode return (mean of last ${RECENT})`, height: 280, series,
+      name: "compare-reward", title: `episode return (mean of last ${RECENT})`, yLabel: "return", height: 280, series,
+      toggles: true,
     });
     const select = `<select data-testid="compare-key" aria-label="metric">${allKeys.map((k) =>
       `<option value="${esc(k)}"${k === chosen ? " selected" : ""}>${esc(k)}</option>`).join("")}</select>`;
     const extra = new Chart(root.querySelector('[data-testid="compare-chart-extra"]'), {
-      name: "compare-extra", title: "", height: 280, series, actions: select,
+      name: "compare-extra", title: "", height: 280, series, actions: select, toggles: true,
     });
     charts.push(reward, extra);
     root.querySelector('[data-testid="compare-key"]').addEventListener("change", (e) => {
@@ -122,9 +123,9 @@ function summaryTable(runs, color) {
     <td class="mono"><a href="${esc(runHref(r.run_id))}">${esc(r.run_id)}</a></td><td>${statusBadge(r.status)}</td>
     <td>${esc(r.env_id ?? "")}</td><td>${esc(r.algorithm ?? "")}</td>
     <td class="num">${duration(elapsed(r))}</td><td class="num">${si(r.env_steps)}</td>
-    <td class="num">${num(r.last_return)}</td><td class="num">${num(r.best_eval)}</td><td class="num">${si(r.sps)}</td></tr>`).join("");
+    <td class="num">${num(r.recent_return)}</td><td class="num">${num(r.best_eval)}</td><td class="num">${si(r.sps)}</td></tr>`).join("");
   return `<table class="grid"><thead><tr><th></th><th>Run</th><th>Status</th><th>Env</th><th>Algo</th>
-    <th class="num">Elapsed</th><th class="num">Steps</th><th class="num">Last return</th><th class="num">Best eval</th><th class="num">SPS</th></tr></thead>
+    <th class="num">Elapsed</th><th class="num">Steps</th><th class="num" title="mean return of the last 100 training episodes">Return (last 100)</th><th class="num">Best eval</th><th class="num">SPS</th></tr></thead>
     <tbody>${rows}</tbody></table>`;
 }
 

@@ -16,15 +16,18 @@ const STREAM_TYPES = "metrics,episode,checkpoint,eval,end,error,artifact,resume"
 const MAX_POINTS = 2000;
 const ENVELOPE = new Set(["v", "type", "run_id", "trace_id", "seq", "t", "env_steps", "values"]);
 
-// Which metric keys each fixed chart draws; `has` says which keys the run has so far.
+// Which metric keys each fixed chart draws; `has` says which keys the run has so far. One chart
+// holds one quantity on one axis: episode returns and their rolling mean; reward per step apart;
+// each loss its own small chart (a value loss of ~20 would flatten an entropy loss of ~-0.6).
 const CHARTS = [
-  // episode returns (points) and their running mean share the left axis; reward per step the right
-  { name: "reward", title: "Reward", accepts: (k) => k === "reward_mean" || k === "rollout/ep_rew_mean",
-    series: (k) => (k === "reward_mean" ? { scale: "y2", color: "#2563eb" } : { color: "#059669" }) },
-  { name: "losses", title: "Losses", accepts: (k) => /^train\/.*loss/.test(k) },
-  { name: "entropy", title: "Entropy", accepts: (k, has) => k === "entropy_mean" || (k === "train/entropy_loss" && !has("entropy_mean")) },
-  { name: "rates", title: "Done / truncation rate", accepts: (k) => k === "done_rate" || k === "trunc_rate", yFormat: (v) => num(v, 2) },
-  { name: "sps", title: "Steps per second", accepts: (k, has) => k === "sps" || (k === "time/fps" && !has("sps")), yFormat: (v) => si(v) },
+  { name: "reward", title: "Episode return", yLabel: "return", accepts: (k) => k === "rollout/ep_rew_mean",
+    series: () => ({ color: "#059669" }) },
+  { name: "reward-step", title: "Reward per step", yLabel: "reward / step", accepts: (k) => k === "reward_mean",
+    series: () => ({ color: "#2563eb" }) },
+  { name: "losses", group: true, yLabel: "loss", accepts: (k) => /^train\/.*loss/.test(k) },
+  { name: "entropy", title: "Entropy", yLabel: "entropy", accepts: (k, has) => k === "entropy_mean" || (k === "train/entropy_loss" && !has("entropy_mean")) },
+  { name: "rates", title: "Done / truncation rate", yLabel: "per env step", accepts: (k) => k === "done_rate" || k === "trunc_rate", yFormat: (v) => num(v, 2) },
+  { name: "sps", title: "Steps per second", yLabel: "env steps / s", accepts: (k, has) => k === "sps" || (k === "time/fps" && !has("sps")), yFormat: (v) => si(v) },
 ];
 
 /** A metrics record's values: {values: {...}} or, as rlops writes them, flat numeric fields. */
@@ -59,6 +62,8 @@ export function mount(root, params) {
     routes: new Map(), // metric key → [{chart, i}]
     lastStep: new Map(), // metric key → last env step drawn
     charts: new Map(), // name → Chart
+    groups: new Map(), // name → the element a group's charts (one per key) go in
+    parent: null, // the model a warm-started run began from: {id, run, path}
     extra: new Map(), // key → Chart
     events: [], // checkpoint, resume, eval, error records
     seenSeq: new Set(),
@@ -139,7 +144,13 @@ export function mount(root, params) {
       const box = document.createElement("div");
       box.dataset.testid = `chart-${spec.name}`;
       ctx.el.charts.appendChild(box);
-      const chart = new Chart(box, { name: spec.name, title: spec.title, yFormat: spec.yFormat, height: 210 });
+      if (spec.group) { // its charts come with their keys (route)
+        box.className = "chart-group";
+        ctx.groups.set(spec.name, box);
+        continue;
+      }
+      const chart = new Chart(box, { name: spec.name, title: spec.title, yLabel: spec.yLabel, yFormat: spec.yFormat,
+        height: 210, toggles: true });
       ctx.charts.set(spec.name, chart);
     }
     ctx.episodeSeries = ctx.charts.get("reward").addSeries({ label: "episode return", color: "#94a3b8", points: true });
@@ -157,7 +168,8 @@ export function mount(root, params) {
       datasetPart(run),
       run.experiment && run.experiment !== "default" && `<span>experiment ${esc(run.experiment)}</span>`,
       run.seed !== null && run.seed !== undefined && `<span>seed <span class="mono">${esc(run.seed)}</span></span>`,
-      `<span title="${esc(datetime(run.created))}">created ${esc(ago(run.created))}</span>`,
+      parentHtml(),
+      `<span title="${esc(datetime(run.created))}" data-created>created ${esc(ago(run.created))}</span>`,
     ].filter(Boolean);
     el.sub.innerHTML = parts.join('<span class="sep">·</span>') +
       (run.reason ? `<span class="sep">·</span><span class="reason">${esc(run.reason)}</span>` : "");
@@ -190,16 +202,58 @@ export function mount(root, params) {
     renderFailure();
   }
 
+  /** "warm start from model #12 (run seeded)", the model linking to the run that made it. */
+  function parentHtml() {
+    const p = ctx.parent;
+    if (!p) return "";
+    if (p.id === null) {
+      return `<span data-testid="parent-model" title="${esc(p.path)}">warm start from <span class="mono">${esc(String(p.path).split("/").pop())}</span></span>`;
+    }
+    const model = p.run
+      ? `<a href="${esc(runHref(p.run))}" title="the run that trained model #${esc(p.id)}">model #${esc(p.id)}</a> <span class="muted">(run ${esc(p.run)})</span>`
+      : `<a href="#/models" title="the checkpoint browser">model #${esc(p.id)}</a>`;
+    return `<span data-testid="parent-model">warm start from ${model}</span>`;
+  }
+
+  /** The model train.init_from named: the registry id its models carry as parent, else the id
+   * (or path) the option gave (a run registers its first model at its first checkpoint). */
+  async function loadParent() {
+    const from = ctx.run.config?.train?.init_from;
+    if (from === null || from === undefined || from === "") return;
+    const models = await apiOr("/api/models", []);
+    if (ctx.disposed) return;
+    const own = models.find((m) => m.run_id === id && m.parent_model_id !== null && m.parent_model_id !== undefined);
+    const parentId = own ? own.parent_model_id : /^\d+$/.test(String(from)) ? Number(from) : null;
+    const parent = models.find((m) => m.id === parentId);
+    ctx.parent = { id: parentId, run: parent?.run_id ?? null, path: String(from) };
+    renderHeader();
+  }
+
+  /** Checkpoints: the count the store has, or the list's, whichever is more (the summaries that
+   * stream in carry no count; the list grows with the run's records). */
+  function checkpointCount() {
+    const listed = ctx.events.filter((e) => e.type === "checkpoint").length;
+    const stored = typeof ctx.run.checkpoints === "number" ? ctx.run.checkpoints : 0;
+    const shown = ctx.run.last_checkpoint ? 1 : 0; // the list shows the last one when no record is loaded
+    return Math.max(listed, stored, shown);
+  }
+
+  /** Env steps: the furthest any record reached (episodes end long before PPO's first metrics). */
+  function noteSteps(steps) {
+    if (typeof steps === "number" && steps > (ctx.run.env_steps ?? -1)) ctx.run.env_steps = steps;
+  }
+
   function renderStats() {
     const run = ctx.run;
     const stats = [
       ["Elapsed", duration(elapsed(run)), "elapsed"],
       ["Env steps", si(run.env_steps), "steps", int(run.env_steps)],
       ["Episodes", si(run.episodes), "episodes", int(run.episodes)],
-      ["Last return", num(run.last_return), "last-return"],
+      ["Return (last 100)", num(run.recent_return), "recent-return",
+        run.recent_episodes ? `mean of the last ${run.recent_episodes} episodes; the last one: ${num(run.last_return)}` : ""],
       ["Best eval", num(run.best_eval), "best-eval"],
       ["SPS", si(run.sps), "sps", num(run.sps)],
-      ["Checkpoints", typeof run.checkpoints === "number" ? String(run.checkpoints) : DASH, "checkpoints-count"],
+      ["Checkpoints", String(checkpointCount()), "checkpoints-count"],
       ["Resumes", run.resumes ? String(run.resumes) : "0", "resumes"],
       ["Started", ago(run.started), "started", datetime(run.started)],
     ];
@@ -294,10 +348,23 @@ export function mount(root, params) {
   }
 
   // ---- charts ----
+  function groupChart(spec, key) {
+    const name = `${spec.name}:${key}`;
+    if (!ctx.charts.has(name)) {
+      const box = document.createElement("div");
+      box.dataset.testid = "chart-loss";
+      box.dataset.key = key;
+      ctx.groups.get(spec.name).appendChild(box);
+      ctx.charts.set(name, new Chart(box, { name: key, title: key, yLabel: spec.yLabel, height: 170, toggles: true,
+        series: [{ label: key }] }));
+    }
+    return ctx.charts.get(name);
+  }
+
   function route(key) {
     for (const spec of CHARTS) {
       if (!spec.accepts(key, has)) continue;
-      const chart = ctx.charts.get(spec.name);
+      const chart = spec.group ? groupChart(spec, key) : ctx.charts.get(spec.name);
       let i = chart.indexOf(key);
       if (i < 0) i = chart.addSeries({ label: key, ...(spec.series?.(key) ?? {}) });
       addRoute(key, chart, i);
@@ -348,7 +415,7 @@ export function mount(root, params) {
     box.dataset.key = key;
     ctx.el.extraCharts.appendChild(box);
     const chart = new Chart(box, {
-      name: key, title: key, height: 180, series: [{ label: key }],
+      name: key, title: key, height: 180, series: [{ label: key }], toggles: true,
       actions: `<button type="button" class="chart-close" title="remove this chart" aria-label="remove">×</button>`,
     });
     ctx.extra.set(key, chart);
@@ -383,7 +450,7 @@ export function mount(root, params) {
       ctx.lastStep.set(key, step);
       for (const { chart, i } of targets) chart.append(i, step, value, arrival);
     }
-    if (step > (ctx.run.env_steps ?? -1)) ctx.run.env_steps = step;
+    noteSteps(step);
     if (typeof values.sps === "number") ctx.run.sps = values.sps;
     scheduleStats();
   }
@@ -398,6 +465,7 @@ export function mount(root, params) {
       reward.append(ctx.episodeSeries, rec.env_steps, rec.return, arrival);
     }
     ctx.run.last_return = rec.return ?? ctx.run.last_return;
+    noteSteps(rec.env_steps);
     if (typeof rec.episode === "number") ctx.run.episodes = Math.max(ctx.run.episodes ?? 0, rec.episode + 1);
     scheduleStats();
   }
@@ -418,6 +486,7 @@ export function mount(root, params) {
     }
     ctx.events.push(rec);
     ctx.events.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+    noteSteps(rec.env_steps);
     if (rec.type === "eval" && typeof rec.mean_reward === "number") {
       ctx.run.last_eval = rec.mean_reward;
       if (!(ctx.run.best_eval >= rec.mean_reward)) ctx.run.best_eval = rec.mean_reward;
@@ -523,6 +592,7 @@ export function mount(root, params) {
     renderHeader();
     renderConfig();
     renderEvents();
+    loadParent();
 
     const [events, episodes, replays, keys, tb] = await rest;
     if (ctx.disposed) return;
@@ -539,6 +609,7 @@ export function mount(root, params) {
     const reward = ctx.charts.get("reward");
     if (episodes.length) {
       reward.setSeries(ctx.episodeSeries, episodes.map((e) => e.env_steps), episodes.map((e) => e.return), arrival);
+      for (const e of episodes) noteSteps(e.env_steps);
       const lastSeq = episodes[episodes.length - 1].seq;
       ctx.lastEpisodeSeq = lastSeq ?? -1;
       if (Array.isArray(events)) after = Math.max(after, lastSeq ?? -1);
@@ -601,7 +672,10 @@ export function mount(root, params) {
   cleanups.push(unsubscribe);
 
   const ticker = setInterval(() => {
-    if (ctx.run && ctx.run.status === "running" && ctx.el) {
+    if (!ctx.run || !ctx.el) return;
+    const created = ctx.el.sub.querySelector("[data-created]");
+    if (created) created.textContent = `created ${ago(ctx.run.created)}`; // "19s ago" moves on, as Elapsed does
+    if (ctx.run.status === "running") {
       const cell = ctx.el.stats.querySelector('[data-stat="elapsed"]');
       if (cell) cell.textContent = duration(elapsed(ctx.run));
     }

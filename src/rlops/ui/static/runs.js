@@ -15,7 +15,9 @@ const COLUMNS = [
   { key: "runner", label: "Runner" },
   { key: "elapsed", label: "Elapsed", num: true },
   { key: "env_steps", label: "Steps", num: true },
-  { key: "last_return", label: "Last return", num: true },
+  // the mean of the last 100 episodes, as W&B and TensorBoard headline (one episode is noise)
+  { key: "recent_return", label: "Return (last 100)", num: true,
+    title: "mean return of the run's last 100 training episodes (fewer while it has fewer)" },
   { key: "best_eval", label: "Best eval", num: true },
   { key: "sps", label: "SPS", num: true },
   { key: "started", label: "Started", num: true },
@@ -32,10 +34,15 @@ function cellsHtml(run) {
     <td class="muted">${esc(run.runner ?? DASH)}</td>
     <td class="num"${live}>${duration(elapsed(run))}</td>
     <td class="num" title="${esc(run.env_steps ?? "")}">${si(run.env_steps)}</td>
-    <td class="num">${num(run.last_return)}</td>
+    <td class="num" data-col="recent-return" title="${esc(recentTitle(run))}">${num(run.recent_return)}</td>
     <td class="num">${num(run.best_eval)}</td>
     <td class="num">${si(run.sps)}</td>
     <td class="num muted" title="${esc(datetime(run.started ?? run.created))}">${ago(run.started ?? run.created)}</td>`;
+}
+
+function recentTitle(run) {
+  if (!run.recent_episodes) return "no episodes yet";
+  return `mean of the last ${run.recent_episodes} episodes; the last one: ${num(run.last_return)}`;
 }
 
 function sortValue(run, key) {
@@ -130,7 +137,7 @@ export function mount(root) {
     countEl.textContent = ids.length === state.order.length ? `${ids.length}` : `${ids.length} of ${state.order.length}`;
     const head = COLUMNS.map((c) => {
       const sorted = state.sort?.key === c.key ? (state.sort.dir > 0 ? " ▲" : " ▼") : "";
-      return `<th data-sort="${c.key}"${c.num ? ' class="num"' : ""}>${c.label}${sorted}</th>`;
+      return `<th data-sort="${c.key}"${c.num ? ' class="num"' : ""}${c.title ? ` title="${esc(c.title)}"` : ""}>${c.label}${sorted}</th>`;
     }).join("");
     const rows = state.visible.map((id) => rowHtml(state.runs.get(id))).join("");
     const more = ids.length > state.visible.length
