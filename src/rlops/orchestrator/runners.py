@@ -32,7 +32,7 @@ from rlops.options import resolve_options
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import LaunchSpec
 from rlops.orchestrator.supports import Supports
-from rlops.sinks.registry import OPENED_OFF_THREAD
+from rlops.sinks.registry import OPENED_OFF_THREAD, SUPERVISED_ENV
 from rlops.store.run_dir import run_name_for
 
 
@@ -82,7 +82,7 @@ class RlopsRunner:
         capabilities = Capabilities(warm_start=self.warm_start, needs_gpu=resolved.train.device.startswith("cuda"),
                                     external_services=services, python=sys.executable,
                                     emits=self.emits, modules=("rlops", "stable_baselines3", "gymnasium"))
-        spec = LaunchSpec(run_id, self.name, argv, "rlops", str(Path.cwd()), env={"RLOPS_SUPERVISED": "1"},
+        spec = LaunchSpec(run_id, self.name, argv, "rlops", str(Path.cwd()), env={SUPERVISED_ENV: "1"},
                           env_id=resolved.env.env_id, algorithm=resolved.agent.algorithm,
                           stop_grace_s=options.orchestrator.stop_grace_s)
         return spec, capabilities

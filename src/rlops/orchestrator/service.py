@@ -10,7 +10,9 @@ of supervision and is what the daemon (``rlops runs daemon``) runs every ``poll_
    since the trainer last showed progress toward its final checkpoint (``stop_progress.json``:
    an update in flight is finished, not lost), at most ``STOP_PROGRESS_LIMIT_S`` in all;
 3. ingest what the running runs wrote to their logs, exactly once (by ``seq``), from where the
-   last ingest stopped: a daemon killed and restarted picks up where the store says it was;
+   last ingest stopped: a daemon killed and restarted picks up where the store says it was. This
+   is the only ingest of a supervised run, whatever its runner: the rlops trainer it starts adds
+   no store sink (``RLOPS_SUPERVISED``; the record path is drawn in ``rlops.sinks``);
 4. launch queued runs, oldest first, while fewer than ``max_concurrent`` run.
 
 Several processes may tick at once (the daemon, a CLI command): a queued run is claimed in one

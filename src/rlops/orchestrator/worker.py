@@ -21,6 +21,8 @@ and was orphaned becomes its child, and when the program has exited the worker e
 descendant still there (SIGTERM, SIGKILL after ``stop_grace_s``) before it writes the end.
 
 The ``rlops`` protocol (our own trainer) writes its log itself; the worker only keeps its output.
+Both write the log through ``sinks.jsonl.JsonlSink``, and neither writes the store: the daemon
+ingests every supervised run's log (the record path is drawn in ``rlops.sinks``).
 A stop is SIGTERM to the whole group: the program gets it, the worker notes it and keeps reading
 until the program is gone. The daemon can die and come back at any time; it reads the files.
 """
@@ -37,46 +39,17 @@ import time
 from pathlib import Path
 from typing import IO
 
-from rlops.events.schema import Config, End, Meta, Record, encode
+from rlops.events.schema import Config, End, Meta, Record
 from rlops.orchestrator.launch import ExitStatus, LaunchSpec, describe_exit, read_launch, write_exit
 from rlops.orchestrator.descendants import become_subreaper, end_descendants
 from rlops.orchestrator.protocol import ProtocolReader
-from rlops.sinks.jsonl import last_seq
+from rlops.sinks.jsonl import JsonlSink
 from rlops.store.lines import LineBuffer
 from rlops.store.run_dir import EVENTS_FILE, OUTPUT_FILE
 
 FLUSH_S = 0.2  # the log reaches the disk (and the daemon's ingest) at least this often
 POLL_S = 0.5
 READ_BLOCK = 1 << 16  # cleanrl scalars and artifacts are looked for this often
-
-
-class RunLog:
-    """The run's JSONL log, written by this process only; flushed on time by the reader loop. It
-    numbers the records as it writes them, gap-free, whoever made them."""
-
-    def __init__(self, path: Path) -> None:
-        self.handle = open(path, "a", encoding="utf-8")
-        self.flushed = time.monotonic()
-        self.lock = threading.Lock()
-        self.seq = last_seq(path) + 1  # a log continued (a Ray run retried on another node) numbers on
-
-    def write(self, record: Record) -> None:
-        with self.lock:
-            record.seq = self.seq
-            self.handle.write(encode(record) + "\n")
-            self.seq += 1
-
-    def flush(self, force: bool = False) -> None:
-        if force or time.monotonic() - self.flushed >= FLUSH_S:
-            with self.lock:
-                self.handle.flush()
-            self.flushed = time.monotonic()
-
-    def close(self) -> None:
-        with self.lock:
-            self.handle.flush()
-            os.fsync(self.handle.fileno())
-            self.handle.close()
 
 
 class Worker:
@@ -86,7 +59,8 @@ class Worker:
         self.stopped = False
         self.stop_asked: float | None = None  # monotonic time of the SIGTERM
         self.reader = ProtocolReader(self.spec.run_id, self.spec.trace_id)
-        self.log: RunLog | None = None
+        self.log: JsonlSink | None = None  # the run's log: sinks.jsonl, the one writer every producer uses
+        self.flushed = time.monotonic()
         self.saw_meta = False
         self.held: list[Record] = []  # the worker's own records made before the program's first one
         self.left_behind: list[int] | None = None  # the descendants ended once the program had exited
@@ -101,7 +75,7 @@ class Worker:
                          b"leaves its process group (setsid) is not stopped with it\n")
         writes_log = self.spec.protocol in ("command", "cleanrl")
         if writes_log:
-            self.log = RunLog(self.run_dir / EVENTS_FILE)
+            self.log = JsonlSink(self.run_dir / EVENTS_FILE)
         environment = self.spec.env or dict(os.environ)  # the starter's environment, snapshot at start
         try:
             program = subprocess.Popen(self.spec.argv, cwd=self.spec.cwd, env=environment, stdin=subprocess.DEVNULL,
@@ -160,8 +134,8 @@ class Worker:
                     output.write(line + b"\n")
                 elif not isinstance(record, End):  # the program's end waits for the run's (see _end)
                     self._write(record)
-            if not select.select([fd], [], [], 0)[0] or time.monotonic() - self.log.flushed >= FLUSH_S:
-                self.log.flush(force=True)
+            if not select.select([fd], [], [], 0)[0] or time.monotonic() - self.flushed >= FLUSH_S:
+                self._flush_log()
         carry = pending.rest()
         if carry:  # a last line without its newline: text or a record all the same
             record = self.reader.read(carry)
@@ -180,10 +154,14 @@ class Worker:
             for record in tail.poll(final=done):
                 self._write(self.reader.stamp(record))  # the script's hyperparameters come first: its meta
             self._discover(final=done)
-            self.log.flush(force=True)
+            self._flush_log()
             if done:
                 return
             time.sleep(POLL_S)
+
+    def _flush_log(self) -> None:
+        self.log.flush()
+        self.flushed = time.monotonic()
 
     def _write(self, record: Record) -> None:
         """Append one of the program's records. A log starts with one meta: the program's own if its
@@ -193,26 +171,26 @@ class Worker:
             if isinstance(record, Meta):  # one meta a run: what a later one says merges into its configuration
                 record = Config(run_id=record.run_id, trace_id=record.trace_id, t=record.t, config=record.config,
                                 seed=record.seed)
-            self.log.write(record)
+            self.log.append(record)
             return
         self.saw_meta = True
         if isinstance(record, Meta):
             record.argv = record.argv or list(self.spec.argv)  # a CleanRL hyperparameters table has no command line
-            self.log.write(record)
+            self.log.append(record)
         else:
-            self.log.write(self.reader.stamp(self._own_meta(), t=record.t))
+            self.log.append(self.reader.stamp(self._own_meta(), t=record.t))
         for held in self.held:
-            self.log.write(held)
+            self.log.append(held)
         self.held.clear()
         if not isinstance(record, Meta):
-            self.log.write(record)
+            self.log.append(record)
 
     def _write_own(self, record: Record) -> None:
         """Append a record the worker made (an artifact); before the program's first record it waits,
         so that a meta the program is about to give is still the log's first."""
         record = self.reader.stamp(record)
         if self.saw_meta:
-            self.log.write(record)
+            self.log.append(record)
         else:
             self.held.append(record)
 
@@ -260,9 +238,9 @@ class Worker:
                 self._discover(final=True)
             if not self.saw_meta:
                 self._write(self.reader.stamp(self._own_meta()))
-            self.log.write(self.reader.stamp(self._end(code)))
+            self.log.append(self.reader.stamp(self._end(code)))
             wrote_end = True
-            self.log.close()
+            self.log.shutdown()
         if self.reader.last_error:
             output.write(f"rlops worker: {self.reader.bad_lines} bad record line(s); the last: "
                          f"{self.reader.last_error}\n".encode())

@@ -1,9 +1,13 @@
-"""The JSONL sink: the run's source of truth, ``train_log.jsonl``.
+"""The JSONL log, ``train_log.jsonl``: the run's source of truth, and the one writer of it.
 
-It is written on the producer's thread (one orjson encoding and a buffered write per record,
-about two microseconds), so it can never be dropped by a full queue; the dispatcher's thread flushes
-it at least every second, so a kill loses at most the last second. A resumed run first moves a
-torn last line (a record cut by a kill) aside to ``train_log.torn``, keeping its bytes.
+Every producer writes a run's log through ``JsonlSink.append``, which numbers each record with
+the log's next ``seq`` (gap-free, whoever made the record, continuing a log that exists): the
+trainer's ``RunRecorder`` and the orchestrator's worker (a ``command``, ``cleanrl``, ``play`` or
+``offline`` program's records) alike. It is written on the producer's thread (one orjson
+encoding and a buffered write per record, about two microseconds), so it can never be dropped by
+a full queue; its producer flushes it on time (the dispatcher's timer: every second; the worker:
+every 0.2 s), so a kill loses at most that much. A log opened again first moves a torn last line
+(a record cut by a kill) aside to ``train_log.torn``, keeping its bytes.
 """
 
 from __future__ import annotations
@@ -28,14 +32,20 @@ class JsonlSink:
         # UTF-8 bytes, as encode_bytes gives them. A large buffer: each write to the OS lets the sink
         # threads take the GIL for a switch interval; the dispatcher's timer flushes it every second.
         self._file = open(self.path, "ab", buffering=1 << 20)
+        self.next_seq = last_seq(self.path) + 1  # a log continued (a resume, a Ray run retried) numbers on
 
-    def write(self, record: Record) -> None:
-        """One record: ``export([record])`` without the list (the producer's path, once per record)."""
-        line = encode_bytes(record) + b"\n"
+    def append(self, record: Record) -> Record:
+        """Number ``record`` with the log's next ``seq`` and write it (the producer's path, once per
+        record). A record the schema refuses (NaN...) raises ``EventError`` and takes no number."""
         with self._lock:
+            record.seq = self.next_seq
+            line = encode_bytes(record) + b"\n"
             self._file.write(line)
+            self.next_seq += 1
+        return record
 
     def export(self, batch: Sequence[Record]) -> None:
+        """Write records as they are numbered already (a copy of another log)."""
         lines = b"".join([encode_bytes(record) + b"\n" for record in batch])
         with self._lock:
             self._file.write(lines)

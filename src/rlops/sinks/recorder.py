@@ -23,7 +23,7 @@ from pathlib import Path
 from rlops.events.schema import Artifact, Checkpoint, End, Error, Eval, EventError, Meta, Record, Resume
 from rlops.sinks.base import Sink
 from rlops.sinks.dispatcher import Dispatcher
-from rlops.sinks.jsonl import JsonlSink, last_seq
+from rlops.sinks.jsonl import JsonlSink
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,7 @@ class RunRecorder:
         self.trace_id = trace_id or new_trace_id()
         self.log_path = Path(log_path)
         self.jsonl = JsonlSink(self.log_path)
-        self._seq = last_seq(self.log_path) + 1
-        self._first_seq = self._seq
+        self._first_seq = self.jsonl.next_seq
         self.unavailable = dict(unavailable or {})  # sinks that could not start: all their records are dropped
         self._lock = threading.Lock()
         self.sinks = list(sinks)
@@ -58,24 +57,22 @@ class RunRecorder:
 
     @property
     def next_seq(self) -> int:
-        return self._seq
+        return self.jsonl.next_seq
 
     def emit(self, record: Record) -> Record | None:
         """Stamp and record; a record the schema refuses (NaN...) is counted and logged, not raised."""
         with self._lock:
             record.run_id = self.run_id
             record.trace_id = record.trace_id or self.trace_id
-            record.seq = self._seq
             record.t = time.time()
             try:
-                self.jsonl.write(record)
+                self.jsonl.append(record)
                 if isinstance(record, MILESTONES):
                     self.jsonl.flush()
             except EventError as exc:
                 self.rejected += 1
                 log.warning("record not written: %s", exc)
                 return None
-            self._seq += 1
         for consumer in self.consumers:
             consumer(record)
         self.dispatcher.submit(record)
@@ -95,12 +92,12 @@ class RunRecorder:
         if self.rejected:
             dropped["rejected"] = self.rejected
         for name in self.unavailable:
-            dropped[name] = self._seq - self._first_seq + 1  # every record of this process, the end included
+            dropped[name] = self.jsonl.next_seq - self._first_seq + 1  # every record of this process, the end included
         end = End(status=status, reason=reason, env_steps=env_steps, dropped=dropped)
         with self._lock:
-            end.run_id, end.trace_id, end.seq, end.t = self.run_id, self.trace_id, self._seq, time.time()
-            self._seq += 1
-            self.jsonl.export([end])
+            end.run_id, end.trace_id, end.t = self.run_id, self.trace_id, time.time()
+            self.jsonl.append(end)
+            self.jsonl.flush()  # the log holds the end before any sink does
         # One deadline for both: a sink stuck in the drain gets only what is left (and at least
         # FINISH_FLOOR_S for its end record), so a run's end waits at most timeout + FINISH_FLOOR_S.
         self.dispatcher.finish(end, max(deadline - time.monotonic(), min(FINISH_FLOOR_S, timeout)))

@@ -1,7 +1,8 @@
 """Which sinks a run has, by name, and how each is built (imported only when a run asks for it).
 
-The SQLite run store always runs; ``otel`` runs when metrics, traces or logs are enabled; each
-name in ``store.backend`` but ``local`` adds its backend. A sink that cannot be built (a missing
+The SQLite run store's ingest runs unless the orchestrator supervises the run (its daemon ingests
+the log itself); ``otel`` runs when metrics, traces or logs are enabled; each name in
+``store.backend`` but ``local`` adds its backend. A sink that cannot be built (a missing
 extra, a server that refuses at start) is reported and left out, never fatal: the JSONL log is
 the source of truth and ``rlops export`` can publish the run later.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 
 from rlops.errors import RlopsError
 from rlops.sinks.base import RunContext, Sink
@@ -36,9 +38,14 @@ FACTORIES: dict[str, tuple[str, str | None]] = {
 OPENED_OFF_THREAD = {"otel": "opentelemetry.sdk", "mlflow": "mlflow", "wandb": "wandb", "s3": "boto3"}
 
 
+# Set by the orchestrator in a run it supervises (its rlops runner): the daemon ingests that run's
+# log into the store, so the run's own process adds no store sink (one ingest a run: ``rlops.sinks``).
+SUPERVISED_ENV = "RLOPS_SUPERVISED"
+
+
 def wanted(context: RunContext) -> list[str]:
     options = context.options
-    names = ["sqlite"]
+    names = [] if os.environ.get(SUPERVISED_ENV) == "1" else ["sqlite"]
     if options.metrics.enable or options.traces.enable or options.logs.enable:
         names.append("otel")
     names += options.store.backends
