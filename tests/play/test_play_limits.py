@@ -5,6 +5,7 @@ when a session ends."""
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 
 import pytest
@@ -35,4 +36,30 @@ def test_the_session_past_the_limit_is_refused_and_a_slot_comes_back_when_one_en
         for run_id in open_ids:
             api(base, f"/api/runs/{run_id}/stop", {})
         for run_id in open_ids:
+            run_row(base, run_id, ("stopped", "finished"))
+
+
+@pytest.mark.slow  # a dashboard and six session starts at once
+def test_a_burst_of_starts_opens_no_more_than_the_limit(server):  # noqa: F811
+    base, _ = server
+    outcomes: list = []
+
+    def start_one() -> None:
+        try:
+            outcomes.append(start(base, env_id="FrozenLake-v1", mode="human"))
+        except urllib.error.HTTPError as refused:
+            outcomes.append(refused.code)
+
+    threads = [threading.Thread(target=start_one) for _ in range(MAX_SESSIONS + 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    started = [o for o in outcomes if isinstance(o, str)]
+    try:
+        assert len(started) == MAX_SESSIONS and sorted(o for o in outcomes if isinstance(o, int)) == [409, 409]
+    finally:
+        for run_id in started:
+            api(base, f"/api/runs/{run_id}/stop", {})
+        for run_id in started:
             run_row(base, run_id, ("stopped", "finished"))

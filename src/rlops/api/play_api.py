@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,10 @@ class PlayRequest(BaseModel):
 
 
 def add_play_routes(app: FastAPI, db_path: str | Path, options: Options | None) -> None:
+    # Counting the open sessions and starting one are one step: requests run on a thread pool, and a
+    # burst of them would otherwise all count the same sessions and all start.
+    starting = threading.Lock()
+
     @app.get("/api/play/envs")
     def play_envs() -> list[dict[str, Any]]:
         from gymnasium import registry
@@ -70,11 +75,13 @@ def add_play_routes(app: FastAPI, db_path: str | Path, options: Options | None) 
             args += ["--fps", str(body.fps)]
         service = TrainerService(options)
         try:
-            live = [r for r in service.store.list_runs() if r.get("runner") == "play" and r["status"] in ("queued", "running")]
-            if len(live) >= MAX_SESSIONS:
-                raise RunStateError(f"{len(live)} play sessions are open (at most {MAX_SESSIONS})",
-                                    hint="close another play tab, or stop a play run from the runs page")
-            run_id = service.start("play", args)
+            with starting:
+                live = [r for r in service.store.list_runs()
+                        if r.get("runner") == "play" and r["status"] in ("queued", "running")]
+                if len(live) >= MAX_SESSIONS:
+                    raise RunStateError(f"{len(live)} play sessions are open (at most {MAX_SESSIONS})",
+                                        hint="close another play tab, or stop a play run from the runs page")
+                run_id = service.start("play", args)
             return {"run_id": run_id, "socket": f"/api/play/{run_id}/ws"}
         finally:
             service.close()
