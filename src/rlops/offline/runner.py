@@ -55,7 +55,9 @@ class OfflineRunner:
     emits = "records printed by rlops's d3rlpy adapter"
     supports = Supports(warm_start=False, offline_inference=True, needs_gpu=False, external_services=(),
                         live_step_telemetry=False,
-                        notes={"offline_inference": "it exports TorchScript that eval, infer and serve load",
+                        notes={"warm_start": "it trains from its dataset alone; its discrete_cql and discrete_bc "
+                                             "models can warm-start online dqn, ppo and a2c runs",
+                               "offline_inference": "it exports TorchScript that eval, infer and serve load",
                                "live_step_telemetry": "metrics per epoch"})
 
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options):
