@@ -33,8 +33,9 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
 from rlops.events.accumulator import MetricsAccumulator
-from rlops.pipeline.telemetry import TelemetryCallback, event_logger
 from rlops.options import resolve_options
+from rlops.pipeline.sb3.logger import event_logger
+from rlops.pipeline.telemetry import TelemetryCallback
 from rlops.sinks.base import RunContext
 from rlops.sinks.recorder import RunRecorder, new_trace_id
 from rlops.sinks.registry import build_sinks

@@ -20,7 +20,7 @@ def records(run_dir: Path) -> list:
 
 
 def test_a_run_logs_meta_metrics_episodes_checkpoints_eval_and_end():
-    result = train_tiny("ppo", "--train.checkpoint-freq", "128", steps=512)
+    result = train_tiny("ppo", "--train.checkpoint-freq", "128", "--metrics.every-steps", "128", steps=512)
     log = records(result.run.path)
     assert isinstance(log[0], Meta) and log[0].config["agent"]["algorithm"] == "ppo" and log[0].seed == 1
     assert log[0].versions["stable-baselines3"] and log[0].hashes["env_spec"]
@@ -32,12 +32,13 @@ def test_a_run_logs_meta_metrics_episodes_checkpoints_eval_and_end():
     assert metrics and all(m.env_steps > 0 for m in metrics)
     steps = [m.env_steps for m in metrics]
     assert steps == sorted(steps)
-    values = metrics[-2].values  # a rollout's window together with the previous update's losses
-    for key in ("done_rate", "reward_mean", "train/value_loss", "train/approx_kl", "time/fps"):
+    values = metrics[-2].values  # the last window's rollout statistics...
+    for key in ("done_rate", "reward_mean", "rollout/ep_rew_mean", "time/fps"):
         assert key in values, key
     assert "action_hist" in values and sum(values["action_hist"]) > 0
-    # The last update's losses are written too (SB3 itself dumps only before each update).
-    assert "train/value_loss" in metrics[-1].values and metrics[-1].env_steps == result.env_steps
+    # ...and the last update's losses, at the step it followed (SB3 itself dumps only before each update).
+    assert "train/value_loss" in metrics[-1].values and "train/approx_kl" in metrics[-1].values
+    assert metrics[-1].env_steps == metrics[-2].env_steps == result.env_steps
     assert metrics[-1].sps == metrics[-2].sps > 0
 
     episodes = [r for r in log if isinstance(r, Episode)]

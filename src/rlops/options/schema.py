@@ -284,6 +284,11 @@ class MetricsOptions(Section):
     granularity: Literal["step", "episode"] = Field("episode", description="record cadence of reward metrics")
     info_keys: list[str] = Field(default_factory=list,
                                  description="keys of the env's info dict whose p10/p50/p90 go into metrics records")
+    every_steps: int | None = Field(
+        None, ge=1, description="env steps between the metrics records of rollout statistics (rates, reward, entropy, "
+                                "values, SPS), whatever the rollout length; losses come at their update, at most once "
+                                "per this many steps; unset: 2048 on the sb3 engine, one record per rollout on the "
+                                "vector engine (thousands of envs pass 2048 steps at each vector step)")
 
 
 class TracesOptions(Section):

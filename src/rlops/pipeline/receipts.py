@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,20 @@ from stable_baselines3.common.vec_env import VecEnv
 MAX_FRAMES = 4
 
 
+@dataclass
+class RunTail:
+    """The last moments of a run that a receipt keeps: each engine's telemetry gives one on failure
+    (``receipt_view()``), as NumPy arrays, one per vector step, oldest first."""
+
+    last_metrics: dict[str, Any] = field(default_factory=dict)
+    episodes: int = 0
+    actions: list[np.ndarray] = field(default_factory=list)
+    rewards: list[np.ndarray] = field(default_factory=list)
+    observations: list[np.ndarray] = field(default_factory=list)
+
+
 def write_receipt(run_dir: Path, trace_id: str, error: BaseException, options: dict[str, Any],
-                  telemetry: Any | None = None, venv: VecEnv | None = None, env_steps: int | None = None) -> Path:
+                  tail: RunTail | None = None, venv: VecEnv | None = None, env_steps: int | None = None) -> Path:
     """Write everything that is still at hand; each part is best effort, the receipt always exists."""
     directory = run_dir / "receipts" / trace_id
     directory.mkdir(parents=True, exist_ok=True)
@@ -30,20 +43,20 @@ def write_receipt(run_dir: Path, trace_id: str, error: BaseException, options: d
     files["traceback"] = "traceback.txt"
     (directory / "options.json").write_text(json.dumps(options, indent=2, sort_keys=True), encoding="utf-8")
     files["options"] = "options.json"
-    if telemetry is not None:
-        summary = {"last_metrics": telemetry.last_metrics, "episodes": telemetry.episodes}
+    if tail is not None:
+        summary = {"last_metrics": tail.last_metrics, "episodes": tail.episodes}
         (directory / "metrics_summary.json").write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
         files["metrics_summary"] = "metrics_summary.json"
-        if telemetry.last_rewards:
-            arrays = {"rewards": np.stack(list(telemetry.last_rewards))}
-            if telemetry.last_actions:
-                arrays["actions"] = np.stack(list(telemetry.last_actions))
+        if tail.rewards:
+            arrays = {"rewards": np.stack(tail.rewards)}
+            if tail.actions:
+                arrays["actions"] = np.stack(tail.actions)
             np.savez(directory / "last_steps.npz", **arrays)
             readable = {key: value[:, :MAX_FRAMES].tolist() for key, value in arrays.items()}
             (directory / "last_steps.json").write_text(json.dumps(readable), encoding="utf-8")
             files["last_steps"] = "last_steps.npz"
-        if telemetry.last_observations:
-            np.save(directory / "last_observations.npy", np.concatenate(list(telemetry.last_observations)))
+        if tail.observations:
+            np.save(directory / "last_observations.npy", np.concatenate(tail.observations))
             files["last_observations"] = "last_observations.npy"
     frames = _frames(venv)
     if frames:

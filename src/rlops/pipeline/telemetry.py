@@ -1,56 +1,72 @@
-"""SB3 -> events: the one place the training loop reports to the rest of rlops.
+"""SB3 -> events: the one place the SB3 engine's training loop reports to the rest of rlops.
 
 ``TelemetryCallback`` reads each vector step from SB3's rollout locals (rewards, dones, infos,
 actions, values, log-probs), feeds the metrics accumulator, emits an ``episode`` record per
-finished episode and keeps short ring buffers for failure receipts. ``EventLogOutput`` is an SB3
-logger output format: at each ``logger.dump`` everything SB3 recorded (rollout/ep_rew_mean,
-train/value_loss, time/fps...) becomes one ``metrics`` record together with the accumulator's
-window. A non-finite loss stops training (it would only poison the run from there on).
+finished episode and keeps short ring buffers for a failure receipt. It writes two kinds of
+``metrics`` record, each at the env step it belongs to, whatever the algorithm's rollout length:
+
+- rollout statistics every ``every_steps`` env steps (the accumulator's window: done, trunc and
+  reset rates, reward, entropy, value stats, info-key percentiles; SB3's ``rollout/ep_rew_mean``
+  and ``time/fps``), so that a PPO run with 16,384-step rollouts still charts a point per 2,048;
+- the learner's values (``train/*``: losses, KL...) after its update, at the step the update
+  followed, at most once per ``every_steps`` (A2C updates every 40 steps; SAC every step).
+
+What SB3 records reaches the callback through ``sb3.logger`` (``take_logged``). A non-finite
+reward stops training here, a non-finite loss there: either would only poison the run from then on.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import KVWriter, Logger
 
 from rlops.errors import TrainingError
 from rlops.events.accumulator import MetricsAccumulator
-from rlops.events.schema import Episode, Metrics, Step
+from rlops.events.schema import Episode, Metrics
+from rlops.pipeline.receipts import RunTail
+from rlops.pipeline.sb3.counters import updates_done
 from rlops.sinks.recorder import RunRecorder
 
 RING = 64  # vector steps kept for a failure receipt
-
-log = logging.getLogger(__name__)
+EVERY_STEPS = 2048  # env steps between rollout-statistics records unless metrics.every_steps says otherwise
+_FIELDS = ("env_steps", "opt_steps", "wall_time_s", "sps")  # the record's own fields, not values
 
 
 class TelemetryCallback(BaseCallback):
     def __init__(self, recorder: RunRecorder, accumulator: MetricsAccumulator, info_keys: tuple[str, ...] = (),
-                 record_episodes: bool = True) -> None:
+                 record_episodes: bool = True, every_steps: int | None = None) -> None:
         super().__init__()
         self.recorder = recorder
         self.accumulator = accumulator
         self.info_keys = info_keys
         self.record_episodes = record_episodes
+        self.every_steps = every_steps or EVERY_STEPS
         self.episodes = 0
         self.started = time.monotonic()
+        self.start_steps = 0
         self.last_actions: deque[np.ndarray] = deque(maxlen=RING)
         self.last_rewards: deque[np.ndarray] = deque(maxlen=RING)
         self.last_observations: deque[np.ndarray] = deque(maxlen=RING)
         self.last_metrics: dict[str, Any] = {}
         self._discrete_actions: bool | None = None  # the model's action space is Discrete (the histogram)
+        self._logged: dict[str, float | int] = {}  # SB3's latest values other than train/* and time/*
+        self._losses: dict[str, float | int] = {}  # the learner's train/* values not yet written
+        self._next_statistics = self._next_losses = 0  # env steps at which each kind is due next
+        self._updates_written = 0
+        self._sps = 0.0
+
+    # -- SB3's hooks ----------------------------------------------------------------------------
 
     def _on_training_start(self) -> None:
         self.started = time.monotonic()
         self.start_steps = self.num_timesteps
+        self._next_statistics = self._next_losses = self._next_multiple(self.num_timesteps)
+        self._updates_written = updates_done(self.model)
         self._discrete_actions = _is_discrete(self.model.action_space)
         if self._discrete_actions and self.accumulator.n_actions is None:
             self.accumulator.n_actions = int(self.model.action_space.n)  # a fixed histogram: no sizing from data
@@ -58,65 +74,157 @@ class TelemetryCallback(BaseCallback):
     def _on_step(self) -> bool:
         local = self.locals
         rewards = np.asarray(local["rewards"])
-        if not _all_finite(rewards):
-            index = int(np.flatnonzero(~np.isfinite(rewards))[0])
-            raise TrainingError(f"env {index} returned reward {rewards[index]} at {self.num_timesteps} env steps",
-                                hint="a non-finite reward poisons every loss after it; fix the env or clip its rewards")
+        _check_finite(rewards, self.num_timesteps)
         dones = np.asarray(local["dones"], dtype=bool)
         infos: list[dict[str, Any]] = local.get("infos") or []
-        ended = np.count_nonzero(dones)
-        if not ended:
-            truncated = terminated = dones  # all False: most steps end no episode, and need no look at infos
-        elif len(infos) == len(dones):
-            # A truncation ends an episode: SB3's VecEnvs flag it on done envs only (False elsewhere).
-            truncated = np.fromiter((info.get("TimeLimit.truncated", False) for info in infos), bool, len(infos)) & dones
-            terminated = dones & ~truncated
-        else:
-            truncated, terminated = np.zeros_like(dones), dones
-        actions = local.get("actions")
-        log_probs = local.get("log_probs")
-        extras = None
-        if self.info_keys and infos:
-            extras = {key: np.asarray([info[key] for info in infos], dtype=np.float64)
-                      for key in self.info_keys if all(key in info for info in infos)}
-        successes = None
-        if ended and any("is_success" in info for info in infos):
-            successes = np.asarray([bool(info.get("is_success", False)) for info in infos]) & dones
+        ended = bool(np.count_nonzero(dones))
+        self._accumulate(rewards, dones, infos, ended)
+        self._keep_tail(local.get("actions"), rewards, local.get("new_obs"))
+        if self.record_episodes and ended:
+            self._record_episodes(dones, infos)  # first: they ended before the step a record closes at
+        if self.num_timesteps >= self._next_statistics:
+            self._record_statistics()
+        return True
+
+    def _on_rollout_start(self) -> None:
+        # SB3 starts each rollout right after an update: the update's values belong to this step.
+        if self.num_timesteps >= self._next_losses:
+            self._record_losses()
+
+    def _on_training_end(self) -> None:
+        if self.accumulator.transitions:
+            self._record_statistics()
+        self._record_losses()  # the last update's values: SB3 itself writes them only before the next one
+
+    # -- one vector step --------------------------------------------------------------------------
+
+    def _accumulate(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]], ended: bool) -> None:
+        local = self.locals
+        terminated, truncated = split_ends(dones, infos) if ended else (dones, dones)  # all False: no look at infos
         if self._discrete_actions is None:
             self._discrete_actions = _is_discrete(self.model.action_space)
         self.accumulator.update(
             rewards, terminated, truncated, resets=dones,
-            actions=actions if self._discrete_actions else None,
+            actions=local.get("actions") if self._discrete_actions else None,
             values=local.get("values"),  # (n_envs, 1): the accumulator reads every input flat
-            log_probs=log_probs,
-            infos=extras or None,
-            successes=successes,
+            log_probs=local.get("log_probs"),
+            infos=info_arrays(infos, self.info_keys),
+            successes=successes(infos, dones) if ended else None,
         )
+
+    def _keep_tail(self, actions: Any, rewards: np.ndarray, new_obs: Any) -> None:
         if actions is not None:
             self.last_actions.append(np.array(actions, copy=True))
         self.last_rewards.append(rewards.copy())  # a copy: SB3 then adds the bootstrapped value in place
-        new_obs = local.get("new_obs")
         if isinstance(new_obs, np.ndarray):
             self.last_observations.append(new_obs[:1].copy())
-        if self.record_episodes and ended:
-            for index in np.flatnonzero(dones):
-                info = infos[index].get("episode") if index < len(infos) else None
-                if info is not None:  # Monitor's raw return, whatever normalization is on
-                    success = infos[index].get("is_success")
-                    self.recorder.emit(Episode(env_index=int(index), episode=self.episodes, episode_return=float(info["r"]),
-                                               length=int(info["l"]), env_steps=self.num_timesteps,
-                                               success=bool(success) if success is not None else None))
-                    self.episodes += 1
-        return True
 
-    def _on_training_end(self) -> None:
-        # SB3 dumps its log before each update, so the last update's losses would never be written.
-        if self.model.logger.name_to_value:
-            self.model.logger.dump(step=self.num_timesteps)
+    def _record_episodes(self, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        for index in np.flatnonzero(dones):
+            info = infos[index].get("episode") if index < len(infos) else None
+            if info is None:
+                continue
+            success = infos[index].get("is_success")  # Monitor's raw return, whatever normalization is on
+            self.recorder.emit(Episode(env_index=int(index), episode=self.episodes, episode_return=float(info["r"]),
+                                       length=int(info["l"]), env_steps=self.num_timesteps,
+                                       success=bool(success) if success is not None else None))
+            self.episodes += 1
 
-    def window(self, env_steps: int) -> dict[str, Any]:
-        """The accumulator's record for the window since the last one (one host sync)."""
-        return self.accumulator.emit(env_steps, getattr(self.model, "_n_updates", 0), time.monotonic() - self.started)
+    # -- records ----------------------------------------------------------------------------------
+
+    def take_logged(self, values: dict[str, float | int], step: int) -> None:
+        """What SB3's logger dumped (``sb3.logger.EventLogOutput``): held for the next records."""
+        for key, value in values.items():
+            if key.startswith("train/"):
+                self._losses[key] = value
+            elif not key.startswith("time/"):  # counters and a cumulative fps: the record says them itself
+                self._logged[key] = value
+
+    def _record_statistics(self) -> None:
+        steps = self.num_timesteps
+        self._next_statistics = self._next_multiple(steps)
+        window = self.accumulator.emit(steps, updates_done(self.model), time.monotonic() - self.started)
+        values = {key: value for key, value in window.items() if key not in _FIELDS}
+        values.update(self._logged)
+        values.update(episode_means(self.model))
+        values["time/fps"] = self._fps()
+        self._sps = float(window["sps"])
+        self._write(Metrics(env_steps=steps, opt_steps=int(window["opt_steps"]), wall_time_s=window["wall_time_s"],
+                            sps=self._sps, values=values))
+
+    def _record_losses(self) -> None:
+        updates = updates_done(self.model)
+        if updates == self._updates_written:
+            return  # no update since the last record (before learning_starts, or the first rollout)
+        self.model.logger.dump(step=self.num_timesteps)  # what the update recorded reaches take_logged
+        self._updates_written = updates
+        self._next_losses = self._next_multiple(self.num_timesteps)
+        losses, self._losses = self._losses, {}
+        if losses:
+            self._write(Metrics(env_steps=self.num_timesteps, opt_steps=updates,
+                                wall_time_s=time.monotonic() - self.started, sps=self._sps, values=losses))
+
+    def _write(self, record: Metrics) -> None:
+        self.last_metrics = {"env_steps": record.env_steps, **record.values}
+        self.recorder.emit(record)
+
+    def _next_multiple(self, steps: int) -> int:
+        return (steps // self.every_steps + 1) * self.every_steps
+
+    def _fps(self) -> int:
+        # SB3's time/fps: env steps of this learn() call over its wall time.
+        return int((self.num_timesteps - self.start_steps) / max(time.monotonic() - self.started, 1e-9))
+
+    def receipt_view(self) -> RunTail:
+        """What a failure receipt keeps: the last record's values and the last steps."""
+        return RunTail(dict(self.last_metrics), self.episodes, list(self.last_actions), list(self.last_rewards),
+                       list(self.last_observations))
+
+
+def split_ends(dones: np.ndarray, infos: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """(terminated, truncated) of a step where some episodes ended."""
+    if len(infos) != len(dones):
+        return dones, np.zeros_like(dones)
+    # A truncation ends an episode: SB3's VecEnvs flag it on done envs only (False elsewhere).
+    truncated = np.fromiter((info.get("TimeLimit.truncated", False) for info in infos), bool, len(infos)) & dones
+    return dones & ~truncated, truncated
+
+
+def info_arrays(infos: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """The chosen info keys as one array each, where every env's info has them."""
+    if not keys or not infos:
+        return None
+    arrays = {key: np.asarray([info[key] for info in infos], dtype=np.float64)
+              for key in keys if all(key in info for info in infos)}
+    return arrays or None
+
+
+def successes(infos: list[dict[str, Any]], dones: np.ndarray) -> np.ndarray | None:
+    """Which ended episodes succeeded, where the env says so (``is_success``)."""
+    if not any("is_success" in info for info in infos):
+        return None
+    return np.asarray([bool(info.get("is_success", False)) for info in infos]) & dones
+
+
+def episode_means(model: Any) -> dict[str, float]:
+    """SB3's rollout/ep_rew_mean, ep_len_mean and success_rate, from its episode buffers as they are now."""
+    values: dict[str, float] = {}
+    episodes = getattr(model, "ep_info_buffer", None)
+    if episodes:
+        values["rollout/ep_rew_mean"] = float(np.mean([info["r"] for info in episodes]))
+        values["rollout/ep_len_mean"] = float(np.mean([info["l"] for info in episodes]))
+    outcomes = getattr(model, "ep_success_buffer", None)
+    if outcomes:
+        values["rollout/success_rate"] = float(np.mean(outcomes))
+    return values
+
+
+def _check_finite(rewards: np.ndarray, env_steps: int) -> None:
+    if _all_finite(rewards):
+        return
+    index = int(np.flatnonzero(~np.isfinite(rewards))[0])
+    raise TrainingError(f"env {index} returned reward {rewards[index]} at {env_steps} env steps",
+                        hint="a non-finite reward poisons every loss after it; fix the env or clip its rewards")
 
 
 def _is_discrete(action_space: Any) -> bool:
@@ -131,86 +239,3 @@ def _all_finite(x: np.ndarray) -> bool:
     if x.size <= 64 and math.isfinite(sum(x.ravel().tolist())):
         return True
     return bool(np.isfinite(x).all())
-
-
-class EventLogOutput(KVWriter):
-    """SB3's logger output that turns each ``dump`` into one ``metrics`` record."""
-
-    def __init__(self, callback: TelemetryCallback) -> None:
-        self.callback = callback
-
-    def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
-        window = self.callback.window(step)
-        values: dict[str, Any] = {k: v for k, v in window.items() if k not in ("env_steps", "opt_steps", "wall_time_s", "sps")}
-        for key, value in key_values.items():
-            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-                continue  # videos, figures, text: not scalars
-            value = float(value) if isinstance(value, float | np.floating) else int(value)
-            if isinstance(value, float) and not math.isfinite(value):
-                continue  # e.g. explained_variance of a constant return: undefined, not an error
-            values[key] = value
-        record = Metrics(env_steps=int(step), opt_steps=int(window.get("opt_steps", 0)),
-                         wall_time_s=float(window.get("wall_time_s", 0.0)),
-                         sps=float(window.get("sps", key_values.get("time/fps", 0.0)) or 0.0), values=values)
-        self.callback.last_metrics = {"env_steps": record.env_steps, **values}
-        self.callback.recorder.emit(record)
-
-    def close(self) -> None:
-        pass
-
-
-class EventLogger(Logger):
-    """SB3's logger, checking each loss as the learner records it: SB3 dumps the log only after
-    the next rollout, which a diverged network would crash first with a less telling error."""
-
-    def __init__(self, callback: TelemetryCallback) -> None:
-        super().__init__(folder=None, output_formats=[EventLogOutput(callback)])
-        self.callback = callback
-
-    def record(self, key: str, value: Any, exclude: str | tuple[str, ...] | None = None) -> None:
-        if "loss" in key and isinstance(value, float | np.floating) and not math.isfinite(value):
-            steps = self.callback.num_timesteps
-            raise TrainingError(f"{key} became {value} at {steps} env steps: the learner diverged",
-                                hint="lower train.learning_rate, normalize observations/rewards, or clip gradients")
-        super().record(key, value, exclude)
-
-
-def event_logger(callback: TelemetryCallback) -> Logger:
-    return EventLogger(callback)
-
-
-class EvalStepRecorder:
-    """Records every evaluation step as a ``step`` record, with a PNG frame every ``frame_every``
-    steps of env 0 when the env renders, so each evaluated checkpoint can be replayed."""
-
-    def __init__(self, recorder: RunRecorder, venv: Any, frames_dir: Path | None, frame_every: int) -> None:
-        self.recorder = recorder
-        self.venv = venv
-        self.frames_dir = frames_dir
-        self.frame_every = frame_every
-        self.frames = 0
-
-    def __call__(self, *, env_index: int, episode: int, step: int, action: Any, reward: float,
-                 terminated: bool, truncated: bool) -> None:
-        frame = None
-        if self.frames_dir is not None and self.frame_every and env_index == 0 and step % self.frame_every == 0:
-            frame = self._save_frame(episode, step)
-        self.recorder.emit(Step(episode=episode, step=step, action=np.asarray(action).tolist(), reward=reward,
-                                terminated=terminated, truncated=truncated, env_index=env_index, frame=frame))
-
-    def _save_frame(self, episode: int, step: int) -> str | None:
-        try:
-            image = self.venv.get_images()[0]
-        except Exception as exc:  # frames are a bonus; the step record is what counts
-            # Said once, then no more attempts: a renderer that failed (no display, no GL) fails again.
-            log.warning("evaluation frames skipped: rendering failed (%s: %s)", type(exc).__name__,
-                        str(exc).splitlines()[0][:160] if str(exc) else "")
-            self.frames_dir = None
-            return None
-        if image is None or np.ndim(image) != 3:
-            return None
-        self.frames_dir.mkdir(parents=True, exist_ok=True)
-        name = f"e{episode:04d}_s{step:06d}.png"
-        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(self.frames_dir / name, compress_level=1)
-        self.frames += 1
-        return f"{self.frames_dir.parent.name}/{self.frames_dir.name}/{name}"

@@ -30,6 +30,7 @@ from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, RolloutBoundary, 
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, write_checkpoint
 from rlops.pipeline.engine import ModelBook, Outcome, RunFiles, RunParts
 from rlops.pipeline.envs import make_vector_env, probe_env
+from rlops.pipeline.eval_frames import EvalStepRecorder
 from rlops.pipeline.evaluate import EvalResult, evaluate_model, evaluate_policy_of
 from rlops.pipeline.loading import EVAL_SEED_OFFSET, load_policy
 from rlops.pipeline.receipts import write_receipt
@@ -37,10 +38,12 @@ from rlops.pipeline.run_meta import meta_record
 from rlops.pipeline.sb3.agent_state import AgentSnapshot, capture_agent, kept_rng, restore_agent, save_agent, write_agent
 from rlops.pipeline.sb3.algorithms import build_model, check_compatible
 from rlops.pipeline.sb3.budget import plan
+from rlops.pipeline.sb3.counters import updates_done
+from rlops.pipeline.sb3.logger import event_logger
 from rlops.pipeline.sb3.observations import wrap_observations
 from rlops.pipeline.sb3.warm_start import apply_init
 from rlops.pipeline.stopping import StopProgress, stop_on_signals
-from rlops.pipeline.telemetry import EvalStepRecorder, TelemetryCallback, event_logger
+from rlops.pipeline.telemetry import TelemetryCallback
 from rlops.sinks.recorder import RunRecorder
 
 log = logging.getLogger("rlops.train")
@@ -101,7 +104,7 @@ class TrainingSession:
         self.render_mode = render_mode
         metrics = options.metrics
         self.telemetry = TelemetryCallback(recorder, MetricsAccumulator(info_keys=tuple(metrics.info_keys)),
-                                           info_keys=tuple(metrics.info_keys))
+                                           info_keys=tuple(metrics.info_keys), every_steps=metrics.every_steps)
         model.set_logger(event_logger(self.telemetry))
         self.saved: list[Checkpoint] = []
         self.models = models
@@ -126,7 +129,7 @@ class TrainingSession:
             return
         restore_agent(self.model, self.venv, checkpoint)
         self.recorder.emit(Resume(checkpoint=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
-                                  opt_steps=int(getattr(self.model, "_n_updates", 0))))
+                                  opt_steps=updates_done(self.model)))
         log.info("resume from %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
 
     def run(self, progress: bool) -> tuple[str, Checkpoint, EvalResult | None]:
@@ -248,7 +251,7 @@ class TrainingSession:
         receipt: Path | None = None
         try:
             receipt = write_receipt(self.run_dir.path, self.recorder.trace_id, error,
-                                    self.options.model_dump(mode="json"), self.telemetry, self.venv,
+                                    self.options.model_dump(mode="json"), self.telemetry.receipt_view(), self.venv,
                                     self.model.num_timesteps)
         except OSError as exc:  # the disk that failed the run may refuse the receipt too: keep the first error
             error.receipt_error = f"{exc.strerror or exc}"  # type: ignore[attr-defined]

@@ -28,12 +28,12 @@ from rlops.pipeline.callbacks import StopFlag
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, write_checkpoint
 from rlops.pipeline.engine import ModelBook, Outcome, RunFiles, RunParts
 from rlops.pipeline.envs import probe_env
+from rlops.pipeline.eval_frames import EvalStepRecorder
 from rlops.pipeline.evaluate import EvalResult, evaluate_policy_of
 from rlops.pipeline.loading import load_policy
 from rlops.pipeline.receipts import write_receipt
 from rlops.pipeline.run_meta import meta_record
 from rlops.pipeline.stopping import stop_on_signals
-from rlops.pipeline.telemetry import EvalStepRecorder
 from rlops.pipeline.torchscript_init import warm_start_vector
 from rlops.pipeline.torchscript_policy import is_torchscript
 from rlops.pipeline.vector.agent import resolve_device
@@ -126,7 +126,8 @@ class VectorSession:
                                          n_actions=int(env.single_action_space.n) if env.discrete else None,
                                          numpy_for_cpu_tensors=learner.device.type == "cpu")
         self.telemetry = RolloutTelemetry(recorder, accumulator, learner.n_envs, learner.params.n_steps,
-                                          learner.device, tuple(options.metrics.info_keys), env.discrete)
+                                          learner.device, tuple(options.metrics.info_keys), env.discrete,
+                                          every_steps=options.metrics.every_steps)
         self.stop = StopFlag()
         self.saved: list[Checkpoint] = []
         self.models = models

@@ -20,6 +20,7 @@ import torch
 from rlops.errors import TrainingError
 from rlops.events.accumulator import MetricsAccumulator
 from rlops.events.schema import Episode, Metrics
+from rlops.pipeline.receipts import RunTail
 from rlops.sinks.recorder import RunRecorder
 
 EPISODE_ENVS = 16  # envs whose every episode becomes an ``episode`` record
@@ -34,7 +35,8 @@ UPDATE_NAMES = {"policy_loss": "train/policy_gradient_loss", "value_loss": "trai
 
 class RolloutTelemetry:
     def __init__(self, recorder: RunRecorder | None, accumulator: MetricsAccumulator, n_envs: int, n_steps: int,
-                 device: torch.device, info_keys: tuple[str, ...] = (), discrete: bool = True) -> None:
+                 device: torch.device, info_keys: tuple[str, ...] = (), discrete: bool = True,
+                 every_steps: int | None = None) -> None:
         self.recorder = recorder
         self.accumulator = accumulator
         self.info_keys = info_keys
@@ -45,6 +47,10 @@ class RolloutTelemetry:
         self.started = time.monotonic()
         self.wall_offset = 0.0  # wall time of the run before a resume
         self.last_metrics: dict[str, Any] = {}
+        # metrics.every_steps: a record mid-rollout too (one host transfer each); unset: one per rollout.
+        self.every_steps = every_steps
+        self._next_record: int | None = None
+        self.opt_steps = 0
         self.ring: deque[tuple[torch.Tensor, torch.Tensor]] = deque(maxlen=RING)
         zeros = torch.zeros
         self.ep_return = zeros(n_envs, device=device)
@@ -78,6 +84,11 @@ class RolloutTelemetry:
         self.ep_return.masked_fill_(ended, 0.0)
         self.ep_length.masked_fill_(ended, 0)
         self.ring.append((actions[:RING_ENVS].detach().clone(), rewards[:RING_ENVS].clone()))
+        if self.every_steps:
+            if self._next_record is None:
+                self._next_record = _next_multiple(env_steps - self.n_envs, self.every_steps)
+            if env_steps >= self._next_record:
+                self.record(env_steps, self.opt_steps, {})
 
     def _infos(self, infos: dict[str, Any], ended: torch.Tensor) -> tuple[dict[str, Any] | None, Any]:
         if not infos:
@@ -91,6 +102,9 @@ class RolloutTelemetry:
     def record(self, env_steps: int, opt_steps: int, update: dict[str, torch.Tensor]) -> dict[str, Any]:
         """Emit the rollout's ``metrics`` record and its ``episode`` records; one host transfer."""
         rows = self.rows
+        self.opt_steps = opt_steps
+        if self.every_steps:
+            self._next_record = _next_multiple(env_steps, self.every_steps)
         extra = {"update:" + name: value for name, value in update.items()}
         extra.update(window=self.window, ended=self.ended_rows[:rows], returns=self.return_rows[:rows],
                      lengths=self.length_rows[:rows])
@@ -132,19 +146,11 @@ class RolloutTelemetry:
                                        length=int(lengths[row, env]), env_steps=self.row_steps[row]))
             self.episodes += 1
 
-    def receipt_view(self) -> Any:
+    def receipt_view(self) -> RunTail:
         """What a failure receipt reads (last actions and rewards as NumPy), taken only on failure."""
-        view = _ReceiptView(self.last_metrics, self.episodes)
-        for actions, rewards in self.ring:
-            view.last_actions.append(actions.cpu().numpy())
-            view.last_rewards.append(rewards.cpu().numpy())
-        return view
+        return RunTail(dict(self.last_metrics), self.episodes, [actions.cpu().numpy() for actions, _ in self.ring],
+                       [rewards.cpu().numpy() for _, rewards in self.ring])
 
 
-class _ReceiptView:
-    def __init__(self, last_metrics: dict[str, Any], episodes: int) -> None:
-        self.last_metrics = last_metrics
-        self.episodes = episodes
-        self.last_actions: list[np.ndarray] = []
-        self.last_rewards: list[np.ndarray] = []
-        self.last_observations: list[np.ndarray] = []
+def _next_multiple(steps: int, every: int) -> int:
+    return (steps // every + 1) * every
