@@ -317,6 +317,9 @@ export function mount(root, params) {
     cli.hidden = ok;
     cli.innerHTML = ok ? "" : runner.name === "play"
       ? `a play session starts on the <a href="#/play">Play page</a>, where you choose its env, mode and model`
+      : runner.name === "offline"
+      ? `an offline run starts on the <a href="#/datasets">Datasets page</a>, where you choose its dataset and algorithm
+        (Start waits until the dataset's hashes match)`
       : `the ${esc(runner.name)} runner runs a program or dataset of your choosing, so it starts from a terminal:
         <code>rlops runs start --runner ${esc(runner.name)} -- …</code> (<code>rlops runs runners</code> lists what each takes)`;
   }
