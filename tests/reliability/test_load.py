@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from rlops.api.app import create_app
+from rlops.errors import RunStateError
 from rlops.options import resolve_options
 from rlops.orchestrator.service import TrainerService
 from rlops.store.ingest import ingest_log
@@ -131,30 +132,47 @@ def test_concurrent_stops_and_ticks_of_one_run_leave_one_process_and_a_legal_sta
     args = ["--orchestrator.max-concurrent", "1", "--orchestrator.stop-grace-s", "5", "--orchestrator.poll-interval",
             "0.1"]
     svc = TrainerService(resolve_options(environ={}, args=args).options)
-    blocker = svc.start("command", [sys.executable, str(program)], name="blocker")
-    target = svc.start("command", [sys.executable, str(program)], name="target")  # queued behind the blocker
-    assert svc.store.get_run(target)["status"] == "queued"
-    go = time.time() + 1.5  # every racer starts at once: stops, launches and settles collide
-    racers = [subprocess.Popen([sys.executable, "-c", RACER.format(root=ROOT), f"{blocker},{target}", str(go)],
-                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    errors = [r.communicate(timeout=120)[1] for r in racers]
-    assert [r.returncode for r in racers] == [0] * 4, errors
-    deadline = time.monotonic() + 60
-    while any(svc.store.get_run(r)["status"] in ("queued", "running") for r in (blocker, target)):
-        assert time.monotonic() < deadline, [svc.store.get_run(r) for r in (blocker, target)]
-        for run_id in (blocker, target):
-            try:
-                svc.stop(run_id)
-            except Exception:
-                pass
-        svc.tick()
-        time.sleep(0.1)
-    for run_id in (blocker, target):
-        run = svc.store.get_run(run_id)
-        assert run["status"] == "stopped", run
-        pids_file = Path(run["run_dir"]) / "pids"
-        pids = pids_file.read_text().split() if pids_file.exists() else []
-        assert len(pids) <= 1, (run_id, pids)  # never launched twice
-        for pid in pids:
-            assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), pid
-    svc.close()
+    runs: list[str] = []
+    racers: list[subprocess.Popen] = []
+    try:
+        blocker = svc.start("command", [sys.executable, str(program)], name="blocker")
+        runs.append(blocker)
+        target = svc.start("command", [sys.executable, str(program)], name="target")  # queued behind the blocker
+        runs.append(target)
+        assert svc.store.get_run(target)["status"] == "queued"
+        go = time.time() + 1.5  # every racer starts at once: stops, launches and settles collide
+        racers = [subprocess.Popen([sys.executable, "-c", RACER.format(root=ROOT), f"{blocker},{target}", str(go)],
+                                   stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        errors = [r.communicate(timeout=120)[1] for r in racers]
+        assert [r.returncode for r in racers] == [0] * 4, errors
+        deadline = time.monotonic() + 60
+        while any(svc.store.get_run(r)["status"] in ("queued", "running") for r in runs):
+            assert time.monotonic() < deadline, [svc.store.get_run(r) for r in runs]
+            for run_id in runs:
+                _stop_if_live(svc, run_id)
+            svc.tick()
+            time.sleep(0.1)
+        for run_id in runs:
+            run = svc.store.get_run(run_id)
+            assert run["status"] == "stopped", run
+            pids_file = Path(run["run_dir"]) / "pids"
+            pids = pids_file.read_text().split() if pids_file.exists() else []
+            assert len(pids) <= 1, (run_id, pids)  # never launched twice
+            for pid in pids:
+                assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), pid
+    finally:  # a failed assertion must not leave racers or the runs' processes behind
+        for racer in racers:
+            if racer.poll() is None:
+                racer.kill()
+                racer.wait()
+        for run_id in runs:
+            _stop_if_live(svc, run_id)
+        svc.close()
+
+
+def _stop_if_live(svc: TrainerService, run_id: str) -> None:
+    """Stop a run that may have ended meanwhile: a run already ended is the one refusal expected."""
+    try:
+        svc.stop(run_id)
+    except RunStateError:
+        pass
