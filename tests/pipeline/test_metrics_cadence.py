@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from rlops.events.reader import read_records
 from rlops.events.schema import Metrics
 from tests.helpers import train_tiny
@@ -52,6 +54,28 @@ def test_a_learner_updating_every_few_steps_writes_its_losses_at_most_once_per_c
     assert steps == sorted(set(steps)) and steps[-1] <= result.env_steps
     assert [s // 128 for s in steps] == sorted(set(s // 128 for s in steps))  # one per window
     assert [m.env_steps for m in statistics(metrics)] == [128, 256, 384, 512, result.env_steps]
+
+
+def test_an_off_policy_learner_writes_its_losses_once_per_cadence_at_the_step_of_an_update():
+    # DQN updates every 4 env steps once past learning_starts (50).
+    result = train_tiny("dqn", "--metrics.every-steps", "64", "--train.checkpoint-freq", "0", "--eval.episodes", "1",
+                        steps=256)
+    metrics = metrics_of(result.run.path)
+    steps = loss_steps(metrics)
+    assert steps[0] >= 64 and steps[-1] == result.env_steps == 256
+    assert [s // 64 for s in steps] == list(range(1, 5))  # one per window, the last one's at the end
+    assert all(s % 4 == 0 for s in steps)  # each right after an update (every train_freq = 4 steps)
+    assert [m.env_steps for m in statistics(metrics)] == [64, 128, 192, 256]
+
+
+@pytest.mark.slow
+def test_by_default_an_sb3_run_records_statistics_every_2048_env_steps():
+    # One 2 x 2048 = 4096-step rollout: SB3's own log would give the whole run one record.
+    result = train_tiny("ppo", "--agent.hyperparams", '{"n_steps": 2048, "n_epochs": 1}', "--train.batch-size", "4096",
+                        "--train.checkpoint-freq", "0", "--eval.episodes", "1", steps=4096)
+    metrics = metrics_of(result.run.path)
+    assert [m.env_steps for m in statistics(metrics)] == [2048, 4096]
+    assert loss_steps(metrics) == [4096]
 
 
 def test_the_vector_engine_records_statistics_mid_rollout_when_asked():
