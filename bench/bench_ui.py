@@ -201,7 +201,8 @@ def build_big_run(store: RunStore, root: Path, points: int) -> float:
         store.ingest([Metrics(run_id=BIG_RUN, trace_id=trace, seq=1 + start + i, t=t0 + (start + i) * 1e-3,
                               env_steps=(start + i) * 8, opt_steps=start + i, sps=1000.0, values={KEY: value})
                       for i, value in enumerate(values)])
-    store.ingest([End(run_id=BIG_RUN, trace_id=trace, seq=points + 1, t=time.time() - 60, env_steps=points * 8)])
+    store.ingest([End(run_id=BIG_RUN, trace_id=trace, seq=points + 1, t=time.time() - 60, status="finished",
+                     env_steps=points * 8)])
     return time.perf_counter() - started
 
 
@@ -231,7 +232,7 @@ def build_runs(store: RunStore, root: Path, count: int) -> list[str]:
         elif kind == 6:
             marks.append((run_id, "lost", "its process is gone"))
         else:
-            records.append(End(run_id=run_id, trace_id=trace, seq=4, t=t + 60, env_steps=30_000))
+            records.append(End(run_id=run_id, trace_id=trace, seq=4, t=t + 60, status="finished", env_steps=30_000))
     store.ingest(records)
     for run_id, status, reason in marks:
         store.settle(run_id, status, reason)

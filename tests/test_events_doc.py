@@ -1,12 +1,26 @@
-"""docs/events.md stays true to the schema: its examples decode and validate, every field is described."""
+"""docs/events.md stays true to the schema: its examples decode and validate, its field tables are generated
+from the record classes, and what is required is said once (a field without a default)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
-from rlops.events.schema import ENVELOPE, JSON_NAMES, RECORD_TYPES, Record, decode
+import pytest
+
+from rlops.events.doc import meanings, rewrite
+from rlops.events.schema import (
+    ENVELOPE,
+    JSON_NAMES,
+    RECORD_TYPES,
+    EventError,
+    Record,
+    decode,
+    from_dict,
+    required_fields,
+)
 from rlops.events.validate import ANOMALY_KINDS, validate_log
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "events.md"
@@ -64,3 +78,43 @@ def test_every_field_is_described_in_its_section():
 def test_every_anomaly_kind_is_described():
     for kind in ANOMALY_KINDS:
         assert f"| `{kind}` |" in doc(), kind
+
+
+def test_the_field_tables_are_generated_from_the_record_classes():
+    assert doc() == rewrite(doc()), "docs/events.md's tables are stale: run python -m rlops.events.doc docs/events.md"
+
+
+def test_a_required_field_is_one_without_a_default_and_a_line_without_it_is_refused():
+    """The schema says once what is required: no default in the class, refused when absent."""
+    for line in example_lines():
+        data = json.loads(line)
+        cls = RECORD_TYPES[data["type"]]
+        defaults = {item.name for item in dataclasses.fields(cls) if item.default is not dataclasses.MISSING
+                    or item.default_factory is not dataclasses.MISSING}
+        for name in required_fields(cls):
+            assert name not in defaults
+            json_name = JSON_NAMES.get(name, name)
+            with pytest.raises(EventError, match=f"{data['type']} record lacks '{json_name}'"):
+                from_dict({key: value for key, value in data.items() if key != json_name})
+            with pytest.raises(TypeError):
+                cls(**{key: value for key, value in vars(decode(line)).items() if key != name})
+        for name in set(data) - set(ENVELOPE) - {JSON_NAMES.get(name, name) for name in required_fields(cls)}:
+            if name in {JSON_NAMES.get(item.name, item.name) for item in dataclasses.fields(cls)}:
+                from_dict({key: value for key, value in data.items() if key != name})  # optional: still a record
+
+
+def test_types_are_checked_from_the_type_hints_with_the_messages_of_before():
+    line = json.loads(example_lines()[1])  # an episode
+    for field_name, value, expected in (("length", -1, "int"), ("length", 2.5, "int"), ("return", "high", "float"),
+                                        ("success", "yes", "bool | None"), ("env_index", True, "int")):
+        with pytest.raises(EventError) as refused:
+            from_dict({**line, field_name: value})
+        assert str(refused.value.message) == (f"episode.{field_name} has the wrong type or value: {value!r} "
+                                              f"(expected {expected})")
+    assert decode(json.dumps({**line, "success": None})).success is None  # bool | None takes null
+
+
+def test_every_field_has_its_meaning_in_its_class_docstring():
+    envelope = {item.name for item in dataclasses.fields(Record)}
+    for cls in RECORD_TYPES.values():
+        assert set(meanings(cls)) == {item.name for item in dataclasses.fields(cls)} - envelope, cls.__name__

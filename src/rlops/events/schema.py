@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -32,9 +33,15 @@ class EventError(UsageError):
     """A record that does not follow the schema: says which field and why."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Record:
-    """The envelope every record carries. Producers leave ``seq``, ``t`` and ids to the recorder."""
+    """The envelope every record carries. Producers leave ``seq``, ``t`` and ids to the recorder.
+
+    A field without a default is required: the class cannot be built without it and a line that
+    lacks it is refused; the others may be left out (a reader assumes the default) or, where the
+    type allows ``None``, be ``null``. Each record type's docstring says what every field means
+    (``:ivar``); docs/events.md's tables are generated from them (``rlops.events.doc``).
+    """
 
     type: ClassVar[str] = ""
     run_id: str = ""
@@ -43,10 +50,25 @@ class Record:
     t: float = 0.0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Meta(Record):
+    """The first record of a log, and the first record of every process that continues the run:
+    what is needed to reproduce it. Fields it does not define are accepted (and ignored by rlops).
+
+    :ivar config: the run's full option snapshot, as `rlops options` resolves it (for external producers: their
+        own configuration)
+    :ivar seed: the seed the run used (drawn and recorded when none was given)
+    :ivar argv: the command line
+    :ivar git_commit: the commit of the working directory, when it is a git checkout
+    :ivar versions: versions of Python and the packages that matter (`rlops`, `stable-baselines3`, `gymnasium`,
+        `torch`, `numpy`)
+    :ivar device: the device the learner runs on (`cpu`, `cuda:0`, ...)
+    :ivar hashes: sha256 hex digests: `options` (the config snapshot), `env_spec` (the Gymnasium spec)
+    :ivar producer: what wrote the log: `rlops`, or the name of an external trainer
+    """
+
     type: ClassVar[str] = "meta"
-    config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any]
     seed: int | None = None
     argv: list[str] = field(default_factory=list)
     git_commit: str | None = None
@@ -56,105 +78,197 @@ class Meta(Record):
     producer: str = "rlops"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Config(Record):
     """Configuration a producer made known after its ``meta`` (a CleanRL script's hyperparameters
-    that reached its event file after the first records): merged into the run's, key by key."""
+    that reached its event file after the first records): merged into the run's, key by key.
+
+    :ivar config: the keys to add to the run's configuration, or to replace in it
+    :ivar seed: the seed, when the producer says it only now
+    """
 
     type: ClassVar[str] = "config"
-    config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any]
     seed: int | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Metrics(Record):
+    """One compact record per logging cadence, summarising the window since the previous one: four
+    counters and any number of named values, flat at the top level of the JSON object.
+
+    :ivar env_steps: env transitions since the run began, summed over all envs (SB3's `num_timesteps`)
+    :ivar opt_steps: optimiser updates since the run began (SB3's `_n_updates`)
+    :ivar wall_time_s: seconds since this process started training
+    :ivar sps: env steps per second over the window
+    :ivar values: a named metric: see [Metrics keys](#metrics-keys)
+    """
+
     type: ClassVar[str] = "metrics"
-    env_steps: int = 0
+    env_steps: int
     opt_steps: int = 0
     wall_time_s: float = 0.0
     sps: float = 0.0
     values: dict[str, float | int | list[int]] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Episode(Record):
+    """One finished training episode.
+
+    :ivar env_index: which of the vectorised envs ran it
+    :ivar episode: the episode's index, counted by the producer process from 0
+    :ivar episode_return: the episode's undiscounted return, as the env gave it (before any reward
+        normalisation); the Python attribute is `episode_return`, as `return` is a keyword
+    :ivar length: its number of steps
+    :ivar env_steps: the run's `env_steps` when it ended
+    :ivar success: the env's `info["is_success"]`, when it reports one
+    """
+
     type: ClassVar[str] = "episode"
     env_index: int = 0
     episode: int = 0
-    episode_return: float = 0.0
-    length: int = 0
+    episode_return: float
+    length: int
     env_steps: int = 0
     success: bool | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Step(Record):
+    """One step of one episode; optional and possibly sampled (rlops records every step of the
+    final evaluation, so that each evaluated checkpoint can be replayed, and of a play session).
+
+    :ivar episode: the episode's index within its evaluation
+    :ivar step: the step's index within the episode, from 0
+    :ivar action: the action taken (an integer, or an array for Box spaces)
+    :ivar reward: the reward received
+    :ivar terminated: the episode ended in a terminal state at this step
+    :ivar truncated: the episode was cut at this step (time limit)
+    :ivar env_index: which env took the step
+    :ivar obs: a summary of the observation (for instance `min`, `max`, `mean`)
+    :ivar frame: a PNG or JPEG frame of this step, relative to the run directory (saved every `eval.frame_every`
+        steps where the env renders; every step of a play session)
+    :ivar actor: who chose the action in a play session (runner `play`): `human` or `agent`
+    :ivar keys: the keys held when a play session's step was taken (browser key names)
+    :ivar belief: a custom agent runtime's belief at this step (a BDI agent's), shown in replay
+    :ivar intention: a custom agent runtime's current intention
+    :ivar confidence: a custom agent runtime's confidence in its action
+    """
+
     type: ClassVar[str] = "step"
     episode: int = 0
-    step: int = 0
+    step: int
     action: Any = None
-    reward: float = 0.0
+    reward: float
     terminated: bool = False
     truncated: bool = False
     env_index: int = 0
     obs: dict[str, float] | None = None
     frame: str | None = None
-    # A play session's (runner play): who chose the action, and the keys held when it did.
     actor: str | None = None
     keys: list[str] | None = None
-    # A custom agent runtime's view of the step (a BDI agent's), shown in replay when present.
     belief: dict[str, Any] | None = None
     intention: str | None = None
     confidence: float | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Checkpoint(Record):
+    """A checkpoint was written (and renamed into place, so it is complete).
+
+    :ivar path: its directory, relative to the run directory (`checkpoints/step-<env_steps>`)
+    :ivar env_steps: the run's `env_steps` it holds
+    :ivar sha256: one hash for the whole checkpoint: the sha256 of its manifest's file table
+    """
+
     type: ClassVar[str] = "checkpoint"
-    path: str = ""
-    env_steps: int = 0
+    path: str
+    env_steps: int
     sha256: str = ""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Eval(Record):
+    """An evaluation: periodic (of the live model) or final (of a checkpoint).
+
+    :ivar episodes: the episodes evaluated
+    :ivar mean_reward: their mean return
+    :ivar std_reward: the standard deviation of their returns
+    :ivar mean_length: their mean length
+    :ivar checkpoint: the checkpoint scored, relative to the run directory; absent for a periodic evaluation of
+        the live model
+    :ivar env_steps: the run's `env_steps` of the model evaluated
+    """
+
     type: ClassVar[str] = "eval"
-    episodes: int = 0
-    mean_reward: float = 0.0
+    episodes: int
+    mean_reward: float
     std_reward: float = 0.0
     mean_length: float = 0.0
     checkpoint: str | None = None
     env_steps: int = 0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Artifact(Record):
+    """A file or URL worth showing with the run.
+
+    :ivar kind: `video`, `tensorboard`, `wandb`, `gif`, `plot`, `receipt`, `checkpoint` or `other`
+    :ivar path: relative to the run directory, or a URL (a W&B run)
+    :ivar action: `added`, or `pruned` when retention removed it
+    """
+
     type: ClassVar[str] = "artifact"
-    kind: str = ""
-    path: str = ""
-    action: str = "added"  # added | pruned
+    kind: str
+    path: str
+    action: str = "added"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Resume(Record):
+    """A new process continues the run from a checkpoint; it follows that process's ``meta``.
+
+    :ivar checkpoint: the checkpoint resumed from, relative to the run directory
+    :ivar env_steps: the `env_steps` the run restarts from (the checkpoint's)
+    :ivar opt_steps: the `opt_steps` it restarts from
+    """
+
     type: ClassVar[str] = "resume"
     checkpoint: str = ""
-    env_steps: int = 0
+    env_steps: int
     opt_steps: int = 0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Error(Record):
+    """The run failed; written just before its ``end`` record (status ``failed``).
+
+    :ivar message: the exception's type and message
+    :ivar traceback: the formatted traceback
+    :ivar receipt: the failure receipt's directory, relative to the run directory (`receipts/<trace_id>`: last
+        frames, actions, metric summary, options, traceback)
+    """
+
     type: ClassVar[str] = "error"
-    message: str = ""
+    message: str
     traceback: str | None = None
     receipt: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class End(Record):
+    """The last record a process writes.
+
+    :ivar status: `finished`, `failed` or `stopped` (a signal or a stop request)
+    :ivar reason: why it failed or stopped
+    :ivar env_steps: the run's `env_steps` at the end
+    :ivar dropped: records each sink could not deliver (its queue was full, or it failed), by sink name;
+        `rejected` counts records the schema refused (they are in no sink)
+    """
+
     type: ClassVar[str] = "end"
-    status: str = "finished"  # finished | failed | stopped
+    status: str
     reason: str | None = None
     env_steps: int | None = None
     dropped: dict[str, int] = field(default_factory=dict)
@@ -317,31 +431,35 @@ def from_dict(data: Any) -> Record:
         kwargs["values"] = _checked_metric_values(extra)
     elif extra and cls is not Meta:
         raise EventError(f"{kind} record has unknown fields: {', '.join(sorted(extra))}")
-    for required in _REQUIRED[kind]:
+    for required in required_fields(cls):
         if required not in kwargs:
             raise EventError(f"{kind} record lacks {JSON_NAMES.get(required, required)!r}")
     return cls(**kwargs)
 
 
-_REQUIRED = {
-    "meta": ("config",),
-    "config": ("config",),
-    "metrics": ("env_steps",),
-    "episode": ("episode_return", "length"),
-    "step": ("step", "reward"),
-    "checkpoint": ("path", "env_steps"),
-    "eval": ("episodes", "mean_reward"),
-    "artifact": ("kind", "path"),
-    "resume": ("env_steps",),
-    "error": ("message",),
-    "end": ("status",),
-}
+@functools.cache
+def required_fields(cls: type[Record]) -> tuple[str, ...]:
+    """The fields a record of ``cls`` must have: those without a default."""
+    return tuple(item.name for item in dataclasses.fields(cls)
+                 if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING)
+
+
+@dataclass(frozen=True)
+class FieldCheck:
+    """How a field's non-null values are checked, from its type hint; ``text`` is the annotation as
+    written, for the messages."""
+
+    accepts: Any  # value -> bool
+    nullable: bool
+    text: str
 
 
 @functools.cache
-def _annotations(cls: type[Record]) -> dict[str, str]:
-    """Each field's type as text (what ``_checked`` matches), once per type."""
-    return {item.name: str(item.type) for item in dataclasses.fields(cls)}
+def _annotations(cls: type[Record]) -> dict[str, FieldCheck]:
+    """Each field's check, once per type, from its resolved type hint."""
+    hints = typing.get_type_hints(cls)
+    return {item.name: FieldCheck(_accepts(hints[item.name], item.name), _nullable(hints[item.name]), str(item.type))
+            for item in dataclasses.fields(cls)}
 
 
 def _check_envelope(data: dict[str, Any]) -> None:
@@ -366,27 +484,35 @@ def _is_number(value: Any) -> bool:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
-_NON_NEGATIVE = frozenset(("env_steps", "opt_steps", "length", "episodes"))
+NON_NEGATIVE = frozenset(("env_steps", "opt_steps", "length", "episodes"))
 
 
-@functools.cache
-def _predicate(text: str, key: str) -> Any:
-    """The check of a non-null value of a field typed ``text``, chosen once per field (a chain of
-    ``startswith`` per value was most of decoding's time)."""
-    if text.startswith("int"):
-        return (lambda v: _is_int(v) and v >= 0) if key in _NON_NEGATIVE else _is_int
-    if text.startswith("float"):
+def _nullable(hint: Any) -> bool:
+    return type(None) in typing.get_args(hint)
+
+
+def _accepts(hint: Any, key: str) -> Any:
+    """The check of a non-null value of a field with type ``hint`` (``int | None`` checks as
+    ``int``; ``dict[str, float]`` as a dict: its items are the producer's business)."""
+    kinds = [kind for kind in typing.get_args(hint) if kind is not type(None)] if _nullable(hint) else [hint]
+    if len(kinds) != 1:
+        raise TypeError(f"field {key!r}: one type or one type | None, not {hint}")
+    kind = typing.get_origin(kinds[0]) or kinds[0]
+    if kind is int:
+        return (lambda v: _is_int(v) and v >= 0) if key in NON_NEGATIVE else _is_int
+    if kind is float:
         return _is_number
-    for prefix, kind in (("str", str), ("bool", bool), ("dict", dict), ("list", list)):
-        if text.startswith(prefix):
-            return lambda v, kind=kind: isinstance(v, kind)
-    return lambda v: True
+    if kind in (str, bool, dict, list):
+        return lambda v: isinstance(v, kind)
+    if kind is Any:
+        return lambda v: True
+    raise TypeError(f"field {key!r}: no check for {hint}")
 
 
-def _checked(kind: str, key: str, value: Any, text: str) -> Any:
-    ok = "None" in text if value is None else _predicate(text, key)(value)
+def _checked(kind: str, key: str, value: Any, check: FieldCheck) -> Any:
+    ok = check.nullable if value is None else check.accepts(value)
     if not ok:
-        raise EventError(f"{kind}.{key} has the wrong type or value: {value!r} (expected {text})")
+        raise EventError(f"{kind}.{key} has the wrong type or value: {value!r} (expected {check.text})")
     if kind == "end" and key == "status" and value not in END_STATUSES:
         raise EventError(f"end.status must be one of {', '.join(END_STATUSES)}, not {value!r}")
     return value
