@@ -4,8 +4,9 @@
 batched envs (``vector/``). An engine trains in two steps, so that "fail before training" holds
 for both: ``prepare`` probes the env and builds the learner before any run directory exists, and
 ``Trainer.run`` then trains inside the run that the composition above pipeline/ opened
-(``services.training``): its directory, its recorder (the one path of its records) and the book
-its checkpoints are registered in. Both engines leave the same run directory, log, checkpoints
+(``services.training``): its directory and its recorder, the one path of its records. An engine
+emits and writes checkpoints; what consumes its records (the log, the sinks, the registry) is
+composed above it. Both engines leave the same run directory, log, checkpoints
 and registry rows; a checkpoint's options name the engine that loads it.
 """
 
@@ -43,22 +44,13 @@ class RunFiles(Protocol):
     def write_json(self, path: Path, data: Any) -> None: ...
 
 
-class ModelBook(Protocol):
-    """Where each checkpoint is registered and each evaluation scored (``services.run_models``).
-    Like a sink, it never stops training."""
-
-    def register(self, checkpoint: Checkpoint) -> int | None: ...
-
-    def evaluated(self, checkpoint: Checkpoint, result: EvalResult) -> Any: ...
-
-
 @dataclass(frozen=True)
 class RunParts:
-    """What the composition hands an engine: where the run lives and where what it does goes."""
+    """What the composition hands an engine: where the run lives, and the recorder that every
+    record goes through (the run's registry rows are made from those records, above pipeline/)."""
 
     run: RunFiles
     recorder: RunRecorder
-    models: ModelBook
 
 
 @dataclass(frozen=True)
@@ -66,7 +58,6 @@ class Outcome:
     status: str  # finished | stopped
     checkpoint: Checkpoint  # the last one
     evaluation: EvalResult | None  # the final evaluation, when the run finished
-    validation: Any = None  # what the model book said of the final evaluation
 
 
 class Trainer(Protocol):

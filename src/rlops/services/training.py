@@ -3,8 +3,9 @@
 This is where a run is composed: the engine (``pipeline.engine``) builds its learner first, so a
 bad choice leaves nothing behind; then the run directory is opened (created, or found and, for
 a run kept on S3, brought down), its sinks built into the recorder that every record goes
-through, and the registry book that turns its checkpoints and evaluations into model rows. The
-engine trains inside them and never reaches past them.
+through, and the registry book (``run_models``) that the recorder hands each record once it is
+in the log: the registry's rows are made from the ``checkpoint`` and ``eval`` records. The
+engine trains inside them, emits, and never reaches past them.
 """
 
 from __future__ import annotations
@@ -101,11 +102,11 @@ def _train(options: Options, progress: bool, run: RunDirectory | None) -> TrainR
         with text_log(run.log_file), FatalLog(run.path):  # a native crash leaves its reason (fatal_log)
             context = RunContext(run.name, run.path, run.events_file, options, new_trace_id())
             sinks, unavailable = build_sinks(context)
+            models = RunModels(options, run.path, run.name, parent_model_id)  # rows from the run's records
             recorder = RunRecorder(run.name, run.events_file, sinks=sinks, trace_id=context.trace_id,
-                                   unavailable=unavailable)
-            models = RunModels(options, run.name, parent_model_id)
+                                   unavailable=unavailable, consumers=[models])
             try:
-                outcome = trainer.run(RunParts(run, recorder, models), progress)
+                outcome = trainer.run(RunParts(run, recorder), progress)
             finally:
                 models.close()
             log.info("run %s %s at %d steps in %.1f s", run.name, outcome.status, outcome.checkpoint.env_steps,
@@ -113,5 +114,6 @@ def _train(options: Options, progress: bool, run: RunDirectory | None) -> TrainR
     finally:
         trainer.close()
     checkpoint = outcome.checkpoint
+    validation = models.validations.get(checkpoint.path) if outcome.evaluation is not None else None
     return TrainResult(run, checkpoint, outcome.evaluation, outcome.status, checkpoint.env_steps,
-                       time.monotonic() - started, models.ids.get(checkpoint.path), outcome.validation, options)
+                       time.monotonic() - started, models.ids.get(checkpoint.path), validation, options)

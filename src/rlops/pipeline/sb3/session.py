@@ -28,7 +28,7 @@ from rlops.events.schema import Eval as EvalRecord
 from rlops.options.schema import Options
 from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, RolloutBoundary, StopFlag
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, write_checkpoint
-from rlops.pipeline.engine import ModelBook, Outcome, RunFiles, RunParts
+from rlops.pipeline.engine import Outcome, RunFiles, RunParts
 from rlops.pipeline.envs import make_vector_env, probe_env
 from rlops.pipeline.eval_frames import EvalStepRecorder
 from rlops.pipeline.evaluate import EvalResult, evaluate_model, evaluate_policy_of
@@ -78,7 +78,7 @@ class Sb3Trainer:
 
     def run(self, parts: RunParts, progress: bool) -> Outcome:
         options, model, run = self.options, self.model, parts.run
-        session = TrainingSession(model, self.venv, options, run, parts.recorder, self.render_mode, parts.models)
+        session = TrainingSession(model, self.venv, options, run, parts.recorder, self.render_mode)
         parts.recorder.emit(meta_record(options.model_dump(mode="json"), options.env.seed, str(model.device),
                                         self.spec))
         if options.train.resume:
@@ -89,7 +89,7 @@ class Sb3Trainer:
         if budget is not None and budget.note:
             log.info(budget.note)
         status, checkpoint, evaluation = session.run(progress)
-        return Outcome(status, checkpoint, evaluation, session.validation)
+        return Outcome(status, checkpoint, evaluation)
 
     def close(self) -> None:
         self.venv.close()
@@ -99,7 +99,7 @@ class TrainingSession:
     """One process's share of a run: learn, checkpoint, evaluate, and record all of it."""
 
     def __init__(self, model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunFiles,
-                 recorder: RunRecorder, render_mode: str | None, models: ModelBook) -> None:
+                 recorder: RunRecorder, render_mode: str | None) -> None:
         self.model, self.venv, self.options, self.run_dir, self.recorder = model, venv, options, run, recorder
         self.render_mode = render_mode
         metrics = options.metrics
@@ -107,8 +107,6 @@ class TrainingSession:
                                            info_keys=tuple(metrics.info_keys), every_steps=metrics.every_steps)
         model.set_logger(event_logger(self.telemetry))
         self.saved: list[Checkpoint] = []
-        self.models = models
-        self.validation: Any = None
         self.progress = StopProgress(run.path)
         self.stop = StopFlag(on_stop=self.progress.acknowledge)
         self.progress.path.unlink(missing_ok=True)  # an earlier process's stop, on resume
@@ -203,7 +201,6 @@ class TrainingSession:
         checkpoint = save_checkpoint(self.model, self.venv, self.options, self.run_dir, snapshot)
         self.progress.beat("checkpoint written")
         self.saved.append(checkpoint)
-        self.models.register(checkpoint)
         self.recorder.emit(CheckpointRecord(path=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
                                             sha256=checkpoint.sha256))
         return checkpoint
@@ -221,7 +218,6 @@ class TrainingSession:
         finally:
             eval_env.close()
         self._record_eval(result, self._relative(checkpoint.path), env_steps)
-        self.models.evaluated(checkpoint, result)
 
     def _final_evaluation(self, checkpoint: Checkpoint) -> EvalResult:
         options = self.options.eval
@@ -236,7 +232,6 @@ class TrainingSession:
             loaded.close()
         self.run_dir.write_json(self.run_dir.eval_file, result.to_dict())
         self._record_eval(result, self._relative(checkpoint.path), checkpoint.env_steps)
-        self.validation = self.models.evaluated(checkpoint, result)
         return result
 
     def _record_eval(self, result: EvalResult, checkpoint: str | None, env_steps: int) -> None:

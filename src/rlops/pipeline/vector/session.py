@@ -26,7 +26,7 @@ from rlops.events.schema import Eval as EvalRecord
 from rlops.options.schema import Options
 from rlops.pipeline.callbacks import StopFlag
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, write_checkpoint
-from rlops.pipeline.engine import ModelBook, Outcome, RunFiles, RunParts
+from rlops.pipeline.engine import Outcome, RunFiles, RunParts
 from rlops.pipeline.envs import probe_env
 from rlops.pipeline.eval_frames import EvalStepRecorder
 from rlops.pipeline.evaluate import EvalResult, evaluate_policy_of
@@ -80,7 +80,7 @@ class VectorTrainer:
 
     def run(self, parts: RunParts, progress: bool) -> Outcome:
         options, learner, run = self.options, self.learner, parts.run
-        session = VectorSession(learner, options, run, parts.recorder, self.render_mode, parts.models)
+        session = VectorSession(learner, options, run, parts.recorder, self.render_mode)
         parts.recorder.emit(meta_record(options.model_dump(mode="json"), options.env.seed, str(learner.device),
                                         self.spec))
         learner.start(options.env.seed)
@@ -91,7 +91,7 @@ class VectorTrainer:
                  options.env.seed, options.train.total_timesteps, run.path)
         with stop_on_signals(session.stop):
             status, checkpoint, evaluation = session.run(progress)
-        return Outcome(status, checkpoint, evaluation, session.validation)
+        return Outcome(status, checkpoint, evaluation)
 
     def close(self) -> None:
         self.learner.env.close()
@@ -118,7 +118,7 @@ class VectorSession:
     """One process's share of a vector run: learn, record, checkpoint, evaluate."""
 
     def __init__(self, learner: VectorLearner, options: Options, run: RunFiles, recorder: RunRecorder,
-                 render_mode: str | None, models: ModelBook) -> None:
+                 render_mode: str | None) -> None:
         self.learner, self.options, self.run_dir, self.recorder = learner, options, run, recorder
         self.render_mode = render_mode
         env = learner.env
@@ -130,8 +130,6 @@ class VectorSession:
                                           every_steps=options.metrics.every_steps)
         self.stop = StopFlag()
         self.saved: list[Checkpoint] = []
-        self.models = models
-        self.validation = None
         self._next_checkpoint = self._next_eval = 0
 
     def resume(self) -> None:
@@ -205,7 +203,6 @@ class VectorSession:
                                       metadata)
         log.info("checkpoint %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
         self.saved.append(checkpoint)
-        self.models.register(checkpoint)
         self.recorder.emit(CheckpointRecord(path=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
                                             sha256=checkpoint.sha256))
         return checkpoint
@@ -219,7 +216,6 @@ class VectorSession:
         finally:
             loaded.close()
         self._record_eval(result, self._relative(checkpoint.path), steps)
-        self.models.evaluated(checkpoint, result)
 
     def _final_evaluation(self, checkpoint: Checkpoint) -> EvalResult:
         options = self.options.eval
@@ -234,7 +230,6 @@ class VectorSession:
             loaded.close()
         self.run_dir.write_json(self.run_dir.eval_file, result.to_dict())
         self._record_eval(result, self._relative(checkpoint.path), checkpoint.env_steps)
-        self.validation = self.models.evaluated(checkpoint, result)
         return result
 
     def _record_eval(self, result: EvalResult, checkpoint: str | None, env_steps: int) -> None:
