@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from rlops.orchestrator.launch import read_exit
 from tests.orchestrator.test_supervisor import PROGRAMS, records, service, settle
 from tests.orchestrator.waits import living, wait_for_json
 
@@ -46,8 +47,8 @@ def test_a_program_that_exits_leaving_a_daemon_behind_ends_it_with_the_run():
         run = settle(svc, run_id)
         assert run["status"] == "finished" and run["exit_code"] == 0
         assert [name for name, pid in family.items() if living(pid)] == []
-        output = (Path(run["run_dir"]) / "output.log").read_text()
-        assert "ended 2 process(es) the program left behind" in output
+        # the worker ended exactly the two that left the group (exit.json says which), not the program
+        assert read_exit(Path(run["run_dir"])).left_behind == sorted([family["child"], family["daemon"]])
     finally:
         _kill_leftovers(family)
     svc.close()
@@ -64,7 +65,7 @@ def test_descendants_that_ignore_sigterm_are_killed_and_the_run_still_gets_its_e
         assert [name for name, pid in family.items() if living(pid)] == []
         logged = records(run)  # the worker killed them within the grace, and wrote the run's end
         assert logged[-1].type == "end" and logged[-1].status == "stopped"
-        assert "ended 2 process(es)" in (Path(run["run_dir"]) / "output.log").read_text()
+        assert read_exit(Path(run["run_dir"])).left_behind == sorted([family["child"], family["daemon"]])
     finally:
         _kill_leftovers(family)
     svc.close()

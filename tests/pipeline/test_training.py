@@ -25,16 +25,21 @@ EXPECTED_FILES = {  # env_state.npz: classic-control envs are put back mid-episo
 
 
 @pytest.mark.parametrize("algorithm", sorted(EXPECTED_FILES))
-def test_algorithm_trains_checkpoints_and_evaluates(algorithm):
+def test_algorithm_trains_checkpoints_and_evaluates(algorithm, memory_sink):
     result = train_tiny(algorithm, "--train.checkpoint-freq", "128")
     run = result.run
     assert result.status == "finished" and result.env_steps >= 256
     options = json.loads(run.options_file.read_text())
     assert options["agent"]["algorithm"] == algorithm and options["env"]["seed"] == 1
-    assert "checkpoint step-" in run.log_file.read_text()
 
     checkpoint = latest_checkpoint(run.checkpoints)
     assert checkpoint.env_steps == result.env_steps
+    # each checkpoint on disk has its record, in order, the last one the result's
+    on_disk = sorted(run.checkpoints.glob("step-*"))
+    recorded = [(r.path, r.env_steps, r.sha256) for r in memory_sink.records if r.type == "checkpoint"]
+    assert [path for path, _, _ in recorded] == [f"checkpoints/{path.name}" for path in on_disk]
+    assert len(recorded) >= 2 and recorded[-1][:2] == (f"checkpoints/{checkpoint.path.name}", result.env_steps)
+    assert all(len(sha) == 64 for _, _, sha in recorded)
     assert set(checkpoint.manifest["files"]) == EXPECTED_FILES[algorithm]
     assert all(len(entry["sha256"]) == 64 for entry in checkpoint.manifest["files"].values())
     assert verify_files(checkpoint) == []

@@ -41,6 +41,7 @@ class ExitStatus:
     text_lines: int = 0  # lines kept as log text
     bad_lines: int = 0  # lines that looked like records but were not valid ones (kept as text too)
     wrote_end: bool = False  # the worker wrote the run's end record (command and cleanrl runs)
+    left_behind: list[int] = field(default_factory=list)  # pids the worker ended once the program had exited
 
 
 def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:

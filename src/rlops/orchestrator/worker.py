@@ -247,7 +247,8 @@ class Worker:
         output.close()
         write_exit(self.run_dir, ExitStatus(exit_code=code, ended=time.time(), stopped=self.stopped,
                                             records=self.reader.records, text_lines=self.reader.text_lines,
-                                            bad_lines=self.reader.bad_lines, wrote_end=wrote_end))
+                                            bad_lines=self.reader.bad_lines, wrote_end=wrote_end,
+                                            left_behind=sorted(left)))
         return 0 if code == 0 else 1
 
 
