@@ -5,6 +5,7 @@ protocol; and after a kill -9 mid-run, ingesting again gives no duplicates and n
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -180,3 +181,18 @@ def test_a_terminal_run_killed_mid_run_is_ingested_again_without_duplicates_or_g
     assert ingest_log(store, log).records == 0  # again from the start: nothing twice
     assert_stored_once(store, "cut", logged)
     store.close()
+
+
+def test_the_store_is_fed_by_the_one_ingest_of_the_log_and_nothing_else():
+    """Read from the code (ast): ``RunStore.ingest`` is called only by ``store/ingest.py``, and its
+    ``ingest_log`` only by the two callers the record path names (and ``reindex`` beside it)."""
+    src = Path(__file__).resolve().parents[2] / "src" / "rlops"
+    callers: dict[str, set[str]] = {"ingest": set(), "ingest_log": set()}
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                if name in callers:
+                    callers[name].add(path.relative_to(src).as_posix())
+    assert callers["ingest"] == {"store/ingest.py"}
+    assert callers["ingest_log"] == {"store/ingest.py", "orchestrator/service.py", "sinks/sqlite.py"}
