@@ -160,7 +160,7 @@ class RayRuns:
         if refs:
             self.ray.wait(refs, num_returns=len(refs), timeout=READ_WAIT_S)
         for run, (offsets, ref) in asked.values():
-            self.service._guarded(run, lambda r, o=offsets, f=ref: self._take(r, o, f))
+            self.service.guarded(run, lambda r, o=offsets, f=ref: self._take(r, o, f))
 
     def _ask(self, run: dict[str, Any]) -> tuple[dict[str, int], Any]:
         run_dir = Path(run["run_dir"])
@@ -201,7 +201,7 @@ class RayRuns:
             self._note_node(run, run_dir, state)
             _append(run_dir / EVENTS_FILE, reply["data"].get(EVENTS_FILE, b""))
             _append(run_dir / OUTPUT_FILE, reply["data"].get(OUTPUT_FILE, b""))
-        self.service._ingest(run)
+        self.service.ingest_new(run)
         drained = all(offsets[name] + len(reply["data"][name]) >= reply["sizes"][name] for name in reply["data"])
         if reply["exit"] is not None and drained:
             self._settle(run, run_dir, state, ExitStatus(**reply["exit"]))
@@ -225,14 +225,14 @@ class RayRuns:
     def _settle(self, run: dict[str, Any], run_dir: Path, state: dict[str, Any], status: ExitStatus) -> None:
         stop = _read_json(run_dir / STOP_FILE)
         self._close(run_dir, state)
-        self.service._settle_exited(run["run_id"], status, stop is not None)
+        self.service.settle_exited(run["run_id"], status, stop is not None)
         if stop and stop.get("reason"):  # a reason given with the stop (a scheduler's) is the run's
             self.store.settle(run["run_id"], "stopped", stop["reason"], status.exit_code)
         self._end(run["run_id"], state)
 
     def _died(self, run: dict[str, Any], run_dir: Path, state: dict[str, Any], exc: Exception | None) -> None:
         """The actor is gone before the run's exit status came home."""
-        self.service._ingest(run)
+        self.service.ingest_new(run)
         self.handles.pop(run["run_id"], None)
         stop = _read_json(run_dir / STOP_FILE)
         if exc is not None and getattr(exc, "actor_init_failed", False):

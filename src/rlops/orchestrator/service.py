@@ -159,7 +159,7 @@ class TrainerService:
                 if run.get("backend") == "ray":
                     on_ray.append(run)  # supervised through its actor, below
                 else:
-                    self._guarded(run, self._supervise)
+                    self.guarded(run, self._supervise)
         for run in self.store.unsettled(since=time.time() - UNSETTLED_WINDOW_S):
             # Ended by its own end record (the exit code is still to add), or marked lost by a reader
             # that only saw a dead pid (rlops runs list): ingest the rest of its log, and settle it
@@ -168,7 +168,7 @@ class TrainerService:
                 if run.get("backend") == "ray":
                     on_ray.append(run)
                 else:
-                    self._guarded(run, self._finish_ended)
+                    self.guarded(run, self._finish_ended)
         if on_ray:
             try:
                 self.ray_runs.tick(on_ray)
@@ -182,7 +182,7 @@ class TrainerService:
             self._ray = ray_backend.RayRuns(self)
         return self._ray
 
-    def _guarded(self, run: dict[str, Any], step: Any) -> None:
+    def guarded(self, run: dict[str, Any], step: Any) -> None:
         """One run's step; a failure (a record the store cannot take...) is logged once per round and
         never keeps the other runs from being supervised or the queue from moving."""
         try:
@@ -191,25 +191,25 @@ class TrainerService:
             log.warning("run %s: supervision failed this round: %s: %s", run["run_id"], type(exc).__name__, exc)
 
     def _finish_ended(self, run: dict[str, Any]) -> None:
-        self._ingest(run)
+        self.ingest_new(run)
         exit_status = read_exit(Path(run["run_dir"]))
         if exit_status is not None:
-            self._settle_exited(run["run_id"], exit_status, (Path(run["run_dir"]) / STOP_FILE).exists())
+            self.settle_exited(run["run_id"], exit_status, (Path(run["run_dir"]) / STOP_FILE).exists())
 
     def _supervise(self, run: dict[str, Any]) -> None:
         run_id, run_dir = run["run_id"], Path(run["run_dir"])
-        self._ingest(run)
+        self.ingest_new(run)
         exit_status = read_exit(run_dir)
         pid = self._worker_pid(run_dir)
         stop = _read_json(run_dir / STOP_FILE)
         if exit_status is not None:
-            self._ingest(run)  # what the worker wrote before it left
-            self._settle_exited(run_id, exit_status, stop is not None)
+            self.ingest_new(run)  # what the worker wrote before it left
+            self.settle_exited(run_id, exit_status, stop is not None)
         elif pid is None:
             if run["status"] == "running" and time.time() - (run["started"] or 0) > LAUNCH_TIMEOUT_S:
                 self.store.settle(run_id, "lost", "its launch was interrupted (no worker started)", None)
         elif not alive(pid):
-            self._ingest(run)
+            self.ingest_new(run)
             status = "stopped" if stop else "lost"
             reason = "killed after the stop grace period" if stop else \
                 "its processes are gone without an exit status (killed while nobody watched?)"
@@ -221,7 +221,8 @@ class TrainerService:
                 write_json_atomic(run_dir / STOP_FILE, {**stop, "killed": time.time()})
             signal_group(pid, signal.SIGKILL)
 
-    def _settle_exited(self, run_id: str, exit_status: Any, stop_asked: bool) -> None:
+    def settle_exited(self, run_id: str, exit_status: Any, stop_asked: bool) -> None:
+        """A run whose program has exited: its end record's status if it wrote one, else the exit's."""
         run = self.store.get_run(run_id)
         code = exit_status.exit_code
         if run["exit_code"] is not None:
@@ -239,7 +240,8 @@ class TrainerService:
         self.store.settle(run_id, status, reason, code)
         log.info("run %s %s%s", run_id, status, f" ({reason})" if reason else "")
 
-    def _ingest(self, run: dict[str, Any]) -> None:
+    def ingest_new(self, run: dict[str, Any]) -> None:
+        """What the run's log holds beyond the store's ``ingested_bytes``, into the store."""
         log_path = Path(run["log_path"]) if run["log_path"] else None
         if log_path is None or not log_path.exists():
             return
@@ -257,7 +259,7 @@ class TrainerService:
             run_dir = Path(run["run_dir"])
             read_launch(run_dir)  # a launch file that cannot be read fails here, loudly
             if run.get("backend") == "ray":
-                self._guarded(run, lambda r: self.ray_runs.submit(r))  # Ray places it; a failure: next round
+                self.guarded(run, lambda r: self.ray_runs.submit(r))  # Ray places it; a failure: next round
                 continue
             pid = spawn_worker(run_dir.resolve())
             write_json_atomic(run_dir / WORKER_FILE, {"pid": pid, "started": time.time()})
