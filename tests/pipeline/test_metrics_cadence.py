@@ -30,7 +30,8 @@ def loss_steps(metrics: list[Metrics]) -> list[int]:
 def test_ppo_with_long_rollouts_records_statistics_every_n_steps_and_losses_at_each_update():
     # One rollout is 2 x 128 = 256 env steps: SB3 alone would write one record per rollout.
     result = train_tiny("ppo", "--agent.hyperparams", '{"n_steps": 128, "n_epochs": 1}', "--train.batch-size", "128",
-                        "--metrics.every-steps", "64", "--train.checkpoint-freq", "0", "--eval.episodes", "1", steps=512)
+                        "--metrics.every-steps", "64", "--train.checkpoint-freq", "0", "--eval.episodes", "1",
+                        steps=512)
     metrics = metrics_of(result.run.path)
     assert [m.env_steps for m in statistics(metrics)] == [64, 128, 192, 256, 320, 384, 448, 512]
     for record in statistics(metrics):
@@ -52,7 +53,7 @@ def test_a_learner_updating_every_few_steps_writes_its_losses_at_most_once_per_c
     steps = loss_steps(metrics)
     assert steps == [130, 260, 390, result.env_steps]  # the last update's too, at the end
     assert steps == sorted(set(steps)) and steps[-1] <= result.env_steps
-    assert [s // 128 for s in steps] == sorted(set(s // 128 for s in steps))  # one per window
+    assert [s // 128 for s in steps] == sorted({s // 128 for s in steps})  # one per window
     assert [m.env_steps for m in statistics(metrics)] == [128, 256, 384, 512, result.env_steps]
 
 

@@ -25,7 +25,7 @@ GRACE = 0.5
 SLOW_UPDATE = ["--agent.algorithm", "ppo", "--env.env-id", "CartPole-v1", "--env.n-envs", "2",
                "--agent.hyperparams", '{"n_steps": 64, "n_epochs": 2000}', "--train.batch-size", "128",
                "--agent.net-arch", "[32]", "--train.total-timesteps", "1024", "--env.seed", "3",
-               "--train.device", "cpu", "--eval.episodes", "1"]
+               "--train.device", "cpu", "--eval.episodes", "1", "--metrics.every-steps", "128"]
 
 
 def service(*args: str) -> TrainerService:
@@ -60,7 +60,7 @@ def test_a_stop_during_a_long_update_ends_stopped_with_a_checkpoint_at_the_rollo
     svc = service()
     run_id = svc.start("rlops", SLOW_UPDATE, name="slow")
     run_dir = Path("rlruns/slow")
-    # SB3 dumps the first rollout's metrics right before its update: the update is under way.
+    # The first rollout's statistics are written at its last step, right before its update: the update is under way.
     wait_for_record(run_dir / "train_log.jsonl", "metrics")
     assert svc.stop(run_id) == "stopping"
     run = settle(svc, run_id)
