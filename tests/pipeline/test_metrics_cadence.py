@@ -9,6 +9,7 @@ import pytest
 
 from rlops.events.reader import read_records
 from rlops.events.schema import Metrics
+from rlops.events.validate import validate_log
 from tests.helpers import train_tiny
 from tests.pipeline.vector.helpers import train_vector_tiny
 
@@ -16,7 +17,9 @@ STATISTICS = ("done_rate", "trunc_rate", "reset_rate", "reward_mean", "entropy_m
 
 
 def metrics_of(run_dir: Path) -> list[Metrics]:
-    return [record for _, record in read_records(run_dir / "train_log.jsonl") if isinstance(record, Metrics)]
+    log = run_dir / "train_log.jsonl"
+    assert validate_log(log).ok  # among the rules: env_steps and opt_steps never decrease
+    return [record for _, record in read_records(log) if isinstance(record, Metrics)]
 
 
 def statistics(metrics: list[Metrics]) -> list[Metrics]:
