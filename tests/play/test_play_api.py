@@ -65,7 +65,9 @@ async def drive(url: str, script, origin: str | None = None) -> list:  # noqa: A
     return received
 
 
-async def until(received: list, predicate, timeout: float = 20.0) -> dict:  # noqa: ANN001
+async def until(received: list, predicate, timeout: float = 60.0) -> dict:  # noqa: ANN001
+    # As patient as the relay (SESSION_START_S): an agent session imports torch and loads its model
+    # before its first frame, which took over 20 s at load 12 on this 2-core machine.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for message in received:

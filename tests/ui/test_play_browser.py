@@ -57,7 +57,8 @@ def start_session(page, base: str, mode: str = "human", model: str | None = None
         page.locator('[data-testid="play-model"]').select_option(model)
     page.locator('[data-testid="play-start"]').click()
     page.wait_for_function("() => { const img = document.querySelector('img[data-testid=\"play-frame\"]');"
-                           " return img && img.complete && img.naturalWidth === 600; }", timeout=30_000)
+                           " return img && img.complete && img.naturalWidth === 600; }",
+                           timeout=60_000)  # as patient as the relay: an agent session loads torch and its model first
     return page.locator('[data-testid="play-run-link"]').inner_text()
 
 
