@@ -73,7 +73,8 @@ class EpisodeBuffer:
         np.savez(temp, observations=np.asarray(self.observations, dtype=self.observation_dtype),
                  actions=np.asarray(self.actions, dtype=self.action_dtype),
                  rewards=np.asarray(self.rewards, dtype=np.float64),
-                 terminations=np.asarray(self.terminations, dtype=bool), truncations=np.asarray(truncations, dtype=bool))
+                 terminations=np.asarray(self.terminations, dtype=bool),
+                 truncations=np.asarray(truncations, dtype=bool))
         os.replace(temp, path)
         return path
 
