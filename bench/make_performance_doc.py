@@ -157,6 +157,44 @@ def ui(data: dict) -> tuple[list[str], Rows]:
                    ("record to browser over SSE p95 < 250 ms", f"{sse['p95_ms']:.0f} ms", verdict(sse["p95_ms"] < 250))]
 
 
+def datasets(data: dict) -> tuple[list[str], Rows]:
+    lines = [f"`rlops dataset record`: {data['episodes']} episodes, {data['transitions']:,} transitions, "
+             f"{data['record_transitions_per_s']:,.0f} transitions/s; "
+             f"`import`: {data['import_transitions_per_s']:,.0f} transitions/s."]
+    adapter = data.get("adapter")
+    if not adapter or "ratios" not in adapter:  # no d3rlpy interpreter, or the older single ratio
+        return lines, []
+    median, ratios = adapter["median"], adapter["ratios"]
+
+    def ratio(name: str) -> str:
+        r = ratios[name]
+        return f"{r['median']:.3f} [{r['min']:.3f}-{r['max']:.3f}]"
+    ours = median["adapter"]
+    lines += ["", f"DiscreteCQL, {adapter['steps']:,} gradient steps in epochs of {adapter['steps_per_epoch']:,}, "
+                  f"{adapter['eval_episodes']} evaluation episodes an epoch, {adapter['rounds']} rounds "
+                  "(medians; ratios paired within a round).", "",
+              "| | wall s | CPU s |", "|---|---|---|",
+              f"| d3rlpy `fit` | {median['fit']['wall_s']:.2f} | {median['fit']['cpu_s']:.2f} |",
+              f"| `fit` + its `EnvironmentEvaluator` | {median['fit_eval']['wall_s']:.2f} | "
+              f"{median['fit_eval']['cpu_s']:.2f} |",
+              f"| adapter, whole run | {ours['wall_s']:.2f} | {ours['cpu_s']:.2f} |",
+              f"| adapter, its training loop | {ours['train_s']:.2f} | {ours['train_cpu_s']:.2f} |",
+              "", "| ratio | wall | CPU |", "|---|---|---|",
+              f"| training loop / `fit` | {ratio('loop_wall')} | {ratio('loop_cpu')} |",
+              f"| whole run / `fit` | {ratio('end_to_end_wall')} | {ratio('end_to_end_cpu')} |",
+              f"| whole run / `fit` + evaluator | {ratio('vs_fit_eval_wall')} | {ratio('vs_fit_eval_cpu')} |",
+              "", f"Outside d3rlpy's loop, in the same adapter runs: "
+                  f"{1 - ours['train_s'] / ours['wall_s']:.1%} of the wall time, "
+                  f"{1 - ours['train_cpu_s'] / ours['cpu_s']:.1%} of the CPU time (read the HDF5 file "
+                  f"{ours.get('load_dataset_s', 0):.2f} s, evaluate {ours.get('evaluate_s', 0):.2f} s, export and hash "
+                  f"checkpoints {ours.get('write_checkpoint_s', 0):.2f} s, wall)."]
+    loop = max(ratios["loop_wall"]["median"], ratios["loop_cpu"]["median"])
+    rows = [("offline adapter's training throughput within 5% of d3rlpy's `fit`",
+             f"loop {ratios['loop_wall']['median']:.3f} wall, {ratios['loop_cpu']['median']:.3f} CPU; whole run "
+             f"{ratios['end_to_end_wall']['median']:.2f} wall", verdict(loop <= 1.05))]
+    return lines, rows
+
+
 def unknown(data: dict) -> tuple[list[str], Rows]:
     """A benchmark this script does not know: its top-level figures as they are."""
     lines = ["| figure | value |", "|---|---|"]
@@ -174,6 +212,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict], tuple[list[str], Rows]]]] = {
     "registry": ("Registry (`bench_registry.py`)", registry),
     "policy_server": ("Policy server (`bench_policy_server.py`)", policy_server),
     "ui": ("Dashboard (`bench_ui.py`)", ui),
+    "datasets": ("Datasets and the offline runner (`bench_datasets.py`)", datasets),
 }
 
 
