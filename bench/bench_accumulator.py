@@ -7,7 +7,7 @@ Every measurement is ``--steps`` vector steps; in each round every variant runs 
 rotated between rounds, so the env step and the accumulator are timed side by side under the same
 load. Inputs are realistic and pre-generated: rewards, terminated and truncated come from the env
 itself (random actions), plus resets, actions, float32 values, float32 logits (N, 2) and one
-float64 info array; (i) as NumPy arrays, (ii) as torch CPU tensors. ``emit`` is timed on its
+float64 info array; (i) as NumPy arrays, (ii) as torch CPU tensors. ``take_window`` is timed on its
 own, at one record per 100 and per 10 steps. The naive approach (what the accumulator avoids):
 a torch ``log_softmax`` entropy over the logits and ``torch.quantile`` p10/p50/p90 of the values,
 every step, kept in tensors (no host sync), timed with one torch thread and with torch's default
@@ -89,7 +89,7 @@ def time_accumulator(pool: list[dict[str, Any]], steps: int, every: int, device_
         env_steps += len(batch["rewards"])
         if (i + 1) % every == 0:
             started = time.perf_counter()
-            record = accumulator.emit(env_steps, i, wall_time_s=float(i + 1))
+            record = accumulator.take_window(env_steps, i, wall_time_s=float(i + 1))
             emit_s += time.perf_counter() - started
             emits += 1
     assert "entropy_mean" in record and "x_position_p50" in record and record["action_hist"], record
@@ -146,7 +146,7 @@ def host_transfers(pool: list[dict[str, Any]], records: int = 3, every: int = 10
             accumulator.update(**counted)
         stepping += CountingTensor.transfers
         CountingTensor.transfers = 0
-        record = accumulator.emit((r + 1) * every, wall_time_s=float(r + 1))
+        record = accumulator.take_window((r + 1) * every, wall_time_s=float(r + 1))
         per_record = max(per_record, CountingTensor.transfers)
         assert "entropy_mean" in record and "x_position_p90" in record, record
     return stepping, per_record

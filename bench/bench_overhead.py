@@ -34,7 +34,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from rlops.events.accumulator import MetricsAccumulator
 from rlops.options import resolve_options
-from rlops.pipeline.sb3.logger import event_logger
+from rlops.pipeline.sb3.logger import telemetry_logger
 from rlops.pipeline.telemetry import TelemetryCallback
 from rlops.sinks.base import RunContext
 from rlops.sinks.recorder import RunRecorder, new_trace_id
@@ -99,7 +99,7 @@ def rlops_telemetry(steps: int, seed: int, workdir: Path, sinks: tuple[str, ...]
     for sink in built:  # remote backends open (and import) on their own thread: not part of the steady cost
         sink.wait_open(120) if hasattr(sink, "wait_open") else None
     telemetry = TelemetryCallback(recorder, MetricsAccumulator())
-    model.set_logger(event_logger(telemetry))
+    model.set_logger(telemetry_logger(telemetry))
     clocks = Clocks()
     started, cpu, main_cpu = time.perf_counter(), time.process_time(), time.thread_time()
     model.learn(steps, callback=telemetry)

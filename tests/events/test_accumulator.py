@@ -75,7 +75,7 @@ def test_every_quantity_matches_the_numpy_reference(kind, envs, monkeypatch):
 
     for batch in steps:
         accumulator.update(**(batch if kind == "numpy" else as_torch(batch)))
-    record = accumulator.emit(env_steps=envs * STEPS, opt_steps=7, wall_time_s=2.0)
+    record = accumulator.take_window(env_steps=envs * STEPS, opt_steps=7, wall_time_s=2.0)
     expected = reference(steps)
     for key, value in expected.items():
         assert record[key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
@@ -92,21 +92,21 @@ def test_log_probs_estimate_entropy_when_no_logits():
     log_probs = [np.log(rng.uniform(0.1, 0.9, 16)) for _ in range(5)]
     for lp in log_probs:
         accumulator.update(np.ones(16), np.zeros(16, bool), np.zeros(16, bool), log_probs=torch.as_tensor(lp))
-    record = accumulator.emit(80, wall_time_s=1.0)
+    record = accumulator.take_window(80, wall_time_s=1.0)
     assert record["entropy_mean"] == pytest.approx(-np.concatenate(log_probs).mean())
 
 
 def test_windows_reset_and_sps_counts_only_the_window():
     accumulator = MetricsAccumulator()
     accumulator.update(np.ones(8), np.zeros(8, bool), np.zeros(8, bool))
-    first = accumulator.emit(8, wall_time_s=1.0)
+    first = accumulator.take_window(8, wall_time_s=1.0)
     for _ in range(3):
         accumulator.update(np.full(8, 3.0), np.ones(8, bool), np.zeros(8, bool))
-    second = accumulator.emit(32, wall_time_s=1.5)
+    second = accumulator.take_window(32, wall_time_s=1.5)
     assert first["reward_mean"] == 1.0 and first["done_rate"] == 0.0
     assert second["reward_mean"] == 3.0 and second["done_rate"] == 1.0
     assert second["sps"] == pytest.approx(24 / 0.5)
-    empty = accumulator.emit(32, wall_time_s=2.0)
+    empty = accumulator.take_window(32, wall_time_s=2.0)
     assert empty["sps"] == second["sps"] and "reward_mean" not in empty  # a record of losses only
 
 
@@ -114,14 +114,14 @@ def test_the_sample_keeps_the_newest_values_within_its_budget():
     accumulator = MetricsAccumulator(info_keys=("x",), sample_size=100)
     for step in range(50):
         accumulator.update(np.zeros(10), np.zeros(10, bool), np.zeros(10, bool), infos={"x": np.full(10, step)})
-    record = accumulator.emit(500, wall_time_s=1.0)
+    record = accumulator.take_window(500, wall_time_s=1.0)
     assert record["x_p10"] >= 40 and 48 <= record["x_p90"] <= 49  # only the last ~10 steps remain
 
 
 def test_non_finite_results_are_dropped_and_counted():
     accumulator = MetricsAccumulator()
     accumulator.update(np.array([1.0, np.nan]), np.zeros(2, bool), np.zeros(2, bool), values=np.array([np.inf, 1.0]))
-    record = accumulator.emit(2, wall_time_s=1.0)
+    record = accumulator.take_window(2, wall_time_s=1.0)
     assert "reward_mean" not in record and "value_mean" not in record
     assert record["nonfinite"] == 3 and record["done_rate"] == 0.0
 
@@ -130,7 +130,7 @@ def test_histogram_grows_when_the_action_count_is_unknown():
     accumulator = MetricsAccumulator()
     accumulator.update(np.zeros(3), np.zeros(3, bool), np.zeros(3, bool), actions=np.array([0, 1, 1]))
     accumulator.update(np.zeros(3), np.zeros(3, bool), np.zeros(3, bool), actions=np.array([3, 3, 0]))
-    assert accumulator.emit(6, wall_time_s=1.0)["action_hist"] == [2, 2, 0, 2]
+    assert accumulator.take_window(6, wall_time_s=1.0)["action_hist"] == [2, 2, 0, 2]
 
 
 class CountingTensor(torch.Tensor):
@@ -157,5 +157,5 @@ def test_one_host_transfer_per_record():
         tensors["infos"] = {k: v.as_subclass(CountingTensor) for k, v in tensors["infos"].items()}
         accumulator.update(**tensors)
     assert CountingTensor.transfers == 0  # nothing leaves the device while stepping
-    accumulator.emit(ENVS * STEPS, wall_time_s=1.0)
+    accumulator.take_window(ENVS * STEPS, wall_time_s=1.0)
     assert CountingTensor.transfers == 1

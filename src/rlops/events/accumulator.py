@@ -182,13 +182,14 @@ class MetricsAccumulator:
 
     # -- once per record ----------------------------------------------------------------------
 
-    def emit(self, env_steps: int, opt_steps: int = 0, wall_time_s: float = 0.0) -> dict[str, Any]:
-        """The record's fields for the window since the last call (one host transfer), then reset."""
-        return self.emit_with(env_steps, opt_steps, wall_time_s)[0]
+    def take_window(self, env_steps: int, opt_steps: int = 0, wall_time_s: float = 0.0) -> dict[str, Any]:
+        """The metrics record's fields for the window since the last call (one host transfer); the
+        window starts again. It writes nothing: the caller makes the record and emits it."""
+        return self.take_window_with(env_steps, opt_steps, wall_time_s)[0]
 
-    def emit_with(self, env_steps: int, opt_steps: int = 0, wall_time_s: float = 0.0,
-                  extra: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """``emit``, with the producer's own tensors (``extra``: name -> tensor of any shape, e.g. a
+    def take_window_with(self, env_steps: int, opt_steps: int = 0, wall_time_s: float = 0.0,
+                         extra: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """``take_window``, with the producer's own tensors (``extra``: name -> tensor of any shape, e.g. a
         trainer's losses) moved to the host in the same one transfer; returned as flat float64 arrays."""
         extra_host = _extra_to_host(extra) if extra and not self.transitions else {}
         record: dict[str, Any] = {"env_steps": int(env_steps), "opt_steps": int(opt_steps),

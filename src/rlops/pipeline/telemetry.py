@@ -143,7 +143,7 @@ class TelemetryCallback(BaseCallback):
     def _record_statistics(self) -> None:
         steps = self.num_timesteps
         self._next_statistics = self._next_multiple(steps)
-        window = self.accumulator.emit(steps, updates_done(self.model), time.monotonic() - self.started)
+        window = self.accumulator.take_window(steps, updates_done(self.model), time.monotonic() - self.started)
         values = {key: value for key, value in window.items() if key not in _FIELDS}
         values.update(self._logged)
         values.update(episode_means(self.model))

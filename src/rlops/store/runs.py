@@ -286,7 +286,7 @@ class _RunIngest:
                 steps = getattr(record, "env_steps", None)
                 events.append((run_id, record.seq, record.type, record.t, steps,
                                json.dumps(to_dict(record), separators=(",", ":"))))
-                best_eval = self._other(record, update, artifacts, best_eval)
+                best_eval = self._event_fields(record, update, artifacts, best_eval)
         for key, (steps, values) in points.items():
             append_points(db, run_id, key, steps, values)
             self.stats.points += len(steps)
@@ -310,7 +310,9 @@ class _RunIngest:
             series[1].append(value)
         update["env_steps"], update["opt_steps"], update["sps"] = step, record.opt_steps, record.sps
 
-    def _other(self, record: Record, update: dict, artifacts: list, best_eval: float | None) -> float | None:
+    def _event_fields(self, record: Record, update: dict, artifacts: list, best_eval: float | None) -> float | None:
+        """What an event record (any but metrics and episodes) changes in its run's row: into
+        ``update`` and ``artifacts``; returns the best evaluation so far."""
         if isinstance(record, Meta):
             config = self.config = dict(record.config)
             update.update(config=json.dumps(config), seed=record.seed, trace_id=record.trace_id, status="running",

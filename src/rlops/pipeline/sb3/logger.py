@@ -63,6 +63,6 @@ class EventLogger(Logger):
         super().record(key, value, exclude)
 
 
-def event_logger(callback: Any) -> Logger:
-    """The logger for a model that ``callback`` (a ``TelemetryCallback``) reports."""
+def telemetry_logger(callback: Any) -> Logger:
+    """The SB3 logger that hands what a model's learner logs to ``callback`` (its ``TelemetryCallback``)."""
     return EventLogger(callback.take_logged, lambda: callback.num_timesteps)

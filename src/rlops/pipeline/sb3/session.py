@@ -39,7 +39,7 @@ from rlops.pipeline.sb3.agent_state import AgentSnapshot, capture_agent, kept_rn
 from rlops.pipeline.sb3.algorithms import build_model, check_compatible
 from rlops.pipeline.sb3.budget import plan
 from rlops.pipeline.sb3.counters import updates_done
-from rlops.pipeline.sb3.logger import event_logger
+from rlops.pipeline.sb3.logger import telemetry_logger
 from rlops.pipeline.sb3.observations import wrap_observations
 from rlops.pipeline.sb3.warm_start import apply_init
 from rlops.pipeline.stopping import StopProgress, stop_on_signals
@@ -105,7 +105,7 @@ class TrainingSession:
         metrics = options.metrics
         self.telemetry = TelemetryCallback(recorder, MetricsAccumulator(info_keys=tuple(metrics.info_keys)),
                                            info_keys=tuple(metrics.info_keys), every_steps=metrics.every_steps)
-        model.set_logger(event_logger(self.telemetry))
+        model.set_logger(telemetry_logger(self.telemetry))
         self.saved: list[Checkpoint] = []
         self.progress = StopProgress(run.path)
         self.stop = StopFlag(on_stop=self.progress.acknowledge)

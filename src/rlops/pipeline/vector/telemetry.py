@@ -109,7 +109,7 @@ class RolloutTelemetry:
         extra.update(window=self.window, ended=self.ended_rows[:rows], returns=self.return_rows[:rows],
                      lengths=self.length_rows[:rows])
         wall = self.wall_offset + time.monotonic() - self.started
-        fields, host = self.accumulator.emit_with(env_steps, opt_steps, wall, extra)
+        fields, host = self.accumulator.take_window_with(env_steps, opt_steps, wall, extra)
         values = {k: v for k, v in fields.items() if k not in ("env_steps", "opt_steps", "wall_time_s", "sps")}
         for name, value in host.items():
             if name.startswith("update:"):
