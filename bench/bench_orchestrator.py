@@ -73,7 +73,7 @@ def main() -> None:
     service = TrainerService(options)
     runs = [service.start("command", [sys.executable, str(PROGRAM), str(args.rate), str(args.seconds)],
                           name=f"steady-{i:02d}") for i in range(args.runs)]
-    store = RunStore(options.registry.db_path)
+    store = RunStore(options.store.db_path)
     seen: dict[str, list[tuple[int, float]]] = {run: [] for run in runs}  # (ingested_seq, when first seen)
     load = [os.getloadavg()[0]]
     started = time.time()

@@ -264,7 +264,7 @@ class Server:
         self.stopping = threading.Event()
         self.supervisor = threading.Thread(target=supervise, args=(options, self.stopping), daemon=True)
         self.supervisor.start()
-        self.server = uvicorn.Server(uvicorn.Config(create_app(options.registry.db_path, options), host="127.0.0.1",
+        self.server = uvicorn.Server(uvicorn.Config(create_app(options.store.db_path, options), host="127.0.0.1",
                                                     port=0, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -428,7 +428,7 @@ def measure_sse(browser, url: str, options, workdir: Path, rate: float, seconds:
         if tail.is_alive():
             tail.join(5)
         context.close()
-    with RunStore(options.registry.db_path) as store:  # settled by the supervisor before the directory goes
+    with RunStore(options.store.db_path) as store:  # settled by the supervisor before the directory goes
         deadline = time.monotonic() + 20
         while store.get_run(run_id)["status"] in ("queued", "running") and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -536,7 +536,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     os.chdir(workdir)
     options = resolve_options(environ={}, args=["--orchestrator.max-concurrent", "100000"]).options
-    db_path, root = options.registry.db_path, Path(options.store.model_dir)
+    db_path, root = options.store.db_path, Path(options.store.model_dir)
     load = [os.getloadavg()[0]]
     with RunStore(db_path) as store:
         ingest_s = build_big_run(store, root, args.points)

@@ -8,7 +8,7 @@ It prints schema v1 records on stdout, one per line (``meta``, ``metrics``, ``ep
 ``checkpoint``, ``eval``): the run's log. It writes its Q-table in the Q-table checkpoint format
 (``rlops.pipeline.qtable``: a .npy array plus a manifest of hashes, loaded without unpickling) under
 ``$RLOPS_RUN_DIR/checkpoints/``, registers it in the registry named by the usual options
-(``RL_REGISTRY_DB_PATH`` ...), evaluates it greedily and applies the registry's validation rules,
+(``RL_STORE_DB_PATH`` ...), evaluates it greedily and applies the registry's validation rules,
 so the play page can deploy it in agent and hybrid modes. docs/agents.md explains the contract.
 """
 
@@ -73,7 +73,7 @@ def register(path: Path, env_id: str, steps: int, evaluation: tuple[float, float
     from rlops.store.registry import Registry
 
     options = resolve_options(environ=dict(os.environ), args=[]).options
-    registry = Registry(options.registry.db_path)
+    registry = Registry(options.store.db_path)
     try:
         model_id = registry.add(path, "qlearning", env_id, total_timesteps=steps, run_id=os.environ.get("RLOPS_RUN_ID"))
         registry.set_evaluation(model_id, *evaluation, episodes)

@@ -22,7 +22,7 @@ def test_the_form_is_generated_from_the_option_schema_and_checks_each_field():
         names = [section["name"] for section in sections]
         assert names[:5] == ["env", "obs", "feature", "agent", "train"] and "ui" not in names and "serve" not in names
         fields = {field["option"]: field for section in sections for field in section["fields"]}
-        assert "store.model_dir" not in fields and "registry.db_path" not in fields  # the server decides these
+        assert "store.model_dir" not in fields and "store.db_path" not in fields  # the server decides these
         steps = fields["train.total_timesteps"]
         assert steps["type"] == "integer" and steps["minimum"] == 1 and steps["default"] == 100_000
         assert fields["obs.normalize"]["choices"] == ["none", "obs", "reward", "all"]

@@ -39,7 +39,7 @@ def test_beyond_loopback_a_blank_token_gets_a_generated_one_that_every_request_n
     token = token_for(options.ui.host, options.ui.token)
     assert token and len(token) >= 24 and token.strip() == token
     # Configured for every interface, served on loopback only: the guard decides as it would there.
-    with serving(RequestGuard(create_app(options.registry.db_path, options), options.ui.host, token)) as client:
+    with serving(RequestGuard(create_app(options.store.db_path, options), options.ui.host, token)) as client:
         port = client.base_url.port
         for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer"},
                         {"Authorization": f"Bearer {blank}"}):

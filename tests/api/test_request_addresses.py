@@ -113,7 +113,7 @@ def test_every_option_that_names_an_address_a_listener_or_a_path_is_marked():
     marked = {spec.dotted: spec.names for spec in option_specs()}
     assert marked["store.endpoint_url"] == "address" and marked["store.tracking_uri"] == "uri"
     assert marked["metrics.endpoint"] == "address" and marked["agent.hyperparams"] == "kwargs"
-    assert marked["registry.db_path"] == marked["store.model_dir"] == "path" and marked["ui.host"] == "listen"
+    assert marked["store.db_path"] == marked["store.model_dir"] == "path" and marked["ui.host"] == "listen"
 
 
 def test_every_marked_run_option_refuses_a_place_outside_the_server_over_http():

@@ -32,5 +32,5 @@ def test_a_store_set_by_flag_is_carried_into_the_printed_commands(capsys):
     assert main(["train", *tiny_args("a2c"), "--registry.db-path", "elsewhere.db", "--store.run-name", "flagged"]) == 0
     out = capsys.readouterr()[0]
     show = _printed(out, "store:")[0]
-    assert show[-2:] == ["--registry.db-path", "elsewhere.db"]
+    assert show[-2:] == ["--store.db-path", "elsewhere.db"]  # given by its old name, said by its new
     assert main(show[1:]) == 0 and "flagged" in capsys.readouterr()[0]

@@ -109,5 +109,5 @@ def test_option_values_that_look_like_shell_or_templates_stay_data(tmp_path):
     # An option value with the same text is data too: it resolves to itself and never adds an option.
     options = resolve_options(environ={}, args=["--store.experiment-name", hostile]).options
     assert options.store.experiment_name == hostile
-    assert str(options.registry.db_path) != "/tmp/x"
+    assert str(options.store.db_path) != "/tmp/x"
     service.close()

@@ -27,7 +27,7 @@ def test_every_checkpoint_record_is_one_row_and_every_eval_record_its_score():
     run = result.run.path
     checkpoints, evals = records_of(run, CheckpointRecord), records_of(run, EvalRecord)
     assert [r.env_steps for r in checkpoints] == [40, 80, 120] and [r.env_steps for r in evals] == [80, 120]
-    registry = Registry(result.options.registry.db_path)
+    registry = Registry(result.options.store.db_path)
     try:
         rows = registry.list(run_id=result.run.name)
     finally:

@@ -168,7 +168,7 @@ def killed_run(name: str, *args: str) -> Path:
         sink.shutdown()  # and no end record
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    store = RunStore(options.registry.db_path)
+    store = RunStore(options.store.db_path)
     store.register_run(name, run.path.resolve(), run.events_file.resolve(), pid=dead.pid)
     store.close()
     return run.path

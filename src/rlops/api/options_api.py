@@ -31,7 +31,7 @@ from rlops.options.values import check_value
 # What a run is made of. infer, serve, ui and orchestrator configure the servers themselves.
 RUN_SECTIONS = ("env", "obs", "feature", "agent", "train", "eval", "store", "registry", "metrics", "traces", "logs")
 # The orchestrator decides these for every run it starts (its directory, name and database).
-DECIDED_BY_THE_SERVER = {"store.run_name", "store.model_dir", "registry.db_path", "train.resume"}
+DECIDED_BY_THE_SERVER = {"store.run_name", "store.model_dir", "store.db_path", "train.resume"}
 SCALARS = {"integer", "number", "string", "boolean"}
 BOUNDS = {"minimum": "minimum", "maximum": "maximum", "exclusiveMinimum": "exclusive_minimum",
           "exclusiveMaximum": "exclusive_maximum"}

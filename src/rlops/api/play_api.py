@@ -181,7 +181,7 @@ async def relay(websocket: WebSocket, reader: asyncio.StreamReader, writer: asyn
 
 def model_path(options: Options, model_id: int, env_id: str) -> str:
     """A registered model's checkpoint, if it may act: validated (its evaluation passed)."""
-    registry = Registry(options.registry.db_path)
+    registry = Registry(options.store.db_path)
     try:
         row = registry.get(model_id)
     finally:

@@ -169,7 +169,7 @@ def initial_policy(options: Options, checkpoint: Any = None) -> Policy:
         path = checkpoint if isinstance(checkpoint, Path) else checkpoint.path
         row = None
         if options.registry.enable:
-            registry = Registry(options.registry.db_path)
+            registry = Registry(options.store.db_path)
             try:
                 row = registry.by_path(path.resolve())
             finally:
@@ -178,7 +178,7 @@ def initial_policy(options: Options, checkpoint: Any = None) -> Policy:
             return QTablePolicy(checkpoint, model_row=row)
         return ServedPolicy(checkpoint, device=device, model_row=row)
     infer = options.infer
-    registry = Registry(options.registry.db_path)
+    registry = Registry(options.store.db_path)
     try:
         load_best = infer.load_best or (infer.model_id is None and infer.status is None)
         row = choose_model(registry, infer.model_id, load_best, infer.env_id, infer.status, infer.allow_unvalidated)
@@ -198,7 +198,7 @@ def serve(options: Options, policy: Policy, ready: Any = None) -> None:
     holder = PolicyHolder(policy)
     swapper = None
     if serve_options.hotswap != "off" and options.registry.enable:
-        swapper = Hotswapper(holder, options.registry.db_path, serve_options.hotswap, serve_options.poll_interval,
+        swapper = Hotswapper(holder, options.store.db_path, serve_options.hotswap, serve_options.poll_interval,
                              device=_device(options))
         swapper.start()
     hotswap = serve_options.hotswap if swapper is not None else "off"  # no registry to follow: off, whatever was asked

@@ -48,7 +48,7 @@ class ImportRequest(BaseModel):
 def add_registry_routes(app: FastAPI, db_path: str | Path, options: Options | None) -> None:
     settings = options or Options()
     evaluating = settings.model_copy(deep=True)  # its score goes to this server's registry
-    evaluating.registry.db_path = str(db_path)
+    evaluating.store.db_path = str(db_path)
 
     def registry() -> Iterator[Registry]:
         opened = Registry(db_path)

@@ -34,7 +34,7 @@ def _open(ctx: typer.Context, config: Path | None, what: str | None = None,
     if what and required and not positionals:
         raise UsageError(f"no {what} given", hint="rlops dataset list shows the datasets")
     options = resolve_options(config=config, args=flags).options
-    catalog = DatasetCatalog(options.store.model_dir, options.registry.db_path)
+    catalog = DatasetCatalog(options.store.model_dir, options.store.db_path)
     return catalog, options, positionals[0] if positionals else None
 
 

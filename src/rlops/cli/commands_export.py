@@ -26,7 +26,7 @@ def export(ctx: typer.Context, to: str = typer.Option(..., "--to", help=f"one of
         raise UsageError("give one run", hint="rlops export RUN --to mlflow (its id, directory or train_log.jsonl)")
     overrides = resolve_options(config=config, args=args)
     options = overrides.options
-    run_dir = resolve_run(positionals[0], options.registry.db_path, options.store.model_dir).require_dir()
+    run_dir = resolve_run(positionals[0], options.store.db_path, options.store.model_dir).require_dir()
     result = export_run(Path(run_dir), to, overrides)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))

@@ -25,7 +25,7 @@ def gc(ctx: typer.Context, apply: bool = typer.Option(False, "--apply", help="de
     options = resolve(ctx, config).options
     limits = options.orchestrator
     unlimited = (limits.max_videos_per_run, limits.max_runs_per_agent, limits.max_age_days) == (None,) * 3
-    store, registry = RunStore(options.registry.db_path), Registry(options.registry.db_path)  # one database
+    store, registry = RunStore(options.store.db_path), Registry(options.store.db_path)  # one database
     try:
         if show_status:
             return _print_status(status(store, options).to_dict(), as_json)

@@ -217,7 +217,7 @@ def prune(ctx: typer.Context,
     from rlops.store.runs import RunStore
 
     registry, options = _open(ctx, config)
-    store = RunStore(options.registry.db_path)
+    store = RunStore(options.store.db_path)
     try:
         plan = plan_prune(registry, store,
                           keep_top_n if keep_top_n is not None else options.registry.keep_top_n,

@@ -27,7 +27,7 @@ def _store(ctx: typer.Context, config: Path | None) -> tuple[RunStore, Any]:
     from rlops.store.runs import RunStore
 
     options = resolve(ctx, config).options
-    return RunStore(options.registry.db_path), options
+    return RunStore(options.store.db_path), options
 
 
 @app.command("list", context_settings=PASS_OPTIONS)
@@ -125,7 +125,7 @@ def check(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON
     """Check the database file (PRAGMA integrity_check): ok, or what is damaged and how to rebuild. Exit 1 if damaged."""
     from rlops.store.db import integrity_problems, rebuild_hint
 
-    path = Path(resolve(ctx, config).options.registry.db_path)
+    path = Path(resolve(ctx, config).options.store.db_path)
     problems = integrity_problems(path)
     hint = rebuild_hint(path) if problems else None
     if as_json:
@@ -157,7 +157,7 @@ def reindex(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JS
         for entry in summary:
             typer.echo(f"{entry['run']}: {entry['records']} records" +
                        (f", {entry['bad_lines']} unreadable lines kept out" if entry["bad_lines"] else ""))
-        typer.echo(f"reindexed {len(summary)} runs from {options.store.model_dir} into {options.registry.db_path}",
+        typer.echo(f"reindexed {len(summary)} runs from {options.store.model_dir} into {options.store.db_path}",
                    err=True)
     return 0
 

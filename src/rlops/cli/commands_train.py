@@ -55,7 +55,7 @@ def train(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON
         "model": str(result.checkpoint.path),
         "log": str(result.run.log_file),
         "events": str(result.run.events_file),
-        "store": options.registry.db_path,
+        "store": options.store.db_path,
         "options": str(result.run.options_file),
         "env_steps": result.env_steps,
         "seconds": round(result.seconds, 2),
@@ -113,7 +113,7 @@ def _load(ctx: typer.Context, config: Path | None,
                                                 "--load-best or --status production")
     checkpoint = open_checkpoint(infer.model_path)
     row = None
-    if options.registry.enable and Path(options.registry.db_path).is_file():
+    if options.registry.enable and Path(options.store.db_path).is_file():
         registry = open_registry(options)
         try:
             row = registry.by_path(Path(checkpoint.path).resolve())
@@ -138,7 +138,7 @@ def _model_path(given: str, config: Path | None, args: list[str]) -> str:
     from rlops.services.run_ref import resolve_run
 
     options = resolve_options(config=config, args=args).options
-    return str(resolve_run(given, options.registry.db_path, options.store.model_dir).require_dir())
+    return str(resolve_run(given, options.store.db_path, options.store.model_dir).require_dir())
 
 
 def evaluate(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:

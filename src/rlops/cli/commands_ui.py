@@ -29,7 +29,7 @@ def ui(ctx: typer.Context, config: Path | None = CONFIG) -> int:
     stopping = threading.Event()
     supervisor = threading.Thread(target=supervise, args=(options, stopping), name="rlops-supervise", daemon=True)
     supervisor.start()
-    app = RequestGuard(create_app(options.registry.db_path, options), host, token)
+    app = RequestGuard(create_app(options.store.db_path, options), host, token)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     typer.echo(f"rlops ui: the dashboard is at {url} (API docs at /docs); Ctrl-C stops it, runs go on", err=True)

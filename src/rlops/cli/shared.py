@@ -29,7 +29,7 @@ def run_ref(ctx: typer.Context, config: Path | None, ref: str | Path) -> RunRef:
     from rlops.services.run_ref import resolve_run
 
     options = resolve(ctx, config).options
-    return resolve_run(ref, options.registry.db_path, options.store.model_dir)
+    return resolve_run(ref, options.store.db_path, options.store.model_dir)
 
 
 def same_store(resolved: ResolvedOptions, config: Path | None) -> str:
@@ -38,7 +38,7 @@ def same_store(resolved: ResolvedOptions, config: Path | None) -> str:
     import shlex
 
     flags = [f"--config {shlex.quote(str(config))}"] if config is not None else []
-    for dotted, flag in (("registry.db_path", "--registry.db-path"), ("store.model_dir", "--store.model-dir")):
+    for dotted, flag in (("store.db_path", "--store.db-path"), ("store.model_dir", "--store.model-dir")):
         if resolved.source_of(dotted).startswith("CLI"):
             section, key = dotted.split(".")
             flags.append(f"{flag} {shlex.quote(str(getattr(getattr(resolved.options, section), key)))}")

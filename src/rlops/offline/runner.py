@@ -65,7 +65,7 @@ class OfflineRunner:
         from rlops.orchestrator.runners import Capabilities
 
         parsed = parse_args(list(args))
-        catalog = DatasetCatalog(options.store.model_dir, options.registry.db_path)
+        catalog = DatasetCatalog(options.store.model_dir, options.store.db_path)
         try:
             row = catalog.require(parsed.dataset)
             try:
@@ -91,7 +91,7 @@ class OfflineRunner:
         snapshot.agent.algorithm = algo
         # The session runs in the run directory: the registry it scores into must not be relative to it.
         snapshot.store.model_dir = str(Path(options.store.model_dir).resolve())
-        snapshot.registry.db_path = str(Path(options.registry.db_path).resolve())
+        snapshot.store.db_path = str(Path(options.store.db_path).resolve())
         adapter = ["--algo", algo, "--steps", str(parsed.steps), "--steps-per-epoch", str(parsed.steps_per_epoch),
                    "--eval-episodes", str(parsed.eval_episodes), "--batch-size", str(parsed.batch_size),
                    "--seed", str(parsed.seed)]
@@ -99,7 +99,7 @@ class OfflineRunner:
             adapter += ["--learning-rate", str(parsed.learning_rate)]
         argv = [sys.executable, "-m", "rlops.offline.session", "--python", python, "--dataset", parsed.dataset,
                 "--model-dir", str(Path(options.store.model_dir).resolve()),
-                "--db", str(Path(options.registry.db_path).resolve()), "--run-dir", str(run_dir),
+                "--db", str(Path(options.store.db_path).resolve()), "--run-dir", str(run_dir),
                 *adapter]
         env = {"PYTHONUNBUFFERED": "1", OPTIONS_VARIABLE: snapshot.model_dump_json()}
         spec = LaunchSpec(run_id, self.name, argv, "command", str(run_dir), env=env,

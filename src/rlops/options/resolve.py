@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rlops.errors import OptionsError
-from rlops.options.schema import Options
+from rlops.options.schema import RENAMED, Options
 from rlops.options.sources import Layer, read_cli, read_environment, read_file
 
 DEFAULT_FILE = "rlops.toml"
@@ -43,7 +43,7 @@ def resolve_options(
     environ = os.environ if environ is None else environ
     layers: list[Layer] = []
     if base:
-        layers.append({f"{section}.{key}": (value, "saved options")
+        layers.append({RENAMED.get(f"{section}.{key}", f"{section}.{key}"): (value, "saved options")
                        for section, table in base.items() for key, value in table.items()})
     config_path = config or environ.get("RL_CONFIG") or (DEFAULT_FILE if Path(DEFAULT_FILE).is_file() else None)
     if config_path:

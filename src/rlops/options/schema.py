@@ -41,6 +41,11 @@ def aliases(*, cli: list[str] | None = None, env: list[str] | None = None) -> di
 # of these and is unmarked.
 NAMES = ("code", "checkpoint", "address", "listen", "path", "uri", "kwargs")
 
+# Options that were renamed: old dotted name -> new. The old name still works in a TOML file and in
+# saved options (a checkpoint's, options.json); its environment and CLI spellings are aliases of
+# the new option's.
+RENAMED = {"registry.db_path": "store.db_path"}
+
 
 def names(kind: str, *, cli: list[str] | None = None, env: list[str] | None = None) -> dict[str, Any]:
     assert kind in NAMES, kind
@@ -232,6 +237,10 @@ class StoreOptions(Section):
                                                                           "backend ($WANDB_MODE wins)")
     run_name: str | None = Field(None, description="name of the run directory; unset: <env>-<algo>-<time>")
     model_dir: str = Field("rlruns", description="root directory of run directories", json_schema_extra=names("path"))
+    db_path: str = Field("rlruns/rlops.db", description="SQLite database of the run store and the model registry (was "
+                         "registry.db_path: that name, its RL_REGISTRY_DB_PATH and --registry.db-path still set it)",
+                         json_schema_extra=names("path", cli=["--registry.db-path", "--registry-db"],
+                                                 env=["RL_REGISTRY_DB_PATH", "RL_REGISTRY_DB"]))
     checkpoint_freq: int | None = Field(
         None, ge=0, description="push checkpoints to the backend every N env steps; unset: as train.checkpoint_freq"
     )
@@ -255,8 +264,6 @@ class RegistryOptions(Section):
     """Registry: the SQLite model registry and its validation and retention rules."""
 
     enable: bool = Field(True, description="register checkpoints and evaluations")
-    db_path: str = Field("rlruns/rlops.db", description="SQLite database of runs and models",
-                         json_schema_extra=names("path", cli=["--registry-db"], env=["RL_REGISTRY_DB"]))
     min_reward: float | None = Field(None, description="validation: mean eval reward must reach this; unset: the "
                                                        "env's spec.reward_threshold (CartPole-v1: 475) where it has one",
                                      json_schema_extra=aliases(cli=["--min-reward"]))
@@ -425,3 +432,20 @@ class Options(BaseModel):
     orchestrator: OrchestratorOptions = Field(default_factory=OrchestratorOptions)
     ray: RayOptions = Field(default_factory=RayOptions)
     ui: UiOptions = Field(default_factory=UiOptions)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        """Options saved under an old name (a checkpoint's, a run's options.json) still load."""
+        if not isinstance(data, dict):
+            return data
+        data = {section: dict(table) if isinstance(table, dict) else table for section, table in data.items()}
+        for old, new in RENAMED.items():
+            (old_section, old_key), (new_section, new_key) = old.split("."), new.split(".")
+            table = data.get(old_section)
+            if isinstance(table, dict) and old_key in table:
+                value = table.pop(old_key)
+                target = data.setdefault(new_section, {})
+                if isinstance(target, dict):
+                    target.setdefault(new_key, value)
+        return data

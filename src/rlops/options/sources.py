@@ -15,6 +15,7 @@ from typing import Any
 
 from rlops.errors import OptionsError, UnknownNameError
 from rlops.options.fields import OptionSpec, option_specs, specs_by_dotted
+from rlops.options.schema import RENAMED
 from rlops.options.values import check_value, parse_text
 
 Layer = dict[str, tuple[Any, str]]
@@ -56,7 +57,7 @@ def read_file(path: str | Path) -> Layer:
         if not isinstance(table, dict):
             raise OptionsError(f"{path}: '{section}' must be a table such as [{section}], not a value")
         for key, value in table.items():
-            spec = _spec_for(f"{section}.{key}", f"option in [{section}] of {path}")
+            spec = _spec_for(RENAMED.get(f"{section}.{key}", f"{section}.{key}"), f"option in [{section}] of {path}")
             source = f"file {path} [{section}] {key}"
             layer[spec.dotted] = (check_value(spec, value, source), source)
     return layer

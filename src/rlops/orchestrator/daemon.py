@@ -119,7 +119,7 @@ def ensure_daemon(options: Options) -> bool:
     if daemon_running(root):
         return False
     orchestrator = options.orchestrator
-    args = ["--store.model-dir", str(root.resolve()), "--registry.db-path", str(Path(options.registry.db_path).resolve()),
+    args = ["--store.model-dir", str(root.resolve()), "--store.db-path", str(Path(options.store.db_path).resolve()),
             "--orchestrator.max-concurrent", str(orchestrator.max_concurrent),
             "--orchestrator.stop-grace-s", str(orchestrator.stop_grace_s),
             "--orchestrator.poll-interval", str(orchestrator.poll_interval),

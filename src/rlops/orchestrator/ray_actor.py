@@ -58,7 +58,7 @@ class RunActor:
         if launch.get("prior_log"):
             _continue_log(self.run_dir / EVENTS_FILE, launch)
         args = _materialize(self.run_dir, list(launch["args"]), launch.get("files") or {})
-        options = resolve_options(environ={}, args=["--store.model-dir", str(root), "--registry.db-path",
+        options = resolve_options(environ={}, args=["--store.model-dir", str(root), "--store.db-path",
                                                     str(root / "registry.db")]).options
         spec, capabilities = get_runner(launch["runner"]).prepare(self.run_id, self.run_dir, args, options)
         preflight(capabilities, options, root)  # the node's GPU, interpreter and disk, not the daemon's

@@ -75,9 +75,9 @@ class RlopsRunner:
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         config, flags = _config_of(args)
         resolved = resolve_options(config=config, args=flags).options  # a bad option fails here, before any launch
-        model_dir, db = str(Path(run_dir).parent.resolve()), str(Path(options.registry.db_path).resolve())
+        model_dir, db = str(Path(run_dir).parent.resolve()), str(Path(options.store.db_path).resolve())
         argv = [sys.executable, "-m", "rlops", "train", *args, "--store.run-name", run_id, "--store.model-dir",
-                model_dir, "--registry.db-path", db]
+                model_dir, "--store.db-path", db]
         services = tuple(name for name in resolved.store.backends if name in OPENED_OFF_THREAD)
         capabilities = Capabilities(warm_start=self.warm_start, needs_gpu=resolved.train.device.startswith("cuda"),
                                     external_services=services, python=sys.executable,

@@ -64,7 +64,7 @@ class TrainerService:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.root = Path(options.store.model_dir)
-        self.store = RunStore(options.registry.db_path)
+        self.store = RunStore(options.store.db_path)
         self._ray: Any = None  # the Ray backend's side (orchestrator/ray_backend.py), joined when first needed
 
     def close(self) -> None:

@@ -311,4 +311,4 @@ def _check_agrees(checkpoint: Checkpoint, env_id: str | None, algorithm: str | N
 def open_registry(options: Options) -> Registry:
     if not options.registry.enable:
         raise WorkError("the registry is off (registry.enable = false)", hint="set --registry.enable true")
-    return Registry(options.registry.db_path)
+    return Registry(options.store.db_path)

@@ -40,7 +40,7 @@ class RunModels:
         self.validations: dict[Path, Validation] = {}  # checkpoint path -> its last evaluation's verdict
         self.registry: Registry | None = None
         if options.registry.enable:
-            self.registry = self._guard("open", lambda: Registry(options.registry.db_path))
+            self.registry = self._guard("open", lambda: Registry(options.store.db_path))
         if self.registry is not None and parent_model_id is None and options.train.resume:
             registry = self.registry  # a resumed run keeps the lineage it started with
             earlier = self._guard("read the run's models", lambda: registry.newest_of_run(run_id))

@@ -21,7 +21,7 @@ from rlops.store.registry import Registry
 def resolve_init(options: Options) -> tuple[Checkpoint, int | None]:
     """The checkpoint to start from and its registry id (registered now if it had none)."""
     source = str(options.train.init_from)
-    registry = Registry(options.registry.db_path) if options.registry.enable else None
+    registry = Registry(options.store.db_path) if options.registry.enable else None
     try:
         if source.isdigit():
             if registry is None:

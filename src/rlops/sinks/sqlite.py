@@ -38,7 +38,7 @@ class SqliteSink:
 
     @classmethod
     def for_run(cls, context: RunContext) -> SqliteSink:
-        return cls(context.options.registry.db_path, context.run_id, context.run_dir, context.log_path)
+        return cls(context.options.store.db_path, context.run_id, context.run_dir, context.log_path)
 
     def export(self, batch: Sequence[Record]) -> None:
         """``batch`` is in the log already: ingest what the log holds beyond the store's offset."""

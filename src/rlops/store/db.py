@@ -154,7 +154,7 @@ def integrity_problems(path: str | Path) -> list[str]:
 
 
 def _no_database(path: Path) -> StoreError:
-    return StoreError(f"no database at {str(path)!r}", hint="train a run first, or set --registry.db-path")
+    return StoreError(f"no database at {str(path)!r}", hint="train a run first, or set --store.db-path")
 
 
 def corrupt_database(path: Path, exc: Exception) -> StoreError:
@@ -175,7 +175,7 @@ def migrate(connection: sqlite3.Connection) -> int:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
                 raise StoreError(f"the database is at schema version {version}, newer than this rlops "
-                                 f"({len(MIGRATIONS)})", hint="upgrade rlops, or point --registry.db-path elsewhere")
+                                 f"({len(MIGRATIONS)})", hint="upgrade rlops, or point --store.db-path elsewhere")
             if version == len(MIGRATIONS):
                 return version
             for statement in _statements(MIGRATIONS[version]):
@@ -251,4 +251,4 @@ def refuse_network_filesystem(path: Path, mountinfo: str | None = None) -> None:
     if fs_type is not None and is_network_filesystem(fs_type):
         raise StoreError(f"the database {str(path)!r} is on a network filesystem ({fs_type})",
                          hint="SQLite's locking and WAL are unreliable there; keep the database on a local disk "
-                              "(--registry.db-path) and put checkpoints and artifacts on shared storage or S3")
+                              "(--store.db-path) and put checkpoints and artifacts on shared storage or S3")
