@@ -34,7 +34,6 @@ def ingest_log(store: RunStore, path: Path, offset: int = 0, run_dir: Path | Non
     batch: list[Record] = []
     run_id: str | None = None
     result = LogIngest(None, 0, 0, 0, offset)
-    registered = False
     if not path.exists():
         raise FileNotFoundError(path)  # a log that is not there is the caller's mistake, not an empty log
     reader = LineReader(path, offset)
@@ -47,10 +46,10 @@ def ingest_log(store: RunStore, path: Path, offset: int = 0, run_dir: Path | Non
         except EventError:
             result.bad_lines += 1
             continue
-        if not registered:
+        if run_id is None:
             run_id = record.run_id
-            store.register_run(run_id, run_dir or path.parent, path)
-            registered = True
+            if offset == 0:  # a read from further on continues a run the first read registered: one write less a call
+                store.register_run(run_id, run_dir or path.parent, path)
         batch.append(record)
         if len(batch) >= BATCH:
             _flush(store, batch, result, position)
