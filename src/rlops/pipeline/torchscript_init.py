@@ -188,7 +188,8 @@ def warm_start_sb3(model, checkpoint: Checkpoint, options: Options) -> None:
     if extractor is not None and any(True for _ in extractor.parameters()):
         raise IncompatibleChoiceError(f"train.init_from {checkpoint.path}: this run's policy has a learnt feature "
                                       f"encoder ({type(extractor).__name__}); the offline {source} network is an MLP "
-                                      "on the raw observation", hint="train with the default MLP policy (no feature.encoder)")
+                                      "on the raw observation",
+                                      hint="train with the default MLP policy (no feature.encoder)")
     hint = _hint(layers, SB3_ACTIVATION)
     if options.agent.algorithm == "dqn":
         _load(layers, _linears(policy.q_net.q_net), checkpoint, "DQN Q-network", hint)
