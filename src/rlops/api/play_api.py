@@ -28,6 +28,7 @@ from starlette.websockets import WebSocketDisconnect
 from rlops.errors import RunStateError, UsageError
 from rlops.options.schema import Options
 from rlops.store.registry import Registry
+from rlops.store.run_status import LIVE
 from rlops.store.runs import RunStore
 
 MAX_SESSIONS = 4  # concurrent play sessions: each holds an env, a process and a model
@@ -77,7 +78,7 @@ def add_play_routes(app: FastAPI, db_path: str | Path, options: Options | None) 
         try:
             with starting:
                 live = [r for r in service.store.list_runs()
-                        if r.get("runner") == "play" and r["status"] in ("queued", "running")]
+                        if r.get("runner") == "play" and r["status"] in LIVE]
                 if len(live) >= MAX_SESSIONS:
                     raise RunStateError(f"{len(live)} play sessions are open (at most {MAX_SESSIONS})",
                                         hint="close another play tab, or stop a play run from the runs page")
@@ -130,7 +131,7 @@ async def _session_socket(db_path: str | Path, run_id: str) -> Path | str:
             store.close()
         if run is None or run.get("runner") != "play":
             return f"no play session {run_id}"
-        if run["status"] not in ("queued", "running"):
+        if run["status"] not in LIVE:
             return f"play session {run_id} has ended ({run['status']})"
         info = Path(run["run_dir"]) / SESSION_FILE
         if info.is_file():

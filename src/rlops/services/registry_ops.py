@@ -26,6 +26,7 @@ from rlops.pipeline.run_meta import git_commit
 from rlops.pipeline.safe_files import check_loadable
 from rlops.store.model_rules import Rules, check
 from rlops.store.registry import Registry
+from rlops.store.run_status import LIVE
 from rlops.store.runs import RunStore
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,7 @@ def _live_runs(store: RunStore | None) -> list[str]:
     if store is None:
         return []
     reconcile_lost_runs(store)
-    return [run["run_id"] for run in store.list_runs() if run["status"] in ("running", "queued")]
+    return [run["run_id"] for run in store.list_runs() if run["status"] in LIVE]
 
 
 def _check_agrees(checkpoint: Checkpoint, env_id: str | None, algorithm: str | None) -> None:
