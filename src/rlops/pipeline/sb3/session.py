@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
-from pathlib import Path
 from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -21,10 +19,6 @@ from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 from rlops import __version__
 from rlops.errors import CheckpointNotFoundError, TrainingError
 from rlops.events.accumulator import MetricsAccumulator
-from rlops.events.schema import Artifact, Resume
-from rlops.events.schema import Checkpoint as CheckpointRecord
-from rlops.events.schema import Error as ErrorRecord
-from rlops.events.schema import Eval as EvalRecord
 from rlops.options.schema import Options
 from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, RolloutBoundary, StopFlag
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, write_checkpoint
@@ -33,6 +27,7 @@ from rlops.pipeline.envs import make_vector_env, probe_env
 from rlops.pipeline.eval_frames import EvalStepRecorder
 from rlops.pipeline.evaluate import EvalResult, evaluate_model, evaluate_policy_of
 from rlops.pipeline.loading import EVAL_SEED_OFFSET, load_policy
+from rlops.pipeline.milestones import Milestones
 from rlops.pipeline.receipts import write_receipt
 from rlops.pipeline.run_meta import meta_record
 from rlops.pipeline.sb3.agent_state import AgentSnapshot, capture_agent, kept_rng, restore_agent, save_agent, write_agent
@@ -101,6 +96,7 @@ class TrainingSession:
     def __init__(self, model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunFiles,
                  recorder: RunRecorder, render_mode: str | None) -> None:
         self.model, self.venv, self.options, self.run_dir, self.recorder = model, venv, options, run, recorder
+        self.milestones = Milestones(run, recorder)
         self.render_mode = render_mode
         metrics = options.metrics
         self.telemetry = TelemetryCallback(recorder, MetricsAccumulator(info_keys=tuple(metrics.info_keys)),
@@ -119,16 +115,10 @@ class TrainingSession:
         try:
             checkpoint = latest_checkpoint(self.run_dir.checkpoints)
         except CheckpointNotFoundError:
-            # Killed before its first checkpoint: nothing was learned that could be kept, so the run
-            # starts over in its own directory (its log and options stay) rather than being stuck.
-            self.recorder.emit(Resume(checkpoint="", env_steps=0, opt_steps=0))
-            log.warning("run %s has no complete checkpoint (stopped before its first one): it starts over from "
-                        "step 0", self.run_dir.name)
+            self.milestones.resumed(None)
             return
         restore_agent(self.model, self.venv, checkpoint)
-        self.recorder.emit(Resume(checkpoint=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
-                                  opt_steps=updates_done(self.model)))
-        log.info("resume from %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
+        self.milestones.resumed(checkpoint, opt_steps=updates_done(self.model))
 
     def run(self, progress: bool) -> tuple[str, Checkpoint, EvalResult | None]:
         try:
@@ -140,9 +130,7 @@ class TrainingSession:
         except BaseException as error:
             self._fail(error)
             raise
-        self.recorder.close(status, reason=self.stop.reason if status == "stopped" else None,
-                            env_steps=self.model.num_timesteps)
-        self._report_sink_failures()
+        self.milestones.ended(status, self.stop.reason if status == "stopped" else None, self.model.num_timesteps)
         return status, checkpoint, evaluation
 
     def _learn(self, progress: bool) -> str:
@@ -201,8 +189,7 @@ class TrainingSession:
         checkpoint = save_checkpoint(self.model, self.venv, self.options, self.run_dir, snapshot)
         self.progress.beat("checkpoint written")
         self.saved.append(checkpoint)
-        self.recorder.emit(CheckpointRecord(path=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
-                                            sha256=checkpoint.sha256))
+        self.milestones.checkpointed(checkpoint)
         return checkpoint
 
     def _periodic_eval(self, env_steps: int) -> None:
@@ -217,7 +204,7 @@ class TrainingSession:
                 result = evaluate_model(self.model, eval_env, options.eval.episodes, options.eval.deterministic)
         finally:
             eval_env.close()
-        self._record_eval(result, self._relative(checkpoint.path), env_steps)
+        self.milestones.evaluated(result, checkpoint, env_steps)
 
     def _final_evaluation(self, checkpoint: Checkpoint) -> EvalResult:
         options = self.options.eval
@@ -231,45 +218,15 @@ class TrainingSession:
         finally:
             loaded.close()
         self.run_dir.write_json(self.run_dir.eval_file, result.to_dict())
-        self._record_eval(result, self._relative(checkpoint.path), checkpoint.env_steps)
+        self.milestones.evaluated(result, checkpoint, checkpoint.env_steps)
         return result
-
-    def _record_eval(self, result: EvalResult, checkpoint: str | None, env_steps: int) -> None:
-        self.recorder.emit(EvalRecord(episodes=result.episodes, mean_reward=result.mean_reward,
-                                      std_reward=result.std_reward, mean_length=result.mean_length,
-                                      checkpoint=checkpoint, env_steps=env_steps))
-        log.info("eval at %d env steps: mean reward %.2f +/- %.2f over %d episodes", env_steps, result.mean_reward,
-                 result.std_reward, result.episodes)
 
     def _fail(self, error: BaseException) -> None:
         """Receipt, ``error`` record, ``end`` record (failed); then the caller re-raises."""
-        receipt: Path | None = None
-        try:
-            receipt = write_receipt(self.run_dir.path, self.recorder.trace_id, error,
-                                    self.options.model_dump(mode="json"), self.telemetry.receipt_view(), self.venv,
-                                    self.model.num_timesteps)
-        except OSError as exc:  # the disk that failed the run may refuse the receipt too: keep the first error
-            error.receipt_error = f"{exc.strerror or exc}"  # type: ignore[attr-defined]
-        relative = self._relative(receipt) if receipt is not None else None
-        try:
-            self.recorder.emit(ErrorRecord(message=f"{type(error).__name__}: {error}",
-                                           traceback="".join(traceback.format_exception(error)), receipt=relative))
-            if relative is not None:
-                self.recorder.emit(Artifact(kind="receipt", path=relative))
-            self.recorder.close("failed", reason=f"{type(error).__name__}: {error}", env_steps=self.model.num_timesteps)
-        except OSError as exc:  # the log's disk is full too: what it holds stays valid, the error goes on up
-            log.warning("run %s: the log could not take the error and end records (%s)", self.run_dir.name,
-                        exc.strerror or exc)
-        log.error("run %s failed at %d env steps: %s; receipt: %s", self.run_dir.name, self.model.num_timesteps,
-                  error, receipt or "not written")
-        error.receipt = receipt  # type: ignore[attr-defined]
+        self.milestones.failed(error, lambda: write_receipt(
+            self.run_dir.path, self.recorder.trace_id, error, self.options.model_dump(mode="json"),
+            self.telemetry.receipt_view(), self.venv, self.model.num_timesteps), self.model.num_timesteps)
 
-    def _report_sink_failures(self) -> None:
-        for name, failure in self.recorder.failures.items():
-            log.warning("sink %s failed during the run (%s); the JSONL log is complete", name, failure)
-
-    def _relative(self, path: Path) -> str:
-        return str(Path(path).relative_to(self.run_dir.path))
 
 
 def _beating(progress: StopProgress, hook: Any) -> Any:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,10 +17,6 @@ import torch
 from rlops import __version__
 from rlops.errors import CheckpointNotFoundError, IncompatibleChoiceError
 from rlops.events.accumulator import MetricsAccumulator
-from rlops.events.schema import Artifact, Resume
-from rlops.events.schema import Checkpoint as CheckpointRecord
-from rlops.events.schema import Error as ErrorRecord
-from rlops.events.schema import Eval as EvalRecord
 from rlops.options.schema import Options
 from rlops.pipeline.callbacks import StopFlag
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, write_checkpoint
@@ -31,6 +25,7 @@ from rlops.pipeline.envs import probe_env
 from rlops.pipeline.eval_frames import EvalStepRecorder
 from rlops.pipeline.evaluate import EvalResult, evaluate_policy_of
 from rlops.pipeline.loading import load_policy
+from rlops.pipeline.milestones import Milestones
 from rlops.pipeline.receipts import write_receipt
 from rlops.pipeline.run_meta import meta_record
 from rlops.pipeline.stopping import stop_on_signals
@@ -120,6 +115,7 @@ class VectorSession:
     def __init__(self, learner: VectorLearner, options: Options, run: RunFiles, recorder: RunRecorder,
                  render_mode: str | None) -> None:
         self.learner, self.options, self.run_dir, self.recorder = learner, options, run, recorder
+        self.milestones = Milestones(run, recorder)
         self.render_mode = render_mode
         env = learner.env
         accumulator = MetricsAccumulator(info_keys=tuple(options.metrics.info_keys),
@@ -136,13 +132,10 @@ class VectorSession:
         try:
             checkpoint = latest_checkpoint(self.run_dir.checkpoints)
         except CheckpointNotFoundError:
-            self.recorder.emit(Resume(checkpoint="", env_steps=0, opt_steps=0))
-            log.warning("run %s has no complete checkpoint: it starts over from step 0", self.run_dir.name)
+            self.milestones.resumed(None)
             return
         self.telemetry.wall_offset = restore_learner(self.learner, self.telemetry, checkpoint)
-        self.recorder.emit(Resume(checkpoint=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
-                                  opt_steps=self.learner.n_updates))
-        log.info("resume from %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
+        self.milestones.resumed(checkpoint, opt_steps=self.learner.n_updates)
 
     def run(self, progress: bool) -> tuple[str, Checkpoint, EvalResult | None]:
         try:
@@ -152,9 +145,7 @@ class VectorSession:
         except BaseException as error:
             self._fail(error)
             raise
-        self.recorder.close(status, reason=self.stop.reason, env_steps=self.learner.num_timesteps)
-        for name, failure in self.recorder.failures.items():
-            log.warning("sink %s failed during the run (%s); the JSONL log is complete", name, failure)
+        self.milestones.ended(status, self.stop.reason, self.learner.num_timesteps)
         return status, checkpoint, evaluation
 
     def _learn(self, progress: bool) -> str:
@@ -203,8 +194,7 @@ class VectorSession:
                                       metadata)
         log.info("checkpoint %s at %d env steps", checkpoint.path.name, checkpoint.env_steps)
         self.saved.append(checkpoint)
-        self.recorder.emit(CheckpointRecord(path=self._relative(checkpoint.path), env_steps=checkpoint.env_steps,
-                                            sha256=checkpoint.sha256))
+        self.milestones.checkpointed(checkpoint)
         return checkpoint
 
     def _periodic_eval(self) -> None:
@@ -215,7 +205,7 @@ class VectorSession:
             result = evaluate_policy_of(loaded, self.options.eval.episodes, self.options.eval.deterministic)
         finally:
             loaded.close()
-        self._record_eval(result, self._relative(checkpoint.path), steps)
+        self.milestones.evaluated(result, checkpoint, steps)
 
     def _final_evaluation(self, checkpoint: Checkpoint) -> EvalResult:
         options = self.options.eval
@@ -229,31 +219,15 @@ class VectorSession:
         finally:
             loaded.close()
         self.run_dir.write_json(self.run_dir.eval_file, result.to_dict())
-        self._record_eval(result, self._relative(checkpoint.path), checkpoint.env_steps)
+        self.milestones.evaluated(result, checkpoint, checkpoint.env_steps)
         return result
-
-    def _record_eval(self, result: EvalResult, checkpoint: str | None, env_steps: int) -> None:
-        self.recorder.emit(EvalRecord(episodes=result.episodes, mean_reward=result.mean_reward,
-                                      std_reward=result.std_reward, mean_length=result.mean_length,
-                                      checkpoint=checkpoint, env_steps=env_steps))
-        log.info("eval at %d env steps: mean reward %.2f +/- %.2f over %d episodes", env_steps, result.mean_reward,
-                 result.std_reward, result.episodes)
 
     def _fail(self, error: BaseException) -> None:
         """Receipt, ``error`` record, ``end`` record (failed); then the caller re-raises."""
         steps = self.learner.num_timesteps
-        receipt = write_receipt(self.run_dir.path, self.recorder.trace_id, error, self.options.model_dump(mode="json"),
-                                self.telemetry.receipt_view(), None, steps)
-        relative = self._relative(receipt)
-        self.recorder.emit(ErrorRecord(message=f"{type(error).__name__}: {error}",
-                                       traceback="".join(traceback.format_exception(error)), receipt=relative))
-        self.recorder.emit(Artifact(kind="receipt", path=relative))
-        self.recorder.close("failed", reason=f"{type(error).__name__}: {error}", env_steps=steps)
-        log.error("run %s failed at %d env steps: %s; receipt: %s", self.run_dir.name, steps, error, receipt)
-        error.receipt = receipt  # type: ignore[attr-defined]
-
-    def _relative(self, path: Path) -> str:
-        return str(Path(path).relative_to(self.run_dir.path))
+        self.milestones.failed(error, lambda: write_receipt(
+            self.run_dir.path, self.recorder.trace_id, error, self.options.model_dump(mode="json"),
+            self.telemetry.receipt_view(), None, steps), steps)
 
 
 def _next_multiple(steps: int, every: int) -> int:
