@@ -142,6 +142,9 @@ def test_a_run_started_from_the_form_trains_live_and_is_stopped_from_the_page(pa
     form.locator('[name="train.total_timesteps"]').fill("5000000")
     form.locator('[name="env.n_envs"]').fill("2")
     form.locator('[name="agent.hyperparams"]').fill('{"n_steps": 64}')
+    every = form.locator('[name="metrics.every_steps"]')  # statistics (SPS) each rollout, not each 2,048 steps
+    every.evaluate("(el) => { el.closest('details').open = true; }")  # a folded section
+    every.fill("128")
     form.locator('[name="agent.net_arch"]').fill("[16]")  # the architecture of the model it starts from
     form.locator('[name="run_name"]').fill("live")
     seeded = api(base, "/api/models")[0]
@@ -157,7 +160,11 @@ def test_a_run_started_from_the_form_trains_live_and_is_stopped_from_the_page(pa
     first = points(page, "reward")
     page.wait_for_function(f"() => +document.querySelector('[data-testid=\"chart-reward\"]')"
                            f".getAttribute('data-points') > {first}", timeout=60_000)
-    assert points(page, "sps") > 0
+    # SPS comes with the first metrics record, at the end of the first 128-step window (episodes end sooner)
+    page.wait_for_function("() => +document.querySelector('[data-testid=\"chart-sps\"]')"
+                           "?.getAttribute('data-points') > 0", timeout=60_000)
+    # opened while queued, the header names the model it warm-started from once its meta record comes
+    expect(page.locator('[data-testid="parent-model"]')).to_contain_text(f"model #{seeded['id']} (run seeded)")
     shoot(page, "run-live")
     page.locator('[data-testid="log-toggle"]').click()
     expect(page.locator('[data-testid="log-drawer"]')).to_be_visible()

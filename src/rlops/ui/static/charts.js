@@ -304,12 +304,14 @@ export class Chart {
       series.push(s);
     }
     const title = { labelFont: axisFont, labelSize: 16, labelGap: 0 };
+    // room for the longest tick ("-2.50e-4" on a log axis) beside the axis title
+    const tickWidth = (u, values) => 16 + 7 * Math.max(4, ...(values ?? []).map((v) => String(v ?? "").length));
     const xLabel = this.opts.xLabel ?? "env steps";
     const yLabel = this.opts.yLabel ?? (defs.length === 1 ? defs[0].label : "value");
     const axes = [
       { stroke: axis, font: axisFont, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 },
         values: (u, vals) => vals.map((v) => (this.opts.xFormat ?? si)(v)), label: xLabel, ...title },
-      { stroke: axis, font: axisFont, size: 54, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 },
+      { stroke: axis, font: axisFont, size: tickWidth, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 },
         values: (u, vals) => vals.map((v) => (v === null ? "" : yFormat(v))), label: yLabel, ...title },
     ];
     const y = this.yScale(table);

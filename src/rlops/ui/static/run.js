@@ -12,7 +12,7 @@ import { createLogDrawer } from "./logs.js";
 import { datasetPart } from "./run_dataset.js";
 
 const ACTIVE = new Set(["queued", "running"]);
-const STREAM_TYPES = "metrics,episode,checkpoint,eval,end,error,artifact,resume";
+const STREAM_TYPES = "meta,metrics,episode,checkpoint,eval,end,error,artifact,resume";
 const MAX_POINTS = 2000;
 const ENVELOPE = new Set(["v", "type", "run_id", "trace_id", "seq", "t", "env_steps", "values"]);
 
@@ -219,7 +219,8 @@ export function mount(root, params) {
    * (or path) the option gave (a run registers its first model at its first checkpoint). */
   async function loadParent() {
     const from = ctx.run.config?.train?.init_from;
-    if (from === null || from === undefined || from === "") return;
+    if (from === null || from === undefined || from === "" || ctx.parentAsked) return;
+    ctx.parentAsked = true;
     const models = await apiOr("/api/models", []);
     if (ctx.disposed) return;
     const own = models.find((m) => m.run_id === id && m.parent_model_id !== null && m.parent_model_id !== undefined);
@@ -495,11 +496,20 @@ export function mount(root, params) {
     scheduleStats();
   }
 
+  /** A run opened while queued learns its options (and its parent model) from its meta record. */
+  function onMeta(rec) {
+    if (!rec.config || ctx.run.config?.train) return;
+    ctx.run.config = rec.config;
+    renderConfig();
+    loadParent();
+  }
+
   function onRecord(rec, type) {
     window.dispatchEvent(new CustomEvent("rlops:record", { detail: rec }));
     const arrival = performance.now();
     if (type === "metrics") onMetrics(rec, arrival);
     else if (type === "episode") onEpisode(rec, arrival);
+    else if (type === "meta") onMeta(rec);
     else if (type === "end") {
       if (rec.status) ctx.run.status = rec.status;
       renderHeader();
@@ -558,9 +568,14 @@ export function mount(root, params) {
       try {
         const [run, replays] = await Promise.all([api(base), apiOr(`${base}/replays`, ctx.replays)]);
         if (ctx.disposed) return;
+        const configured = !ctx.run.config?.train && run.config?.train; // a queued run's meta came since
         ctx.run = { ...ctx.run, ...run };
         ctx.replays = Array.isArray(replays) ? replays : [];
         renderHeader();
+        if (configured) {
+          renderConfig();
+          loadParent();
+        }
       } catch {
         // the next change tries again
       }
@@ -667,7 +682,7 @@ export function mount(root, params) {
     }
     ctx.run = merged;
     renderHeader();
-    if (before !== mine.status && !ACTIVE.has(mine.status)) refreshRun();
+    if (before !== mine.status) refreshRun(); // ended: its last counts; started: its options (meta)
   });
   cleanups.push(unsubscribe);
 
