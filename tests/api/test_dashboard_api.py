@@ -234,7 +234,7 @@ def test_a_request_value_never_becomes_a_flag_of_its_own():
                                    "env.seed": None, "agent.net_arch": [32, 32]})
     assert len(flags) == 4 and all(flag.startswith("--") and "=" in flag for flag in flags)
     layer = read_cli(flags)
-    assert layer["train.device"][0] == "--registry.db-path /tmp/elsewhere.db" and "registry.db_path" not in layer
+    assert layer["train.device"][0] == "--registry.db-path /tmp/elsewhere.db" and "store.db_path" not in layer
     assert layer["eval.deterministic"][0] is False and layer["env.seed"][0] is None
     assert layer["agent.net_arch"][0] == [32, 32]
 
