@@ -28,7 +28,7 @@ from tests.conftest import FIXED_LENGTH
 from tests.helpers import tiny_args
 
 PRINTER = Path(__file__).parent / "programs" / "printer.py"
-DB = "rlruns/rlops.db"  # registry.db_path's default under the test's working directory
+DB = "rlruns/rlops.db"  # store.db_path's default under the test's working directory
 
 
 def complete_records(log: Path) -> list[Record]:
