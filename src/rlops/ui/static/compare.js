@@ -103,6 +103,8 @@ export function mount(root, params) {
 
   async function fill(chart, runs, key) {
     chart.container.querySelector("h3").textContent = chart.name === "compare-extra" ? "" : key;
+    chart.opts.yLabel = key; // the y axis is titled with the metric chosen
+    chart.rebuild = true;
     const empty = { steps: [], values: [] };
     const data = await Promise.all(runs.map((r) => (keysOf.get(r.run_id)?.has(key)
       ? apiOr(`${runPath(r.run_id)}/metrics/${encodePath(key)}?max_points=${MAX_POINTS}`, empty) : empty)));
