@@ -98,7 +98,7 @@ def test_resume_cannot_change_the_network(capsys):
     train_tiny("a2c", "--store.run-name", "net")
     code, _, err = run_cli(capsys, "train", *tiny_args("a2c", "--store.run-name", "net", "--train.resume",
                                                        "--agent.net-arch", "[32, 32]"))
-    assert code == 2 and "agent differs from the run being resumed" in err
+    assert code == 2 and "agent.net_arch is [32, 32] here but [16] in run net" in err and "drop --agent.net-arch" in err
 
 
 def test_resume_of_a_missing_run(capsys):
