@@ -96,7 +96,7 @@ def test_hotswap_to_a_better_validated_model_without_a_failed_request(two_models
     assert all(status == 200 for _, _, status, _ in results), {s for _, _, s, _ in results}
     # Throughput is bench_policy_server.py's to measure (a floor here flakes under load); what the
     # test needs is traffic on every connection on both sides of the swap.
-    assert all(sum(1 for started, *_ in client.results if started < swap_asked) >= 10 for client in clients)
+    assert all(sum(1 for started, *_ in client.results if started < swap_asked) >= 1 for client in clients)
     for client in clients:  # each connection saw one clean switch, never back
         served = [model for _, _, _, model in client.results]
         switch = served.index(second_id)
