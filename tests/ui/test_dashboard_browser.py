@@ -81,9 +81,23 @@ def ui_server(home: Path, *args: str) -> Iterator[str]:
         wait_for(lambda: _answers(base, server), 60, "rlops ui to answer")
         yield base
     finally:
+        _stop_live_runs(base)
         server.terminate()
         server.wait(20)
         server.stderr.close()
+
+
+def _stop_live_runs(base: str) -> None:
+    """A run's worker outlives its daemon by design (a restarted daemon finds it again), so a test that
+    fails before it stops its run would leave a 5M-step trainer behind: stop every live run first."""
+    try:
+        live = [run["run_id"] for run in api(base, "/api/runs") if run["status"] in ("queued", "running")]
+        for run_id in live:
+            api(base, f"/api/runs/{run_id}/stop", {})
+        wait_for(lambda: all(api(base, f"/api/runs/{run_id}")["status"] not in ("queued", "running")
+                             for run_id in live), 60, "the live runs to stop")
+    except (OSError, AssertionError):
+        pass  # the server is gone or a run would not end: the test's own failure says more
 
 
 def _answers(base: str, server: subprocess.Popen) -> bool:
