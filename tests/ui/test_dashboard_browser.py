@@ -184,7 +184,9 @@ def test_a_run_started_from_the_form_trains_live_and_is_stopped_from_the_page(pa
     expect(page.locator('[data-testid="log-drawer"]')).to_be_visible()
     page.locator('button[data-testid="stop-button"]').click()
     expect(page.locator('[data-testid="run-status"]')).to_have_text("stopped", timeout=60_000)
-    run = api(base, "/api/runs/live")
+    # The page shows the end record as it streams in; the row follows once the daemon settles the exit.
+    run = wait_for(lambda: (row := api(base, "/api/runs/live"))["status"] != "running" and row, 60,
+                   "the run's row to settle")
     assert run["status"] == "stopped" and run["runner"] == "rlops" and 0 < run["env_steps"] < 5_000_000
     assert run["config"]["train"]["init_from"] == str(seeded["id"])  # warm started from the chosen model
     children = [m for m in api(base, "/api/models") if m["run_id"] == "live"]
