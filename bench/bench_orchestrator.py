@@ -1,12 +1,17 @@
 """Ingest lag of supervised runs: N concurrent ``command`` runs, each printing RATE records a
 second for SECONDS seconds, supervised by one daemon that ingests their logs into the run store.
 
-    python bench/bench_orchestrator.py [--runs 20] [--rate 1000] [--seconds 30] [--workdir DIR]
+    python bench/bench_orchestrator.py [--runs 20] [--rate 1000] [--seconds 30] [--workdir DIR] [--trace]
 
 Each record carries the time it was printed (``t``). The script polls the store every 50 ms and
 notes when each run's ``ingested_seq`` first covers a record: lag = that moment - ``t`` (an upper
 bound, by up to one poll). It prints p50/p95/p99/max lag over every record, and checks that every
 record of every run is in the store exactly once (episodes in the store = episodes in the log).
+
+Where the time goes: the CPU every process of the benchmark got and waited for (the daemon, the
+workers, the programs: the kernel's schedstat), and with ``--trace`` each record's lag cut into
+its stages (``orchestrator_trace.py`` times the worker's flushes and the daemon's ticks from
+outside): printed -> in the worker's log -> read by the daemon -> committed -> seen by this script.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from rlops.store.runs import RunStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import results as bench_results  # noqa: E402
+from orchestrator_trace import TRACE_DAEMON, TRACE_WORKER, trace_spawns  # noqa: E402
+
+TRACER = Path(__file__).resolve().parent / "orchestrator_trace.py"
 
 PROGRAM = Path(__file__).resolve().parents[1] / "tests" / "orchestrator" / "programs" / "steady.py"
 POLL_S = 0.05
@@ -47,6 +55,48 @@ def schedstat(pid: int) -> tuple[float, float]:
     return int(ran) / 1e9, int(waited) / 1e9
 
 
+def children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            return [int(child) for child in handle.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+class ProcessClocks:
+    """The last schedstat seen of each worker and of each program (a worker's children), read at
+    every poll: they are gone by the end."""
+
+    def __init__(self) -> None:
+        self.workers: dict[int, tuple[float, float]] = {}
+        self.programs: dict[int, tuple[float, float]] = {}
+
+    def sample(self, worker_pids: list[int]) -> None:
+        for pid in worker_pids:
+            self._note(self.workers, pid)
+            for child in children(pid):
+                self._note(self.programs, child)
+
+    @staticmethod
+    def _note(into: dict[int, tuple[float, float]], pid: int) -> None:
+        clocks = schedstat(pid)
+        if clocks != (0.0, 0.0):
+            into[pid] = clocks
+
+    def totals(self) -> dict[str, dict[str, float]]:
+        def total(clocks: dict[int, tuple[float, float]]) -> dict[str, float]:
+            return {"processes": len(clocks), "cpu_s": sum(ran for ran, _ in clocks.values()),
+                    "wait_for_cpu_s": sum(waited for _, waited in clocks.values())}
+        return {"workers": total(self.workers), "programs": total(self.programs)}
+
+
+def worker_pid(run_dir: Path) -> int | None:
+    try:
+        return json.loads((run_dir / "worker.json").read_text(encoding="utf-8"))["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -55,6 +105,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--json", type=Path, default=None, help="write the figures, dated, to this file")
     parser.add_argument("--smoke", action="store_true", help="2 runs x 50 records/s x 2 s: seconds")
+    parser.add_argument("--trace", action="store_true", help="time each record's stages (orchestrator_trace.py)")
     args = parser.parse_args()
     if args.smoke:
         args.runs, args.rate, args.seconds = 2, 50, 2
@@ -65,21 +116,30 @@ def main() -> None:
     os.chdir(workdir)
     flags = ["--orchestrator.max-concurrent", str(args.runs), "--orchestrator.poll-interval", "0.1"]
     options = resolve_options(environ={}, args=flags).options
-    daemon = subprocess.Popen([sys.executable, "-m", "rlops", "runs", "daemon", *flags],
+    entry = [str(TRACER), "daemon"] if args.trace else ["-m", "rlops", "runs", "daemon"]
+    daemon = subprocess.Popen([sys.executable, *entry, *flags],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not daemon_running(Path(options.store.model_dir)):  # up and supervising before the first run
         time.sleep(0.05)
     daemon_sched = schedstat(daemon.pid)
+    if args.trace:
+        trace_spawns()
     service = TrainerService(options)
     runs = [service.start("command", [sys.executable, str(PROGRAM), str(args.rate), str(args.seconds)],
                           name=f"steady-{i:02d}") for i in range(args.runs)]
     store = RunStore(options.store.db_path)
     seen: dict[str, list[tuple[int, float]]] = {run: [] for run in runs}  # (ingested_seq, when first seen)
     load = [os.getloadavg()[0]]
+    clocks = ProcessClocks()
+    workers: dict[str, int] = {}
     started = time.time()
     while True:
         now = time.time()
         rows = {row["run_id"]: row for row in store.list_runs()}
+        for run in runs:
+            if run not in workers and (pid := worker_pid(Path(rows[run]["run_dir"]))) is not None:
+                workers[run] = pid
+        clocks.sample(list(workers.values()))
         for run in runs:
             seq = rows[run]["ingested_seq"]
             if not seen[run] or seq > seen[run][-1][0]:
@@ -94,7 +154,9 @@ def main() -> None:
     ran, waited = (after - before for after, before in zip(schedstat(daemon.pid), daemon_sched, strict=True))
     daemon.terminate()
     daemon.wait(30)
+    trace = json.loads((Path(options.store.model_dir) / TRACE_DAEMON).read_text()) if args.trace else None
     lags, lost, total = [], 0, 0
+    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
     for run in runs:
         row = store.get_run(run)
         logged = [record for _, record in read_records(Path(row["log_path"]))]
@@ -106,6 +168,8 @@ def main() -> None:
             index = bisect.bisect_left(marks, record.seq)
             if index < len(marks):
                 lags.append(seen[run][index][1] - record.t)
+        if trace is not None:
+            cut_stages(stages, episodes, seen[run], Path(row["run_dir"]), [i for i in trace["ingests"] if i[0] == run])
     lags.sort()
 
     def pct(p: float) -> float:
@@ -117,12 +181,66 @@ def main() -> None:
           f"(mean {statistics.fmean(lags) * 1000:.0f}; includes up to {POLL_S * 1000:.0f} ms of polling)")
     print(f"1-minute load average before and after: {load[0]:.1f}, {load[1]:.1f} ({os.cpu_count()} cores)")
     print(f"the daemon: {ran:.2f} s on a CPU, {waited:.2f} s runnable but waiting for one (schedstat)")
+    processes = clocks.totals()
+    for kind, figures in processes.items():
+        print(f"the {figures['processes']} {kind}: {figures['cpu_s']:.2f} s on a CPU, "
+              f"{figures['wait_for_cpu_s']:.2f} s waiting for one (schedstat, as last seen)")
     data = {"runs": args.runs, "rate": args.rate, "seconds": args.seconds, "records": total, "lost": lost,
             "lag_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99), "max": lags[-1] * 1000},
             "load": load, "workdir": str(workdir), "target_p95_ms": TARGET_P95_MS,
-            "daemon_cpu_s": ran, "daemon_wait_for_cpu_s": waited}
+            "daemon_cpu_s": ran, "daemon_wait_for_cpu_s": waited, "processes": processes}
+    if trace is not None:
+        data["stages_ms"] = {stage: percentiles(values) for stage, values in stages.items()}
+        data["ticks"] = tick_figures(trace["ticks"])
+        for stage, figures in data["stages_ms"].items():
+            print(f"stage {stage}: " + ", ".join(f"{k} {v:.0f}" for k, v in figures.items()) + " ms")
+        print("daemon ticks: " + ", ".join(f"{k} {v:.1f}" for k, v in data["ticks"].items()))
     print(json.dumps(data))
     bench_results.write(args.json, "orchestrator", started_at, data, smoke=args.smoke)
+
+
+STAGES = ("printed->logged", "logged->read", "read->committed", "committed->seen")
+
+
+def cut_stages(stages: dict[str, list[float]], episodes: list[Episode], seen: list[tuple[int, float]],
+               run_dir: Path, ingests: list[list]) -> None:
+    """Each record's lag in its stages: when the worker's flush put it in the log (the first flush
+    whose next seq is past it), when the daemon's ingest that took it in began and committed (the
+    first whose watermark covers it), and when this script saw it."""
+    flushes = json.loads((run_dir / TRACE_WORKER).read_text())
+    flushes = [(when, nxt) for when, nxt in flushes if nxt >= 0]
+    flush_seqs = [nxt for _, nxt in flushes]
+    ingest_seqs = [watermark for *_, watermark in ingests]
+    seen_seqs = [seq for seq, _ in seen]
+    for record in episodes:
+        f = bisect.bisect_right(flush_seqs, record.seq)
+        i = bisect.bisect_left(ingest_seqs, record.seq)
+        s = bisect.bisect_left(seen_seqs, record.seq)
+        if f >= len(flushes) or i >= len(ingests) or s >= len(seen):
+            continue  # flushed at the end (shutdown) or seen only once the run was over
+        logged, (_, read, committed, _) = flushes[f][0], ingests[i]
+        stages["printed->logged"].append(logged - record.t)
+        stages["logged->read"].append(read - logged)
+        stages["read->committed"].append(committed - read)
+        stages["committed->seen"].append(seen[s][1] - committed)
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    values = sorted(values)
+    if not values:
+        return {}
+    return {f"p{int(p * 100)}": values[min(len(values) - 1, int(p * len(values)))] * 1000 for p in (0.5, 0.95, 0.99)} | \
+        {"mean": statistics.fmean(values) * 1000}
+
+
+def tick_figures(ticks: list[list[float]]) -> dict[str, float]:
+    """How long the daemon's ticks took and how far apart they began (ms)."""
+    durations = sorted(end - start for start, end in ticks)
+    periods = sorted(b[0] - a[0] for a, b in zip(ticks, ticks[1:]))
+    def at(values: list[float], p: float) -> float:
+        return values[min(len(values) - 1, int(p * len(values)))] * 1000 if values else 0.0
+    return {"count": len(ticks), "duration_p50": at(durations, 0.5), "duration_p95": at(durations, 0.95),
+            "period_p50": at(periods, 0.5), "period_p95": at(periods, 0.95)}
 
 
 if __name__ == "__main__":
