@@ -105,11 +105,10 @@ def test_resume_continues_the_timestep_count_with_the_same_statistics(memory_sin
     # The same statistics: the checkpoint's at 400 are the checkpoint's at 300 updated with exactly
     # the 100 observations seen since, which the replay buffer keeps raw: the resumed normalizer
     # started from the saved one, and the envs were put back mid-episode (a reset, or statistics
-    # started afresh, would not add up). Rows 300..399 hold what steps 301..400 returned: a
-    # checkpoint is taken before SB3 stores its step's transition, so the resumed buffer lacks the
-    # 300th (off-policy resume is not exact: docs/checkpoints.md).
+    # started afresh, would not add up). Row k of the buffer holds the observation step k returned:
+    # a checkpoint is taken at a rollout boundary, after SB3 stored the step's transition.
     with np.load(resumed.run.checkpoints / "step-000000000500" / "replay_buffer.npz") as buffer:
-        seen = buffer["observations"][300:400, 0, :]
+        seen = buffer["observations"][301:401, 0, :]
     count, mean, var = combined(*obs_statistics(first.checkpoint.path), seen)
     got = obs_statistics(resumed.run.checkpoints / "step-000000000400")
     assert got[0] == pytest.approx(count) == pytest.approx(401, abs=0.01)  # one observation a step, and the reset's

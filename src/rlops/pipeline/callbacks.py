@@ -11,32 +11,27 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 
 class EveryNSteps(BaseCallback):
-    """Call ``action(num_timesteps)`` each time the step count crosses a multiple of ``every``.
+    """Call ``action(num_timesteps)`` at the first rollout boundary after the step count crosses a
+    multiple of ``every``.
 
-    With ``at_rollout_start`` the call waits for the next rollout boundary (on-policy learners):
-    a checkpoint taken mid-rollout would hold a state that the uninterrupted run never passes
-    through, and its resume would discard the partial rollout."""
+    Only a boundary is a state that the uninterrupted run passes through too: mid-rollout, an
+    on-policy learner holds a partial rollout that a resume would discard, and an off-policy one
+    has not yet stored the step's transition (SB3 calls ``on_step`` before ``_store_transition``)
+    nor taken the gradient steps of its ``train_freq`` steps. A rollout starts after both."""
 
-    def __init__(self, every: int, action: Callable[[int], None], at_rollout_start: bool = False) -> None:
+    def __init__(self, every: int, action: Callable[[int], None]) -> None:
         super().__init__()
         self.every = every
         self.action = action
-        self.at_rollout_start = at_rollout_start
         self._last_bucket = 0
 
     def _on_training_start(self) -> None:
         self._last_bucket = self.num_timesteps // self.every
 
     def _on_step(self) -> bool:
-        if not self.at_rollout_start:
-            self._check()
         return True
 
     def _on_rollout_start(self) -> None:
-        if self.at_rollout_start:
-            self._check()
-
-    def _check(self) -> None:
         bucket = self.num_timesteps // self.every
         if bucket > self._last_bucket:
             self._last_bucket = bucket

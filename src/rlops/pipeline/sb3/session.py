@@ -136,13 +136,12 @@ class TrainingSession:
     def _learn(self, progress: bool) -> str:
         options = self.options
         callbacks: list[Any] = [self.stop, self.telemetry]
-        at_boundary = self.boundary is not None
         if self.boundary is not None:
             callbacks.insert(0, self.boundary)
         if options.train.checkpoint_freq:
-            callbacks.append(EveryNSteps(options.train.checkpoint_freq, lambda _: self._save_now(), at_boundary))
+            callbacks.append(EveryNSteps(options.train.checkpoint_freq, lambda _: self._save_now()))
         if options.eval.freq:
-            callbacks.append(EveryNSteps(options.eval.freq, self._periodic_eval, at_boundary))
+            callbacks.append(EveryNSteps(options.eval.freq, self._periodic_eval))
         if progress:
             callbacks.append(ProgressBar(options.train.total_timesteps))
         remaining = options.train.total_timesteps - self.model.num_timesteps
