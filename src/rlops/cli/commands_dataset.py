@@ -15,7 +15,7 @@ from rlops.errors import UsageError
 if TYPE_CHECKING:
     from rlops.datasets.catalog import DatasetCatalog
 
-app = typer.Typer(help="Offline-RL datasets: record, import, list, show, verify, rm.", no_args_is_help=True)
+app = typer.Typer(help="Offline-RL datasets: record, import, save (a play session), list, show, verify, rm.", no_args_is_help=True)
 
 
 def _open(ctx: typer.Context, config: Path | None, what: str | None = None,
@@ -80,6 +80,27 @@ def import_dataset(ctx: typer.Context, name: str | None = typer.Option(None, "--
     finally:
         catalog.close()
     typer.echo(json.dumps(row) if as_json else f"imported {_line(row)}\n  {row['path']}")
+    return 0
+
+
+@app.command("save", context_settings=PASS_OPTIONS)
+def save_play(ctx: typer.Context, name: str | None = typer.Option(None, "--name", help="dataset name (default: its own id)"),
+              config: Path | None = CONFIG, as_json: bool = JSON) -> int:
+    """A play session's finished episodes as a dataset, as the dashboard's Save as dataset: rlops dataset save RUN."""
+    from rlops.play.dataset import save_session_dataset
+    from rlops.services.run_ref import resolve_run
+    from rlops.store.runs import RunStore
+
+    catalog, options, ref = _open(ctx, config, "play session (a run id or directory)")
+    catalog.close()  # the session's saving opens its own
+    run_id = resolve_run(ref, options.store.db_path, options.store.model_dir).run_id
+    store = RunStore(options.store.db_path)
+    try:
+        run = store.get_run(run_id)
+    finally:
+        store.close()
+    row = save_session_dataset(run, options.store.model_dir, options.store.db_path, name)
+    typer.echo(json.dumps(row) if as_json else f"saved {_line(row)}\n  {row['path']}")
     return 0
 
 
