@@ -7,7 +7,6 @@ Datasets are never pruned by the rules (``rlops dataset rm`` deletes one), but t
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from fastapi import FastAPI
 
 from rlops.datasets.layout import datasets_root
 from rlops.options.schema import Options
-from rlops.orchestrator.retention import freed_bytes, plan, status
+from rlops.orchestrator.retention import disk_usage, freed_bytes, plan, status
 from rlops.store.registry import Registry
 from rlops.store.runs import RunStore
 
@@ -63,15 +62,4 @@ def dataset_usage(model_dir: str | Path, db_path: str | Path) -> list[dict[str, 
     finally:
         catalog.close()
     return [{"name": row["name"], "env_id": row["env_id"], "path": row["path"],
-             "bytes": _tree_bytes(Path(row["path"])), "integrity": row.get("integrity")} for row in rows]
-
-
-def _tree_bytes(root: Path) -> int:
-    total = 0
-    for directory, _, files in os.walk(root):  # symlinks are not followed: a link counts as itself
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(directory, name)).st_size
-            except FileNotFoundError:
-                continue
-    return total
+             "bytes": disk_usage(Path(row["path"])), "integrity": row.get("integrity")} for row in rows]

@@ -3,32 +3,28 @@ or ``minari.load_dataset(NAME)`` with ``MINARI_DATASETS_PATH`` at the datasets f
 ``NAME/manifest.json`` beside it holds the sha256 and size of every file, the env, the spaces,
 the counts, a returns summary and where the data came from.
 
-Written like a checkpoint: under a hidden temporary name, every file and directory fsynced, then
-renamed into place; so a writer killed at any instant leaves no dataset, never half of one.
+Written like a checkpoint (pipeline/sealed_dir.py): under a hidden temporary name, every file and
+directory fsynced, then renamed into place; so a writer killed at any instant leaves no dataset,
+never half of one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rlops.errors import DatasetError, UsageError
-from rlops.pipeline.checkpoints import file_sha256
+from rlops.pipeline.sealed_dir import MANIFEST, file_sha256, table_sha256, write_sealed_dir
+from rlops.pipeline.sealed_dir import TEMP_PREFIX, remove_partial  # noqa: F401 - callers import them from here
 
 FORMAT = "rlops-dataset/1"
-MANIFEST = "manifest.json"
 DATA_DIR = "data"
 METADATA = "metadata.json"
-TEMP_PREFIX = ".tmp-"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")  # also a valid Minari dataset id
 MINARI_VERSION = "0.5.4"  # the Minari release whose HDF5 layout and metadata keys we write
 
@@ -67,63 +63,27 @@ class DatasetDir:
         return sum(int(entry["bytes"]) for entry in self.manifest["files"].values())
 
 
-def table_sha256(files: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_dataset_dir(root: Path, name: str, fill: Callable[[Path], dict[str, Any]]) -> DatasetDir:
     """``fill(data_dir)`` writes the data files and returns the manifest's fields; this hashes the
     files, writes the manifest and renames the whole directory into ``root/name`` at once."""
     check_name(name)
-    root.mkdir(parents=True, exist_ok=True)
     final = root / name
     if final.exists():
         raise UsageError(f"dataset {name!r} already exists at {final}",
                          hint=f"choose another --name, or remove it first: rlops dataset rm {name}")
-    temp = root / f"{TEMP_PREFIX}{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    (temp / DATA_DIR).mkdir(parents=True)
-    try:
+
+    def filled(temp: Path) -> dict[str, Any]:
+        (temp / DATA_DIR).mkdir()
         fields = fill(temp / DATA_DIR)
-        files = {}
-        for path in sorted(p for p in temp.rglob("*") if p.is_file()):
-            _fsync(path)
-            files[path.relative_to(temp).as_posix()] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
-        manifest = {"format": FORMAT, "name": name, "created": time.time(), **fields, "files": files}
-        with open(temp / MANIFEST, "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _fsync(temp / DATA_DIR)
-        _fsync(temp)
+        return {"format": FORMAT, "name": name, "created": time.time(), **fields}
+
+    def unclaimed() -> Path:
         if final.exists():  # another writer of the same name finished first
             raise UsageError(f"dataset {name!r} already exists at {final}", hint="choose another --name")
-        os.rename(temp, final)
-        _fsync(root)
-    except BaseException as exc:
-        shutil.rmtree(temp, ignore_errors=True)
-        if isinstance(exc, OSError):
-            exc.add_note(f"while writing dataset {final}")
-        raise
+        return final
+
+    _, manifest = write_sealed_dir(root, name, filled, unclaimed, f"dataset {final}")
     return DatasetDir(final, manifest)
-
-
-def remove_partial(root: Path) -> int:
-    """Delete the temporary directories of writers that were killed; returns how many."""
-    removed = 0
-    if root.is_dir():
-        for path in root.iterdir():
-            if path.name.startswith(TEMP_PREFIX) and path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-                removed += 1
-    return removed
 
 
 def read_dataset_dir(path: Path) -> DatasetDir:

@@ -161,12 +161,12 @@ def _unfinished(run: dict[str, Any]) -> Prune:
     """A prune an earlier janitor began: its protections were checked then, and its models are
     marked and hidden; what remains is to delete what is left of the directory and record it."""
     prune = Prune(run["run_id"], str(Path(run["run_dir"]).resolve()), WHOLE_RUN, "run", 0, UNFINISHED)
-    return replace(prune, bytes=_disk_usage(prune.target))
+    return replace(prune, bytes=disk_usage(prune.target))
 
 
 def _verdict(guard: _Guard, run: dict[str, Any], kind: str, path: str, why: str) -> Prune:
     prune = Prune(run["run_id"], str(Path(run["run_dir"]).resolve()), path, kind, 0, why)
-    size = _disk_usage(prune.target)
+    size = disk_usage(prune.target)
     return replace(prune, bytes=size, kept_because=guard.refusal(run, prune))
 
 
@@ -311,12 +311,12 @@ def status(store: RunStore, options: Options) -> Usage:
         root = Path(run["run_dir"]) if run["run_dir"] else None
         on_disk = set(_videos(run)) if root is not None and root.is_dir() else set()
         recorded = {a["path"] for a in run["artifacts"] if a["kind"] == "video"}
-        runs.append(RunUsage(run["run_id"], run["status"], run["run_dir"], _disk_usage(root) if root else 0,
+        runs.append(RunUsage(run["run_id"], run["status"], run["run_dir"], disk_usage(root) if root else 0,
                              len(on_disk), len(on_disk | recorded), options.orchestrator.max_videos_per_run))
     return Usage(runs, sum(run.bytes for run in runs))
 
 
-def _disk_usage(path: Path) -> int:
+def disk_usage(path: Path) -> int:
     """Bytes of the files at or under ``path``; symlinks count as themselves, never followed."""
     try:
         if not path.is_dir() or path.is_symlink():

@@ -11,25 +11,21 @@ This module knows nothing of SB3; ``agent_state`` decides what goes inside.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import re
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rlops.errors import CheckpointCorruptError, CheckpointNotFoundError
+from rlops.pipeline.sealed_dir import MANIFEST, file_sha256, table_sha256, write_sealed_dir
+from rlops.pipeline.sealed_dir import TEMP_PREFIX, remove_partial  # noqa: F401 - callers import them from here
 
 FORMAT = "rlops-checkpoint/1"
-MANIFEST = "manifest.json"
 NAME_PATTERN = re.compile(r"^step-(\d{12})(?:\.(\d+))?$")
-TEMP_PREFIX = ".tmp-"
 
 log = logging.getLogger(__name__)
 
@@ -50,54 +46,20 @@ class Checkpoint:
     @property
     def sha256(self) -> str:
         """One hash for the whole checkpoint: the hash of its manifest's file table."""
-        table = json.dumps(self.manifest["files"], sort_keys=True).encode()
-        return hashlib.sha256(table).hexdigest()
+        return table_sha256(self.manifest["files"])
 
     def file(self, name: str) -> Path | None:
         return self.path / name if name in self.manifest["files"] else None
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_checkpoint(root: Path, env_steps: int, fill: Callable[[Path], None], metadata: dict[str, Any]) -> Checkpoint:
     """Write a checkpoint atomically: ``fill(directory)`` writes the files, this adds the manifest."""
-    root.mkdir(parents=True, exist_ok=True)
-    temp = root / f"{TEMP_PREFIX}{env_steps:012d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    temp.mkdir()
-    try:
+    def filled(temp: Path) -> dict[str, Any]:
         fill(temp)
-        files = {}
-        for path in sorted(temp.iterdir()):
-            _fsync_path(path)
-            files[path.name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
-        manifest = {"format": FORMAT, "env_steps": int(env_steps), "created": time.time(), **metadata, "files": files}
-        with open(temp / MANIFEST, "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _fsync_path(temp)
-        final = _free_name(root, env_steps)
-        os.rename(temp, final)
-        _fsync_path(root)
-    except BaseException as exc:
-        shutil.rmtree(temp, ignore_errors=True)
-        if isinstance(exc, OSError):  # a write that fails (a full disk) often carries no file name
-            exc.add_note(f"while writing checkpoint {root / f'step-{env_steps:012d}'}")
-        raise
+        return {"format": FORMAT, "env_steps": int(env_steps), "created": time.time(), **metadata}
+
+    final, manifest = write_sealed_dir(root, f"{env_steps:012d}", filled, lambda: _free_name(root, env_steps),
+                                       f"checkpoint {root / f'step-{env_steps:012d}'}")
     return Checkpoint(final, manifest)
 
 
@@ -110,17 +72,6 @@ def _free_name(root: Path, env_steps: int) -> Path:
     while (root / f"{base}.{suffix}").exists():
         suffix += 1
     return root / f"{base}.{suffix}"
-
-
-def remove_partial(root: Path) -> int:
-    """Delete temporary directories left by a writer that was killed; returns how many."""
-    removed = 0
-    if root.is_dir():
-        for path in root.iterdir():
-            if path.name.startswith(TEMP_PREFIX):
-                shutil.rmtree(path, ignore_errors=True)
-                removed += 1
-    return removed
 
 
 def read_checkpoint(path: Path, verify: bool = True) -> Checkpoint:
