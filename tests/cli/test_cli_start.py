@@ -4,9 +4,9 @@ and what the help lists is every command there is."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -37,11 +37,18 @@ def test_help_and_the_run_list_import_no_training_stack(args, tmp_path):
 
 
 def test_rlops_help_answers_fast(tmp_path):
-    # The acceptance figure is < 0.5 s on an idle machine; the tests share a loaded one, so the bound
-    # here only catches a command that imports the training stack again (3-6 s before).
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "rlops", "--help"], capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 0 and time.perf_counter() - started < 2.0
+    # The acceptance figure is < 0.5 s on an idle machine. Wall time on a shared machine is the
+    # neighbours' as much as ours, so this counts the CPU the help process itself spent (about 0.3 s;
+    # 3-6 s when it imported the training stack): the bound catches that, under any load.
+    stdout = os.open(tmp_path / "help.txt", os.O_WRONLY | os.O_CREAT)
+    try:
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "rlops", "--help"], os.environ,
+                             file_actions=[(os.POSIX_SPAWN_DUP2, stdout, 1)])
+    finally:
+        os.close(stdout)
+    _, status, usage = os.wait4(pid, 0)  # this child's own CPU time, no other's
+    assert os.waitstatus_to_exitcode(status) == 0 and "Usage" in (tmp_path / "help.txt").read_text()
+    assert usage.ru_utime + usage.ru_stime < 1.0, f"rlops --help took {usage.ru_utime + usage.ru_stime:.2f} s of CPU"
 
 
 def test_top_level_help_names_every_runs_subcommand(capsys):
