@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rlops.errors import UnknownNameError
+from rlops.events.columns import MetricsColumns
 from rlops.events.schema import (
     Artifact,
     Checkpoint,
@@ -84,9 +85,10 @@ class RunStore:
                        "pid = coalesce(?, pid), host = ?, updated = ? WHERE run_id = ?",
                        (_text(run_dir), _text(log_path), runner, pid, socket.gethostname(), now, run_id))
 
-    def ingest(self, records: Iterable[Record], log_bytes: dict[str, int] | None = None) -> IngestStats:
-        """Write records (any runs, in log order) in one transaction; skip what is already in."""
-        by_run: dict[str, list[Record]] = {}
+    def ingest(self, records: Iterable[Record | MetricsColumns], log_bytes: dict[str, int] | None = None) -> IngestStats:
+        """Write records (any runs, in log order; metrics records may come as ``MetricsColumns``) in
+        one transaction; skip what is already in."""
+        by_run: dict[str, list[Record | MetricsColumns]] = {}
         for record in records:
             by_run.setdefault(record.run_id, []).append(record)
         stats = IngestStats()
@@ -252,28 +254,32 @@ class _RunIngest:
     def __init__(self, db: sqlite3.Connection, run_id: str, stats: IngestStats) -> None:
         self.db, self.run_id, self.stats = db, run_id, stats
 
-    def apply(self, records: list[Record]) -> None:
+    def apply(self, records: list[Record | MetricsColumns]) -> None:
         db, run_id = self.db, self.run_id
         row = db.execute("SELECT ingested_seq, artifacts, best_eval, config FROM runs WHERE run_id = ?",
                          (run_id,)).fetchone()
         if row is None:
             first = records[0]
+            t = first.t[0] if isinstance(first, MetricsColumns) else first.t
             db.execute("INSERT INTO runs (run_id, created, updated, trace_id) VALUES (?, ?, ?, ?)",
-                       (run_id, first.t or time.time(), time.time(), first.trace_id))
+                       (run_id, t or time.time(), time.time(), first.trace_id))
             row = (-1, "[]", None, None)
         watermark, artifacts, best_eval = row[0], json.loads(row[1]), row[2]
         self.config = json.loads(row[3]) if row[3] else {}  # what config records merge into
-        fresh = [r for r in records if r.seq > watermark]
-        self.stats.skipped += len(records) - len(fresh)
+        fresh = _after(records, watermark)
+        taken = sum(len(r) if isinstance(r, MetricsColumns) else 1 for r in fresh)
+        self.stats.skipped += sum(len(r) if isinstance(r, MetricsColumns) else 1 for r in records) - taken
         if not fresh:
             return
-        self.stats.records += len(fresh)
+        self.stats.records += taken
         self.stats.runs.add(run_id)
         update: dict[str, Any] = {}
         points: dict[str, tuple[array, array]] = {}
         lists, episodes, events = [], [], []
         for record in fresh:
-            if isinstance(record, Metrics):
+            if isinstance(record, MetricsColumns):
+                self._metric_columns(record, points, lists, update)
+            elif isinstance(record, Metrics):
                 self._metrics(record, points, lists, update)
             elif isinstance(record, Episode):
                 episodes.append((run_id, record.seq, record.env_index, record.episode, record.episode_return,
@@ -293,7 +299,8 @@ class _RunIngest:
         db.executemany("INSERT OR IGNORE INTO metric_lists VALUES (?, ?, ?, ?, ?)", lists)
         db.executemany("INSERT OR IGNORE INTO episodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", episodes)
         db.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)", events)
-        self._update_run(update, fresh[-1].seq, artifacts)
+        last = fresh[-1]
+        self._update_run(update, last.seq[-1] if isinstance(last, MetricsColumns) else last.seq, artifacts)
 
     def _metrics(self, record: Metrics, points: dict[str, tuple[array, array]], lists: list, update: dict) -> None:
         step = record.env_steps
@@ -309,6 +316,30 @@ class _RunIngest:
             series[0].append(step)
             series[1].append(value)
         update["env_steps"], update["opt_steps"], update["sps"] = step, record.opt_steps, record.sps
+
+    def _metric_columns(self, block: MetricsColumns, points: dict[str, tuple[array, array]], lists: list,
+                        update: dict) -> None:
+        """``_metrics`` for a run of records at once: each key's points are appended whole."""
+        steps = block.env_steps
+        scalars = {"opt_steps": block.opt_steps, "wall_time_s": block.wall_time_s, "sps": block.sps}
+        scalars.update(block.values)
+        for key, column in scalars.items():
+            series = points.get(key)
+            if key in block.list_keys:  # histograms, perhaps beside numbers: one by one
+                for seq, step, value in zip(block.seq, steps, column, strict=True):
+                    if isinstance(value, list):
+                        lists.append((self.run_id, key, seq, step, json.dumps(value)))
+                        continue
+                    if series is None:
+                        series = points[key] = (array("q"), array("d"))
+                    series[0].append(step)
+                    series[1].append(value)
+                continue
+            if series is None:
+                series = points[key] = (array("q"), array("d"))
+            series[0].extend(steps)
+            series[1].extend(column)
+        update["env_steps"], update["opt_steps"], update["sps"] = steps[-1], block.opt_steps[-1], block.sps[-1]
 
     def _event_fields(self, record: Record, update: dict, artifacts: list, best_eval: float | None) -> float | None:
         """What an event record (any but metrics and episodes) changes in its run's row: into
@@ -360,6 +391,19 @@ class _RunIngest:
         assignments += ["started = coalesce(started, ?)", "artifacts = ?", "ingested_seq = ?", "updated = ?"]
         params += [started, json.dumps(artifacts), last_seq, time.time(), self.run_id]
         self.db.execute(f"UPDATE runs SET {', '.join(assignments)} WHERE run_id = ?", params)
+
+
+def _after(records: list[Record | MetricsColumns], watermark: int) -> list[Record | MetricsColumns]:
+    """What is not in the store yet: the records with a ``seq`` above the run's ``watermark``."""
+    fresh: list[Record | MetricsColumns] = []
+    for record in records:
+        if isinstance(record, MetricsColumns):
+            record = record.after(watermark)
+            if record is not None:
+                fresh.append(record)
+        elif record.seq > watermark:
+            fresh.append(record)
+    return fresh
 
 
 def _nested(config: dict[str, Any], section: str, key: str) -> str | None:
