@@ -27,8 +27,11 @@ from rlops.store.recent_returns import with_recent_returns
 from rlops.store.runs import RunStore
 
 MAX_POINTS = 2_000  # a chart's default budget: a few pixels per point on a wide screen
+# Where a run executes is part of it: its backend (local | ray), the node Ray placed it on (its IP and
+# node id) and the host that registered it (a local run's machine).
 SUMMARY = ("run_id", "status", "reason", "runner", "env_id", "algorithm", "created", "started", "ended", "updated",
-           "env_steps", "episodes", "last_return", "recent_return", "recent_episodes", "best_eval", "sps", "exit_code")
+           "env_steps", "episodes", "last_return", "recent_return", "recent_episodes", "best_eval", "sps", "exit_code",
+           "backend", "node", "host", "backend_ref")
 
 
 def add_runs_routes(app: FastAPI, store: Callable[[], Iterator[RunStore]]) -> None:
