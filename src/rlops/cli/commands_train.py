@@ -128,7 +128,9 @@ def _which_model(row: dict[str, Any], infer: Any) -> str:
         f"mean reward {row['mean_reward']:.2f} +/- {row['std_reward'] or 0.0:.2f}")
     why = ("--model-id" if infer.model_id is not None else
            f"the {infer.status} model" if infer.status is not None else row.get("picked", "--load-best"))
-    return f"model {row['id']}: {row['algorithm']} on {row['env_id']}, {reward}, {row['model_path']} ({why})"
+    where = (f"{row['fetched_from']} (fetched, every hash verified: {row['model_path']})" if row.get("fetched_from")
+             else row["model_path"])
+    return f"model {row['id']}: {row['algorithm']} on {row['env_id']}, {reward}, {where} ({why})"
 
 
 def _model_path(given: str, config: Path | None, args: list[str]) -> str:

@@ -36,6 +36,7 @@ from rlops.errors import BackendError, PreflightError
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import ExitStatus, read_launch, write_json_atomic
 from rlops.orchestrator.ray_actor import RunActor
+from rlops.services.remote_models import RemoteRunModels
 from rlops.store.run_dir import EVENTS_FILE, OUTPUT_FILE, STOP_FILE
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ class RayRuns:
         self.store = service.store
         self.ray = connect(service.options)
         self.handles: dict[str, Any] = {}
+        # The node registers its checkpoints in its own registry: the daemon's rows come from the records.
+        self.models = RemoteRunModels(self.store, service.options.store.db_path, service.options.registry.enable)
 
     # -- launch and stop -----------------------------------------------------------------------
 
@@ -201,7 +204,7 @@ class RayRuns:
             self._note_node(run, run_dir, state)
             _append(run_dir / EVENTS_FILE, reply["data"].get(EVENTS_FILE, b""))
             _append(run_dir / OUTPUT_FILE, reply["data"].get(OUTPUT_FILE, b""))
-        self.service.ingest_new(run)
+        self._ingest(run)
         drained = all(offsets[name] + len(reply["data"][name]) >= reply["sizes"][name] for name in reply["data"])
         if reply["exit"] is not None and drained:
             self._settle(run, run_dir, state, ExitStatus(**reply["exit"]))
@@ -210,6 +213,11 @@ class RayRuns:
             self.store.settle(run["run_id"], "lost", f"its processes on node {state.get('node')} are gone without "
                                                      "an exit status", None)
             self._end(run["run_id"], state)
+
+    def _ingest(self, run: dict[str, Any]) -> None:
+        """The run's new records into the store, then the registry rows they make (``remote_models``)."""
+        self.service.ingest_new(run)
+        self.models.take(run["run_id"])
 
     def _resubmit(self, run: dict[str, Any], run_dir: Path, state: dict[str, Any]) -> None:
         """A launch that did not get as far as its actor (Ray refused, the daemon died): again, until
@@ -232,7 +240,7 @@ class RayRuns:
 
     def _died(self, run: dict[str, Any], run_dir: Path, state: dict[str, Any], exc: Exception | None) -> None:
         """The actor is gone before the run's exit status came home."""
-        self.service.ingest_new(run)
+        self._ingest(run)
         self.handles.pop(run["run_id"], None)
         stop = _read_json(run_dir / STOP_FILE)
         if exc is not None and getattr(exc, "actor_init_failed", False):

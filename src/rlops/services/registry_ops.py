@@ -21,6 +21,7 @@ from rlops.pipeline.evaluate import EvalResult
 from rlops.pipeline.loading import open_checkpoint
 from rlops.pipeline.qtable import FORMAT as QTABLE_FORMAT
 from rlops.pipeline.qtable import is_qtable, qtable_problems
+from rlops.services.model_fetch import fetch_model, is_remote
 from rlops.services.reconcile import reconcile_lost_runs
 from rlops.pipeline.run_meta import git_commit
 from rlops.pipeline.safe_files import check_loadable
@@ -50,15 +51,24 @@ def reward_threshold(env_id: str) -> float | None:
 
 def register_checkpoint(registry: Registry, checkpoint: Checkpoint, run_id: str | None = None,
                         parent_model_id: int | None = None, tags: dict[str, Any] | None = None) -> int:
-    options = checkpoint.options
+    return register_model(registry, Path(checkpoint.path).resolve(), checkpoint.options, checkpoint.env_steps,
+                          checkpoint.sha256, run_id=run_id, parent_model_id=parent_model_id, tags=tags,
+                          commit=git_commit())
+
+
+def register_model(registry: Registry, model_path: str | Path, options: dict[str, Any], env_steps: int, sha256: str,
+                   run_id: str | None = None, parent_model_id: int | None = None, tags: dict[str, Any] | None = None,
+                   commit: str | None = None) -> int:
+    """A row for a checkpoint wherever it lies (a directory here, an s3:// URL), from the options it
+    was trained with (its manifest's, or its run's ``meta`` record's: the same snapshot)."""
     hyperparams = {"learning_rate": options.get("train", {}).get("learning_rate"),
                    "batch_size": options.get("train", {}).get("batch_size"),
                    "gamma": options.get("train", {}).get("gamma"),
                    "net_arch": options.get("agent", {}).get("net_arch"),
                    **options.get("agent", {}).get("hyperparams", {})}
-    return registry.add(Path(checkpoint.path).resolve(), options["agent"]["algorithm"], options["env"]["env_id"],
-                        total_timesteps=checkpoint.env_steps, hyperparams=hyperparams, git_commit=git_commit(),
-                        run_id=run_id, sha256=checkpoint.sha256, tags=tags, parent_model_id=parent_model_id)
+    return registry.add(model_path, options["agent"]["algorithm"], options["env"]["env_id"], total_timesteps=env_steps,
+                        hyperparams=hyperparams, git_commit=commit, run_id=run_id, sha256=sha256, tags=tags,
+                        parent_model_id=parent_model_id)
 
 
 @dataclass
@@ -158,6 +168,8 @@ def verify(registry: Registry, model_ids: list[int] | None = None) -> list[Integ
 
 
 def _integrity(model: dict[str, Any]) -> Integrity:
+    if is_remote(model):  # checked file by file when it is fetched (model_fetch), not by listing it
+        return Integrity(model["id"], str(model["model_path"]), True)
     path = Path(model["model_path"])
     if is_qtable(path):  # a tabular runtime's checkpoint: its own manifest and hashes
         problems = qtable_problems(path)
@@ -185,7 +197,8 @@ def resolve_model(registry: Registry, model_id: int | None = None, load_best: bo
 def choose_model(registry: Registry, model_id: int | None = None, load_best: bool = False, env_id: str | None = None,
                  status: str | None = None, allow_unvalidated: bool = False) -> dict[str, Any]:
     """The registry row ``resolve_model`` means, whatever its checkpoint's format, once it is validated
-    (unless allowed otherwise) and its files are intact."""
+    (unless allowed otherwise) and its files are intact; a model on S3 is fetched first, and its row's
+    ``model_path`` is then the local copy (``fetched_from`` the URL)."""
     if model_id is not None:
         model = registry.get(model_id)
     elif status is not None:
@@ -207,6 +220,7 @@ def choose_model(registry: Registry, model_id: int | None = None, load_best: boo
         failed = [r["message"] for r in model["validation"] or [] if not r["passed"]]
         raise UsageError(f"model {model['id']} is not validated" + (f": {'; '.join(failed)}" if failed else ""),
                          hint="validate it (rlops registry validate ID), or pass --allow-unvalidated")
+    model = fetch_model(registry, model)  # a remote run's model on S3: here, every hash verified, or an error
     integrity = _integrity(model)
     if not integrity.ok:
         raise CheckpointCorruptError(f"model {model['id']} is refused: {'; '.join(integrity.problems)} "

@@ -16,11 +16,13 @@ from pathlib import Path
 
 from rlops.errors import CheckpointCorruptError, CheckpointNotFoundError, OptionsError
 from rlops.options.schema import Options
-from rlops.pipeline.checkpoints import MANIFEST, NAME_PATTERN, TEMP_PREFIX, latest_checkpoint, read_checkpoint
+from rlops.pipeline.checkpoints import (MANIFEST, NAME_PATTERN, TEMP_PREFIX, file_sha256, latest_checkpoint,
+                                        read_checkpoint)
 from rlops.sinks.s3_objects import RunObjects, s3_client, s3_location
 from rlops.store.run_dir import OPTIONS_FILE, RunDirectory
 
 log = logging.getLogger(__name__)
+MISSING = ("404", "NoSuchKey", "NotFound")  # what S3 servers answer for a key that is not there
 
 
 def uses_s3(options: Options) -> bool:
@@ -67,21 +69,42 @@ def fetch_run(options: Options) -> Path | None:
     return None
 
 
-def download_checkpoint(objects: RunObjects, name: str, root: Path) -> Path:
-    """One checkpoint into ``root/name``, verified, or ``CheckpointCorruptError``."""
+def download_checkpoint(objects: RunObjects, name: str, root: Path, as_name: str | None = None) -> Path:
+    """One checkpoint into ``root/name`` (or ``root/as_name``), every file checked against its
+    manifest's sha256, or ``CheckpointCorruptError`` naming the object that is missing or does not match."""
     temp = root / f"{TEMP_PREFIX}s3-{uuid.uuid4().hex[:8]}"
     try:
-        objects.download_file(temp / MANIFEST, "checkpoints", name, MANIFEST)
-        files = read_checkpoint(temp, verify=False).manifest["files"]
-        for file in files:
+        _download(objects, temp / MANIFEST, name, MANIFEST)
+        try:
+            checkpoint = read_checkpoint(temp, verify=False)
+        except CheckpointCorruptError:
+            raise CheckpointCorruptError(f"{objects.url('checkpoints', name, MANIFEST)} is not a readable "
+                                         "checkpoint manifest") from None
+        for file in checkpoint.manifest["files"]:
             if Path(file).is_absolute() or ".." in Path(file).parts:
                 raise CheckpointCorruptError(f"{objects.url('checkpoints', name)} names a file outside it: {file!r}")
-            objects.download_file(temp / file, "checkpoints", name, file)
-        read_checkpoint(temp)  # every hash must match before it takes the name
-        target = root / name
+            _download(objects, temp / file, name, file)
+        for file, entry in checkpoint.manifest["files"].items():  # every hash must match before it takes the name
+            if file_sha256(temp / file) != entry["sha256"]:
+                raise CheckpointCorruptError(f"{objects.url('checkpoints', name, file)} does not match the sha256 "
+                                             f"its manifest gives ({entry['sha256'][:16]}...): it was altered or "
+                                             "damaged on the store")
+        target = root / (as_name or name)
         if target.exists():
             shutil.rmtree(target)
         temp.rename(target)
         return target
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _download(objects: RunObjects, target: Path, name: str, file: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        objects.download_file(target, "checkpoints", name, file)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in MISSING:
+            raise
+        raise CheckpointCorruptError(f"{objects.url('checkpoints', name, file)} is missing on the store: the "
+                                     "checkpoint there is incomplete") from None

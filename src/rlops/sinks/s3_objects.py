@@ -65,12 +65,17 @@ def s3_client(options: Options, probe: bool = False) -> Any:
     """A client with short timeouts and few retries; ``probe``: one try of a few seconds, for the
     check that a store answers at all (a server that accepts and never answers must not cost
     attempts x read timeout before the sink is known to be out)."""
+    return client_at(options.store.endpoint_url, probe)
+
+
+def client_at(endpoint_url: str | None, probe: bool = False) -> Any:
+    """``s3_client`` for an endpoint known without a run's options (a registry row's)."""
     import boto3
     from botocore.config import Config
 
     config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=PROBE_READ_TIMEOUT_S if probe else READ_TIMEOUT_S,
                     retries={"total_max_attempts": 1 if probe else ATTEMPTS, "mode": "standard"})
-    return boto3.client("s3", endpoint_url=options.store.endpoint_url, config=config)
+    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
 
 
 class RunObjects:
