@@ -9,7 +9,9 @@ check it runs as the user types (the same check a start request passes).
                                       (``rlops.api.run_check``: "did you mean 'ppo'?")
 
 What a request's options may name outside the run (code, checkpoints, addresses, paths) is
-``rlops.api.reach``'s rule, from the server's ``[ui]`` allowlists.
+``rlops.api.reach``'s rule, from the server's ``[ui]`` allowlists. Where the run executes (the
+backend and its Ray options) is offered only by a server with a Ray cluster configured
+(``rlops.api.placement``), with the server's own values as the defaults.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
+from rlops.api import placement
 from rlops.api.reach import Reach
 from rlops.api.run_check import named_choices, run_problems
 from rlops.errors import OptionsError, OptionsRejected
@@ -31,7 +34,7 @@ from rlops.options.values import check_value
 # What a run is made of. infer, serve, ui and orchestrator configure the servers themselves.
 RUN_SECTIONS = ("env", "obs", "feature", "agent", "train", "eval", "store", "registry", "metrics", "traces", "logs")
 # The orchestrator decides these for every run it starts (its directory, name and database).
-DECIDED_BY_THE_SERVER = {"store.run_name", "store.model_dir", "store.db_path", "train.resume"}
+DECIDED_BY_THE_SERVER = {"store.run_name", "store.model_dir", "store.db_path", "train.resume", "ray.node_dir"}
 SCALARS = {"integer", "number", "string", "boolean"}
 BOUNDS = {"minimum": "minimum", "maximum": "maximum", "exclusiveMinimum": "exclusive_minimum",
           "exclusiveMaximum": "exclusive_maximum"}
@@ -48,7 +51,7 @@ def add_options_routes(app: FastAPI, options: Options | None = None) -> None:
 
     @app.get("/api/options")
     def form() -> dict[str, Any]:
-        return {"sections": form_sections()}
+        return {"sections": form_sections() + placement_sections(reach.own)}
 
     @app.get("/api/options/schema")
     def schema() -> dict[str, Any]:
@@ -56,7 +59,7 @@ def add_options_routes(app: FastAPI, options: Options | None = None) -> None:
 
     @app.post("/api/options/check")
     def check(body: CheckRequest) -> dict[str, Any]:
-        problems = option_problems(body.options, reach) or run_problems(body.options)
+        problems = option_problems(body.options, reach) or run_problems(placement.split(body.options)[0])
         return {"ok": not problems, "errors": problems}
 
 
@@ -68,6 +71,26 @@ def form_sections() -> list[dict[str, Any]]:
         fields = [form_field(name, key, prop, named.get(f"{name}.{key}"))
                   for key, prop in definition["properties"].items() if f"{name}.{key}" not in DECIDED_BY_THE_SERVER]
         sections.append({"name": name, "doc": docs.get(name, ""), "fields": fields})
+    return sections
+
+
+def placement_sections(own: Options) -> list[dict[str, Any]]:
+    """Where the run executes, on a server with a Ray cluster configured (none elsewhere): the
+    backend, then the run's Ray options, each defaulting to the server's own value."""
+    if not placement.offered(own):
+        return []
+    schema, docs, sections = json_schema(), section_docs(), []
+    for name, options, doc in (("orchestrator", (placement.BACKEND,), "where the run executes: this machine or the "
+                                                                        "Ray cluster"),
+                               ("ray", placement.RAY_OPTIONS, docs.get("ray", ""))):
+        properties = schema["$defs"][type_name_of(schema, name)]["properties"]
+        fields = []
+        for option in options:
+            key = option.split(".", 1)[1]
+            field = form_field(name, key, properties[key])
+            field["default"] = placement.own_value(own, option)
+            fields.append(field)
+        sections.append({"name": name, "doc": doc, "fields": fields})
     return sections
 
 
@@ -98,12 +121,17 @@ def option_problems(values: dict[str, Any], reach: Reach) -> list[dict[str, str]
     options the server decides, values their field refuses, and values that reach beyond what
     the server allows (``reach``)."""
     specs = specs_by_dotted()
+    offered = placement.offered(reach.own)
     allowed = [dotted for dotted, spec in specs.items()
                if spec.section in RUN_SECTIONS and dotted not in DECIDED_BY_THE_SERVER]
+    allowed += list(placement.PLACEMENT) if offered else []
     problems = []
     for option, value in values.items():
         if option in DECIDED_BY_THE_SERVER:
             problems.append({"option": option, "message": "set by the server for every run it starts"})
+            continue
+        if option in placement.PLACEMENT and not offered:
+            problems.append({"option": option, "message": placement.not_offered(option)})
             continue
         if option not in allowed:
             close = difflib.get_close_matches(option, allowed, n=1, cutoff=0.6)
@@ -115,7 +143,9 @@ def option_problems(values: dict[str, Any], reach: Reach) -> list[dict[str, str]
         except OptionsError as exc:
             problems.append({"option": option, "message": exc.message.split(": ", 1)[-1]})
             continue
-        refusal = reach.problem(specs[option], checked)
+        # What the value may reach first (an address the server does not allow is never tried), then
+        # whether this server can run it there (its one Ray cluster).
+        refusal = reach.problem(specs[option], checked) or placement.cluster_problem(reach.own, option, checked)
         if refusal is not None:
             problems.append({"option": option, "message": refusal})
     return problems
@@ -123,7 +153,7 @@ def option_problems(values: dict[str, Any], reach: Reach) -> list[dict[str, str]
 
 def checked_options(values: dict[str, Any], reach: Reach) -> dict[str, Any]:
     """``values`` if a run of them would start; else ``OptionsRejected`` naming each problem."""
-    problems = option_problems(values, reach) or run_problems(values)
+    problems = option_problems(values, reach) or run_problems(placement.split(values)[0])
     if problems:
         raise OptionsRejected(problems)
     return values

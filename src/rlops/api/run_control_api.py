@@ -6,7 +6,9 @@
 
 Only a server given the orchestrator's options starts runs (others answer 405). Only our own
 trainer is started from a request: a ``command`` or ``cleanrl`` run executes a program of the
-caller's choosing, which takes the CLI (a person at the machine).
+caller's choosing, which takes the CLI (a person at the machine). Where it executes (the backend
+and its Ray options, ``rlops.api.placement``) goes to the service that queues it, not to the
+trainer.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from rlops.api import placement
 from rlops.api.options_api import checked_options
 from rlops.api.reach import Reach
 from rlops.api.runs_api import summary
@@ -38,16 +41,19 @@ class StartRequest(BaseModel):
 def add_run_control_routes(app: FastAPI, options: Options | None) -> None:
     reach = Reach.of(options)  # what a request's options may name: the server's [ui] allowlists
 
-    def opened() -> TrainerService:
+    def opened(where: dict[str, Any] | None = None) -> TrainerService:
         if options is None:
             raise HTTPException(405, "this server only reads runs")
-        return TrainerService(options)
+        return TrainerService(placement.placed(options, where or {}))
 
     @app.post("/api/runs", status_code=201)
     def start(body: StartRequest) -> dict[str, Any]:
-        service = opened()
+        if options is None:
+            raise HTTPException(405, "this server only reads runs")
+        run_options, where = placement.split(checked_options(body.options, reach))
+        flags = option_flags(body.runner, run_options)
+        service = opened(where)
         try:
-            flags = option_flags(body.runner, checked_options(body.options, reach))
             run_id = service.start(body.runner, flags, name=body.name)
             return summary(service.store.get_run(run_id))
         except UnknownNameError as exc:  # an unknown runner is bad input here, not a missing thing
