@@ -34,7 +34,7 @@ def _store(ctx: typer.Context, config: Path | None) -> tuple[RunStore, Any]:
 def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--status", help="only runs in this state"),
               limit: int = typer.Option(50, "--limit", min=1, help="newest N runs"),
               config: Path | None = CONFIG, as_json: bool = JSON) -> int:
-    """Runs, newest first: status, env, algorithm, steps, last return, SPS."""
+    """Runs, newest first: status, where each executes (backend, node), env, algorithm, steps, last return, SPS."""
     from rich.console import Console
     from rich.table import Table
 
@@ -56,11 +56,14 @@ def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--sta
     typer.echo(f"daemon: pid {pid} supervises {root}" if pid is not None else
                f"daemon: none supervises {root} (rlops runs start starts one; queued runs wait for it)", err=True)
     table = Table(box=None, header_style="bold")
-    for column in ("run", "status", "node", "env", "algo", "env steps", "last return", "best eval", "SPS", "elapsed"):
-        table.add_column(column, justify="right" if column not in ("run", "status", "node", "env", "algo") else "left")
+    text = ("run", "status", "backend", "node", "env", "algo")
+    for column in (*text, "env steps", "last return", "best eval", "SPS", "elapsed"):
+        table.add_column(column, justify="left" if column in text else "right")
     for run in runs:
-        node = run.get("node") or ("ray: not placed yet" if run.get("backend") == "ray" else run["host"] or "")
-        table.add_row(run["run_id"], run["status"], node, run["env_id"] or "", run["algorithm"] or "",
+        backend = run.get("backend") or "local"
+        # A Ray run's node is where Ray placed it (IP and node id); a local run's, the host that registered it.
+        node = run.get("node") or ("not placed yet" if backend != "local" else run["host"] or "")
+        table.add_row(run["run_id"], run["status"], backend, node, run["env_id"] or "", run["algorithm"] or "",
                       f"{run['env_steps']:,}",
                       _number(run["last_return"]), _number(run["best_eval"]), _number(run["sps"], "{:,.0f}"),
                       _elapsed(run))
