@@ -51,7 +51,7 @@ def add_options_routes(app: FastAPI, options: Options | None = None) -> None:
 
     @app.get("/api/options")
     def form() -> dict[str, Any]:
-        return {"sections": form_sections() + placement_sections(reach.own)}
+        return {"sections": placement_sections(reach.own) + form_sections()}  # where the run executes, then what
 
     @app.get("/api/options/schema")
     def schema() -> dict[str, Any]:
@@ -79,10 +79,11 @@ def placement_sections(own: Options) -> list[dict[str, Any]]:
     backend, then the run's Ray options, each defaulting to the server's own value."""
     if not placement.offered(own):
         return []
-    schema, docs, sections = json_schema(), section_docs(), []
+    schema, sections = json_schema(), []
     for name, options, doc in (("orchestrator", (placement.BACKEND,), "where the run executes: this machine or the "
                                                                         "Ray cluster"),
-                               ("ray", placement.RAY_OPTIONS, docs.get("ray", ""))):
+                               ("ray", placement.RAY_OPTIONS, "a run on Ray: its cluster (the server's), what it "
+                                                             "reserves on its node, how often it may start again")):
         properties = schema["$defs"][type_name_of(schema, name)]["properties"]
         fields = []
         for option in options:

@@ -133,3 +133,16 @@ export function show(v) {
   if (typeof v === "object") return JSON.stringify(v);
   return String(v);
 }
+
+/**
+ * Where a run executes: its backend ("local" or "ray") and its node. A Ray run's node is the one
+ * Ray placed it on (IP and node id), none until placed; a local run's is the machine that
+ * registered it.
+ */
+export function placement(run) {
+  const backend = run?.backend || "local";
+  if (backend === "local") return { backend, node: run?.host || DASH, title: run?.host ? `on this machine's host ${run.host}` : "on this machine" };
+  const node = run?.node || "not placed yet";
+  const actor = run?.backend_ref ? `, actor ${run.backend_ref}` : "";
+  return { backend, node, title: run?.node ? `on the ${backend} node ${run.node}${actor}` : `queued for ${backend}: no node yet${actor}` };
+}

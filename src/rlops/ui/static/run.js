@@ -5,7 +5,7 @@ import { api, apiOr, encodePath, fileUrl, openStream, runPath } from "./api.js";
 import { Chart } from "./charts.js";
 import { errorPanel, loading, playVideo, runHref, toast } from "./dom.js";
 import {
-  ago, datetime, duration, elapsed, esc, flatten, int, num, show, shortHash, si, statusBadge, DASH,
+  ago, datetime, duration, elapsed, esc, flatten, int, num, placement, show, shortHash, si, statusBadge, DASH,
 } from "./format.js";
 import { subscribeRuns } from "./live.js";
 import { createLogDrawer } from "./logs.js";
@@ -157,6 +157,15 @@ export function mount(root, params) {
   }
 
   // ---- header ----
+  /** Where it executes: "on ray node 10.0.0.5 (ab12cd34)", "local on host-1". */
+  function placementHtml(run) {
+    const where = placement(run);
+    const what = where.backend === "local"
+      ? (where.node === DASH ? "local" : `local on <span class="mono">${esc(where.node)}</span>`)
+      : `on ${esc(where.backend)} node <span class="mono">${esc(where.node)}</span>`;
+    return `<span data-testid="run-node" data-backend="${esc(where.backend)}" title="${esc(where.title)}">${what}</span>`;
+  }
+
   function renderHeader() {
     const run = ctx.run;
     const el = ctx.el;
@@ -165,6 +174,7 @@ export function mount(root, params) {
       run.env_id && `<span class="mono">${esc(run.env_id)}</span>`,
       run.algorithm && `<span class="mono">${esc(run.algorithm)}</span>`,
       run.runner && `<span>runner ${esc(run.runner)}</span>`,
+      placementHtml(run),
       datasetPart(run),
       run.experiment && run.experiment !== "default" && `<span>experiment ${esc(run.experiment)}</span>`,
       run.seed !== null && run.seed !== undefined && `<span>seed <span class="mono">${esc(run.seed)}</span></span>`,

@@ -2,7 +2,7 @@
 
 import { api, apiOr } from "./api.js";
 import { runHref, errorPanel, loading } from "./dom.js";
-import { ago, datetime, duration, elapsed, esc, num, si, statusBadge, STATUSES, DASH } from "./format.js";
+import { ago, datetime, duration, elapsed, esc, num, placement, si, statusBadge, STATUSES, DASH } from "./format.js";
 import { subscribeRuns } from "./live.js";
 
 const PAGE = 200; // rows rendered at once; "show more" adds the next page
@@ -13,6 +13,8 @@ const COLUMNS = [
   { key: "env_id", label: "Env" },
   { key: "algorithm", label: "Algo" },
   { key: "runner", label: "Runner" },
+  // where it executes: the backend (local | ray) and the node (a local run's host)
+  { key: "node", label: "Node", title: "the backend and the node the run executes on (a local run: this machine's host)" },
   { key: "elapsed", label: "Elapsed", num: true },
   { key: "env_steps", label: "Steps", num: true },
   // the mean of the last 100 episodes, as W&B and TensorBoard headline (one episode is noise)
@@ -32,12 +34,18 @@ function cellsHtml(run) {
     <td>${esc(run.env_id ?? DASH)}</td>
     <td>${esc(run.algorithm ?? DASH)}</td>
     <td class="muted">${esc(run.runner ?? DASH)}</td>
+    ${nodeCell(run)}
     <td class="num"${live}>${duration(elapsed(run))}</td>
     <td class="num" title="${esc(run.env_steps ?? "")}">${si(run.env_steps)}</td>
     <td class="num" data-col="recent-return" title="${esc(recentTitle(run))}">${num(run.recent_return)}</td>
     <td class="num">${num(run.best_eval)}</td>
     <td class="num">${si(run.sps)}</td>
     <td class="num muted" title="${esc(datetime(run.started ?? run.created))}">${ago(run.started ?? run.created)}</td>`;
+}
+
+function nodeCell(run) {
+  const where = placement(run);
+  return `<td class="node" data-col="node" data-backend="${esc(where.backend)}" title="${esc(where.title)}"><span class="badge plain backend">${esc(where.backend)}</span> <span class="mono">${esc(where.node)}</span></td>`;
 }
 
 function recentTitle(run) {
@@ -48,6 +56,7 @@ function recentTitle(run) {
 function sortValue(run, key) {
   if (key === "elapsed") return elapsed(run) ?? -1;
   if (key === "started") return run.started ?? run.created ?? -1;
+  if (key === "node") return `${placement(run).backend} ${placement(run).node}`;
   const v = run[key];
   return v === null || v === undefined ? (COLUMNS.find((c) => c.key === key)?.num ? -Infinity : "") : v;
 }
@@ -69,7 +78,7 @@ export function mount(root) {
         <select data-testid="status-filter" aria-label="status" name="status-filter"><option value="">all statuses</option>
           ${STATUSES.map((s) => `<option value="${s}">${s}</option>`).join("")}</select>
         <select data-testid="runner-filter" aria-label="runner" name="runner-filter"><option value="">all runners</option></select>
-        <input type="search" data-testid="runs-filter" placeholder="filter env, algorithm, run…" aria-label="filter">
+        <input type="search" data-testid="runs-filter" placeholder="filter env, algorithm, run, node…" aria-label="filter">
         <button type="button" class="btn" data-testid="compare-button" disabled title="select two or more runs">Compare</button>
       </div>
     </div>
@@ -89,7 +98,8 @@ export function mount(root) {
     if (f.status && run.status !== f.status) return false;
     if (f.runner && run.runner !== f.runner) return false;
     if (f.text) {
-      const hay = `${run.env_id ?? ""} ${run.algorithm ?? ""} ${run.run_id} ${run.runner ?? ""}`.toLowerCase();
+      const where = placement(run);
+      const hay = `${run.env_id ?? ""} ${run.algorithm ?? ""} ${run.run_id} ${run.runner ?? ""} ${where.backend} ${where.node}`.toLowerCase();
       for (const word of f.text.toLowerCase().split(/\s+/)) if (word && !hay.includes(word)) return false;
     }
     return true;

@@ -3,13 +3,16 @@
 // checked as you type by the server (POST /api/options/check: each option, then what `rlops
 // train` would refuse of the whole draft), "train new" or "warm start from a checkpoint".
 // Only the options changed from their defaults are sent, typed. What the chosen runner does not
-// support (warm start; options, for a runner started from the CLI) is hidden.
+// support (warm start; options, for a runner started from the CLI) is hidden. Where the run
+// executes (orchestrator.backend, the ray.* options) is listed only by a server with a Ray cluster
+// configured, with its own values as defaults; the Ray options show while the backend is ray.
 
 import { api, apiOr } from "./api.js";
 import { debounce, errorPanel, loading, runHref, toast } from "./dom.js";
 import { esc, num } from "./format.js";
 
-const OPEN_SECTIONS = new Set(["env", "agent", "train"]);
+const OPEN_SECTIONS = new Set(["orchestrator", "env", "agent", "train"]);
+const PLACEMENT_SECTIONS = new Set(["orchestrator", "ray"]); // where the run executes: the service's, not the trainer's
 const HANDLED_ELSEWHERE = new Set(["train.init_from"]); // the warm start control sends it
 
 // Until the server lists its options, a few that every run takes.
@@ -282,8 +285,22 @@ export function mount(root, params) {
       matchModel();
     }
     showRunner();
+    showPlacement();
     summarize();
     if (Object.keys(params).some((k) => k.includes("."))) changed();
+  }
+
+  /** The Ray options matter only for a run on Ray: their section shows while the backend is ray. */
+  function showPlacement() {
+    const backend = state.form.querySelector('[name="orchestrator.backend"]');
+    const ray = state.form.querySelector('details.section[data-section="ray"]');
+    if (!backend || !ray) return;
+    const onRay = backend.value === "ray";
+    ray.hidden = !onRay;
+    if (onRay && !ray.dataset.shown) {
+      ray.open = true; // the first time: its address and resources in view
+      ray.dataset.shown = "1";
+    }
   }
 
   /** The chosen runner's row of the capability matrix; what it does not support is hidden. */
@@ -345,7 +362,7 @@ export function mount(root, params) {
     const errors = {};
     for (const f of state.fields) {
       const el = state.form.querySelector(`[name="${CSS.escape(f.option)}"]`);
-      if (!el) continue;
+      if (!el || el.closest("details.section")?.hidden) continue; // a hidden section sends nothing
       const r = readField(f, el);
       if (r.error) errors[f.option] = r.error;
       else if (r.changed) options[f.option] = r.value;
@@ -399,15 +416,18 @@ export function mount(root, params) {
     state.form.querySelector("[data-count]").textContent = entries.length ? `(${entries.length})` : "(none: all defaults)";
     state.form.querySelector('[data-testid="options-summary"]').textContent =
       entries.map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join("\n") || "defaults";
-    const cli = entries.map(([k, v]) => {
+    const flag = ([k, v]) => {
       const [section, ...rest] = k.split(".");
-      const flag = `--${section}.${rest.join(".").replace(/_/g, "-")}`;
       const text = typeof v === "string" ? v : JSON.stringify(v);
-      return `${flag} ${/^[\w.:\/@+-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`}`;
-    });
+      return `--${section}.${rest.join(".").replace(/_/g, "-")} ${/^[\w.:\/@+-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`}`;
+    };
+    const where = entries.filter(([k]) => PLACEMENT_SECTIONS.has(k.split(".")[0])).map(flag);
+    const cli = entries.filter(([k]) => !PLACEMENT_SECTIONS.has(k.split(".")[0])).map(flag);
     const name = state.form.querySelector('[name="run_name"]').value.trim();
-    if (name) cli.push(`--store.run-name ${name}`);
-    state.form.querySelector("[data-cli]").textContent = ["rlops train", ...cli].join(" \\\n  ");
+    // a run placed elsewhere is a supervised one: rlops runs start takes where, the run takes the rest
+    const lines = where.length ? ["rlops runs start", ...where, ...(name ? [`--name ${name}`] : []), "--", ...cli]
+      : ["rlops train", ...cli, ...(name ? [`--store.run-name ${name}`] : [])];
+    state.form.querySelector("[data-cli]").textContent = lines.join(" \\\n  ");
     for (const details of state.form.querySelectorAll("details.section")) {
       const n = details.querySelectorAll(".field.changed").length;
       const badge = details.querySelector("[data-changed-count]");
@@ -443,6 +463,7 @@ export function mount(root, params) {
   function changed(e) {
     if (e && e.target && e.target.dataset && e.target.dataset.option) e.target.dataset.dirty = "1";
     state.startError = false;
+    showPlacement();
     const { errors } = collect();
     // a JSON or number typo shows at once; the server's verdict follows the debounce
     state.clientErrors = errors;
