@@ -8,12 +8,15 @@ A line still being written (no newline yet) waits for its end; a comment goes ou
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.requests import Request
 
+from rlops.api.errors import status_of
+from rlops.errors import RlopsError
 from rlops.store.lines import READ_BLOCK, LineReader
 
 # How often a follower looks for new lines: a record waits up to this long for the stream (the
@@ -24,6 +27,13 @@ FINISHED_EVERY_S = 1.0  # how often an idle follower asks whether the writer is 
 KEEPALIVE_S = 15.0
 KEEPALIVE = ": keep-alive\n\n"
 EOF_EVENT = "event: eof\ndata: {}\n\n"
+
+
+def failure_event(exc: RlopsError) -> str:
+    """The last event of a stream that cannot go on (its database went bad under it): the routes'
+    one error shape, under a name no record type has ("error" is one), so the page can say why."""
+    body = {"error": {"status": status_of(exc), "message": exc.message, "hint": exc.hint}}
+    return f"event: failed\ndata: {json.dumps(body)}\n\n"
 
 
 async def follow_lines(path: Path, offset: int, finished: Callable[[], bool],

@@ -17,8 +17,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
-from rlops.api.follow import EOF_EVENT, KEEPALIVE, follow_lines, tail_lines
-from rlops.errors import UnknownNameError
+from rlops.api.follow import EOF_EVENT, KEEPALIVE, failure_event, follow_lines, tail_lines
+from rlops.errors import RlopsError, UnknownNameError
 from rlops.store.run_dir import LAUNCH_FILE, OUTPUT_FILE, TEXT_LOG_FILE
 from rlops.store.run_status import LIVE, RunStatus
 from rlops.store.runs import RunStore
@@ -74,11 +74,15 @@ def log_file(run: dict[str, Any]) -> Path | None:
 
 
 async def _lines(path: Path, offset: int, finished: Callable[[], bool], request: Request) -> AsyncIterator[str]:
-    async for item in follow_lines(path, offset, finished, request):
-        if item is None:
-            yield KEEPALIVE
-            continue
-        end, line = item
-        text = line.decode("utf-8", "replace").rstrip("\r")
-        yield f"id: {end}\nevent: line\ndata: {json.dumps({'text': text})}\n\n"
+    try:
+        async for item in follow_lines(path, offset, finished, request):
+            if item is None:
+                yield KEEPALIVE
+                continue
+            end, line = item
+            text = line.decode("utf-8", "replace").rstrip("\r")
+            yield f"id: {end}\nevent: line\ndata: {json.dumps({'text': text})}\n\n"
+    except RlopsError as exc:  # the database went bad while the stream was open
+        yield failure_event(exc)
+        return
     yield EOF_EVENT

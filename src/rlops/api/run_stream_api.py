@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
-from rlops.api.follow import EOF_EVENT, KEEPALIVE, follow_lines
+from rlops.api.follow import EOF_EVENT, KEEPALIVE, failure_event, follow_lines
+from rlops.errors import RlopsError
 from rlops.events.schema import EventError, decode, encode
 from rlops.store.run_status import LIVE
 from rlops.store.runs import RunStore
@@ -38,16 +39,20 @@ async def _records(log_path: Path, after: int, offset: int, wanted: set[str] | N
                    request: Request) -> AsyncIterator[str]:
     """SSE of the run's records after ``after``, read from its log (from byte ``offset``) as it
     grows, until the run has ended and everything is sent (or the client leaves)."""
-    async for item in follow_lines(log_path, offset, finished, request):
-        if item is None:
-            yield KEEPALIVE
-            continue
-        try:
-            record = decode(item[1])
-        except EventError:
-            continue  # the validator's business; a stream carries records
-        if record.seq > after and (wanted is None or record.type in wanted):
-            yield f"id: {record.seq}:{item[0]}\nevent: {record.type}\ndata: {encode(record)}\n\n"
+    try:
+        async for item in follow_lines(log_path, offset, finished, request):
+            if item is None:
+                yield KEEPALIVE
+                continue
+            try:
+                record = decode(item[1])
+            except EventError:
+                continue  # the validator's business; a stream carries records
+            if record.seq > after and (wanted is None or record.type in wanted):
+                yield f"id: {record.seq}:{item[0]}\nevent: {record.type}\ndata: {encode(record)}\n\n"
+    except RlopsError as exc:  # the database went bad while the stream was open
+        yield failure_event(exc)
+        return
     yield EOF_EVENT
 
 

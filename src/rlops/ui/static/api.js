@@ -1,6 +1,8 @@
 // The one way the page talks to the server: JSON over fetch, files and server-sent events, each
 // carrying the token when the server needs one. Errors keep the server's {message, hint, fields}.
 
+import { toast } from "./dom.js";
+
 const TOKEN_KEY = "rlops.token";
 
 function storage() {
@@ -109,7 +111,8 @@ export async function apiOr(path, fallback, options) {
 /**
  * Open a server-sent events stream. `on` maps event names to handlers of the parsed data
  * (and the MessageEvent). "eof" closes the stream and calls on.eof; a stream the server refuses
- * (404, wrong content type) calls on.fail once. Returns {close()}.
+ * (404, wrong content type) calls on.fail once, and one it ends with "failed" (its database went
+ * bad) shows the server's message and calls on.fail with it. Returns {close()}.
  */
 export function openStream(path, on) {
   const source = new EventSource(withToken(path));
@@ -119,7 +122,7 @@ export function openStream(path, on) {
     source.close();
   };
   for (const [name, handler] of Object.entries(on)) {
-    if (name === "fail" || name === "eof" || name === "open") continue;
+    if (name === "fail" || name === "eof" || name === "open" || name === "failed") continue;
     source.addEventListener(name, (event) => {
       // "error" is both a record type the server sends and the EventSource's own failure event.
       if (!(event instanceof MessageEvent)) return;
@@ -135,6 +138,19 @@ export function openStream(path, on) {
   source.addEventListener("eof", () => {
     close();
     on.eof?.();
+  });
+  source.addEventListener("failed", (event) => {
+    // The server's last event when the stream cannot go on (its database went bad): say why, once.
+    let e = {};
+    try {
+      e = JSON.parse(event.data).error ?? {};
+    } catch {
+      // not the server's shape: the generic message below
+    }
+    close();
+    const err = new ApiError({ status: e.status ?? 500, message: e.message ?? `${path} stopped`, hint: e.hint ?? null });
+    toast(err);
+    on.fail?.(err);
   });
   source.addEventListener("open", () => on.open?.());
   source.addEventListener("error", (event) => {
