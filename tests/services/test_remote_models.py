@@ -6,6 +6,8 @@ test_remote_models.py does the same with a real run on a node and ``rlops infer`
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -16,13 +18,17 @@ from rlops.events.schema import Checkpoint, End, Eval, Meta, Record, encode
 from rlops.options import resolve_options
 from rlops.pipeline.checkpoints import read_checkpoint, write_checkpoint
 from rlops.services.model_fetch import fetch_model
+from rlops.services.registry_ops import resolve_model
 from rlops.services.remote_models import RemoteRunModels
 from rlops.sinks.s3 import S3Sink
 from rlops.sinks.s3_objects import RunObjects, s3_client, s3_location
 from rlops.store.ingest import ingest_log
 from rlops.store.registry import Registry
 from rlops.store.runs import RunStore
-from tests.sinks.test_s3 import BUCKET, keys, s3, server  # noqa: F401 - the moto server and its bucket
+from tests.sinks import test_s3
+from tests.sinks.test_s3 import BUCKET, keys
+
+server, s3 = test_s3.server, test_s3.s3  # the moto server on loopback and its bucket, as the S3 sink's tests start them
 
 RUN = "far-away"
 
@@ -96,9 +102,10 @@ def test_a_model_on_s3_is_fetched_verified_and_a_missing_object_is_named(tmp_pat
     registry = Registry(tmp_path / "rlops.db")
     try:
         url = f"s3://{BUCKET}/runs/{RUN}/checkpoints/step-000000000300"
-        local = fetch_model(registry, models[url])
+        local, checkpoint = resolve_model(registry, models[url]["id"], allow_unvalidated=True)  # what infer/eval call
         assert local["fetched_from"] == url and Path(local["model_path"]).parent == tmp_path / "fetched"
-        assert read_checkpoint(Path(local["model_path"])).sha256 == records[3].sha256  # every hash verified
+        assert checkpoint.path == Path(local["model_path"]) and checkpoint.sha256 == records[3].sha256
+        assert read_checkpoint(checkpoint.path).sha256 == records[3].sha256  # every hash verified
         older = f"s3://{BUCKET}/runs/{RUN}/checkpoints/step-000000000200"
         s3.delete_object(Bucket=BUCKET, Key=f"runs/{RUN}/checkpoints/step-000000000200/weights.bin")
         with pytest.raises(CheckpointCorruptError) as refused:
@@ -107,6 +114,17 @@ def test_a_model_on_s3_is_fetched_verified_and_a_missing_object_is_named(tmp_pat
                                          "missing on the store: the checkpoint there is incomplete")
         assert "nothing was loaded" in refused.value.hint
         assert [p.name for p in (tmp_path / "fetched").iterdir()] == [Path(local["model_path"]).name]
+        # a checkpoint replaced on the store, whole and self-consistent, is still not the one registered
+        replaced = f"s3://{BUCKET}/runs/{RUN}/checkpoints/step-000000000100"
+        key = f"runs/{RUN}/checkpoints/step-000000000100"
+        manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{key}/manifest.json")["Body"].read())
+        manifest["files"]["weights.bin"] = {"sha256": hashlib.sha256(b"other").hexdigest(), "bytes": 5}
+        s3.put_object(Bucket=BUCKET, Key=f"{key}/weights.bin", Body=b"other")
+        s3.put_object(Bucket=BUCKET, Key=f"{key}/manifest.json", Body=json.dumps(manifest).encode())
+        with pytest.raises(CheckpointCorruptError, match=f"the manifest at {replaced}/manifest.json does not match "
+                                                         "the hash registered for the model"):
+            fetch_model(registry, models[replaced])
+        assert len(list((tmp_path / "fetched").iterdir())) == 1
     finally:
         registry.close()
 

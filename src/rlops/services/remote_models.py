@@ -106,6 +106,10 @@ class RemoteRunModels:
                         run_id, exc)
             self.close()
             return []
+        except (KeyError, TypeError, AttributeError) as exc:  # a meta whose config is not rlops's shape
+            log.warning("run %s: its records do not say what its models are (%s: %s); no rows for them",
+                        run_id, type(exc).__name__, exc)
+            written = []
         self.seen[run_id] = events[-1]["seq"]
         if replay.unstored and run_id not in self.said:
             self.said.add(run_id)
