@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -15,26 +11,9 @@ import pytest
 
 from rlops.store.registry import Registry
 from tests.helpers import train_tiny
+from tests.policy_server import policy_server as server  # tests of other formats import it from here too
 
 DB = "rlruns/rlops.db"
-
-
-@contextmanager
-def server(*args: str):
-    process = subprocess.Popen([sys.executable, "-m", "rlops", "serve", "--serve.port", "0", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        line = process.stdout.readline()
-        assert "serving model" in line, process.stderr.read() if process.poll() is not None else line
-        yield line.split(" on ")[-1].strip()
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
 
 
 def scored(model_id: int, mean: float) -> None:

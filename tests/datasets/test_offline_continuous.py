@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import warnings
 from pathlib import Path
 
@@ -18,12 +17,11 @@ import torch
 
 from rlops.datasets.catalog import DatasetCatalog
 from rlops.events.validate import validate_log
-from rlops.options import resolve_options
-from rlops.orchestrator.service import TrainerService
 from rlops.pipeline.checkpoints import read_checkpoint
 from rlops.pipeline.torchscript_init import exported_layers
 from rlops.store.registry import Registry
 from tests.datasets.offline_python import d3rlpy_python
+from tests.datasets.offline_runs import offline_service, output_of, settle
 from tests.helpers import train_tiny
 
 pytestmark = pytest.mark.slow  # a TD3 policy, then offline runs in d3rlpy's interpreter
@@ -62,22 +60,14 @@ def _assert_scaled_to_the_bounds(checkpoint) -> None:
 
 def test_td3plusbc_on_a_recorded_pendulum_dataset_end_to_end(pendulum):
     root, db, dataset = pendulum
-    svc = TrainerService(resolve_options(environ={}, args=[
-        "--orchestrator.poll-interval", "0.1", "--orchestrator.python", d3rlpy_python(),
-        "--store.model-dir", str(root / "rlruns"), "--registry.db-path", str(db)]).options)
+    svc = offline_service("--store.model-dir", str(root / "rlruns"), "--registry.db-path", str(db))
     try:
         run_id = svc.start("offline", ["--dataset", "pendulum-2", "--algo", "td3plusbc", "--steps", "60",
                                        "--steps-per-epoch", "30", "--eval-episodes", "1"], name="td3bc")
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            svc.tick()
-            run = svc.store.get_run(run_id)
-            if run["exit_code"] is not None and run["status"] in ("finished", "failed", "stopped", "lost"):
-                break
-            time.sleep(0.2)
+        run = settle(svc, run_id, timeout=300)
     finally:
         svc.close()
-    assert run["status"] == "finished", (Path(run["run_dir"]) / "output.log").read_text()[-3000:]
+    assert run["status"] == "finished", output_of(run)
     assert (run["env_id"], run["algorithm"]) == ("Pendulum-v1", "td3plusbc")
     assert validate_log(Path(run["log_path"])).ok
     registry = Registry(db)

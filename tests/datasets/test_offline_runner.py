@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -18,35 +17,16 @@ from rlops.datasets.catalog import DatasetCatalog
 from rlops.errors import PreflightError
 from rlops.events.reader import read_records
 from rlops.events.validate import validate_log
-from rlops.options import resolve_options
-from rlops.orchestrator.service import TrainerService
 from rlops.store.registry import Registry
 from tests.api.test_policy_server import server
 from tests.datasets.offline_python import d3rlpy_python
+from tests.datasets.offline_runs import offline_service as service
+from tests.datasets.offline_runs import output_of as _output
+from tests.datasets.offline_runs import settle
 from tests.datasets.test_import import minari_collected
 
 pytestmark = pytest.mark.slow
 PROGRAMS = Path(__file__).parent / "programs"
-
-
-def service() -> TrainerService:
-    return TrainerService(resolve_options(environ={}, args=["--orchestrator.poll-interval", "0.1",
-                                                            "--orchestrator.python", d3rlpy_python()]).options)
-
-
-def settle(svc: TrainerService, run_id: str, timeout: float = 420) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        svc.tick()
-        run = svc.store.get_run(run_id)
-        if run["status"] in ("finished", "failed", "stopped", "lost") and run["exit_code"] is not None:
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} did not settle: {svc.store.get_run(run_id)}")
-
-
-def _output(run: dict) -> str:
-    return (Path(run["run_dir"]) / "output.log").read_text(errors="replace")[-3000:]
 
 
 def test_discrete_cql_on_a_recorded_dataset_registered_evaluated_served(trained, capsys):

@@ -9,7 +9,6 @@ page, and the retention page counts the dataset's bytes."""
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 
@@ -21,14 +20,13 @@ from playwright.sync_api import expect
 from rlops.datasets.catalog import DatasetCatalog
 from rlops.errors import IncompatibleChoiceError
 from rlops.options import resolve_options
-from rlops.orchestrator.service import TrainerService
 from rlops.pipeline.checkpoints import read_checkpoint
 from rlops.pipeline.loading import load_policy
 from rlops.pipeline.torchscript_init import exported_layers
 from rlops.services.training import prepare_options, train
 from rlops.store.registry import Registry
 from rlops.store.runs import RunStore
-from tests.datasets.offline_python import d3rlpy_python
+from tests.datasets.offline_runs import offline_service, output_of, settle
 from tests.helpers import tiny_args
 from tests.ui.test_dashboard_browser import browser, ui_server  # noqa: F401  (browser is a fixture)
 
@@ -48,22 +46,14 @@ def offline_models(trained, tmp_path_factory):
         catalog.record(trained.checkpoint, 10, epsilon=0.1, name="cartpole-10")
     finally:
         catalog.close()
-    svc = TrainerService(resolve_options(environ={}, args=["--orchestrator.poll-interval", "0.1",
-                                                            "--orchestrator.python", d3rlpy_python(),
-                                                            *paths]).options)
+    svc = offline_service(*paths)
     models = {}
     try:
         for algo in ("discrete_cql", "discrete_bc"):
             run_id = svc.start("offline", ["--dataset", "cartpole-10", "--algo", algo, "--steps", "40",
                                            "--steps-per-epoch", "40", "--eval-episodes", "1"], name=algo)
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                svc.tick()
-                run = svc.store.get_run(run_id)
-                if run["exit_code"] is not None and run["status"] in ("finished", "failed", "stopped", "lost"):
-                    break
-                time.sleep(0.2)
-            assert run["status"] == "finished", (Path(run["run_dir"]) / "output.log").read_text()[-2000:]
+            run = settle(svc, run_id, timeout=300)
+            assert run["status"] == "finished", output_of(run)
             registry = Registry(db)
             try:
                 row = next(m for m in registry.list() if m["run_id"] == algo)

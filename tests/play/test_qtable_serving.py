@@ -9,7 +9,6 @@ import asyncio
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,28 +20,10 @@ from rlops.pipeline.qtable import TABLE, write_qtable
 from rlops.services.registry_ops import resolve_model, verify
 from rlops.store.registry import Registry
 from tests.play.test_play_api import ROOT, drive, run_row, server, start, steps_of, until, ws_url  # noqa: F401
+from tests.policy_server import policy_server
 from tests.ui.test_dashboard_browser import api, clean_env, wait_for
 
 DB = "rlruns/rlops.db"
-
-
-@contextmanager
-def serving(*args: str, cwd: Path | None = None):
-    """``rlops serve`` as a user runs it, on a free loopback port; its base URL once it listens."""
-    process = subprocess.Popen([sys.executable, "-m", "rlops", "serve", "--serve.port", "0", *args], cwd=cwd,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**clean_env(), "PYTHONUNBUFFERED": "1"})
-    try:
-        line = process.stdout.readline()
-        assert "serving model" in line, process.stderr.read() if process.poll() is not None else line
-        yield line.split(" on ")[-1].strip()
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
 
 
 def register_table(path: Path, greedy: int, mean_reward: float, validated: bool = True) -> int:
@@ -64,7 +45,7 @@ def register_table(path: Path, greedy: int, mean_reward: float, validated: bool 
 def test_a_qtable_is_served_by_its_path_and_hotswapped_to_a_better_one():
     first = register_table(Path("tables/first"), greedy=2, mean_reward=0.5)
     # By its directory (the chain test below serves one by --model-id): the registry row is found by path.
-    with serving("tables/first", "--serve.hotswap", "best", "--serve.poll-interval", "0.2") as url, \
+    with policy_server("tables/first", "--serve.hotswap", "best", "--serve.poll-interval", "0.2") as url, \
             httpx.Client(base_url=url) as client:
         described = client.get("/v1/model").json()
         assert described["model_id"] == first and described["format"] == "rlops-qtable/1"
@@ -119,7 +100,7 @@ def test_the_qlearning_example_trains_registers_is_served_and_deployed_on_the_pl
     assert {e["type"] for e in api(base, "/api/runs/qlearn/events")} >= {"checkpoint", "eval", "meta"}
     table = np.load(Path(model["model_path"]) / TABLE, allow_pickle=False)
 
-    with serving("--model-id", str(model["id"]), cwd=home) as url:  # the policy server serves the table
+    with policy_server("--model-id", str(model["id"]), cwd=home) as url:  # the policy server serves the table
         served = httpx.post(f"{url}/v1/act", json={"observations": list(range(16))}).json()
     assert served == {"actions": np.argmax(table, axis=1).tolist(), "model_id": model["id"]}
 

@@ -25,6 +25,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.api.test_ui import free_port
 from tests.helpers import tiny_args
+from tests.ui.pages import checked_page
 
 CHROMIUM = "/usr/bin/chromium"
 PROGRAMS = Path(__file__).parent / "programs"
@@ -125,14 +126,8 @@ def browser():
 @pytest.fixture
 def page(browser, dashboard):
     """A fresh page; a script error on it fails the test."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.set_default_timeout(20_000)
-    yield opened
-    context.close()
-    assert not errors, f"script errors on the page: {errors}"
+    with checked_page(browser, 1440) as opened:
+        yield opened
 
 
 def shoot(page: Page, name: str) -> None:

@@ -23,6 +23,7 @@ from rlops.store.registry import Registry
 from tests.helpers import tiny_args
 from tests.ui.test_dashboard_browser import PROGRAMS, api, clean_env, shoot, ui_server, wait_for
 from tests.ui.test_dashboard_browser import browser  # noqa: F401 - the fixture
+from tests.ui.pages import checked_page
 
 pytestmark = pytest.mark.slow  # two trainings and a dashboard: about a minute before the first test
 
@@ -52,14 +53,8 @@ def site(tmp_path_factory):
 
 @pytest.fixture
 def page(browser):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.set_default_timeout(30_000)
-    yield opened
-    context.close()
-    assert not errors, f"script errors on the page: {errors}"
+    with checked_page(browser, 1400, timeout_ms=30_000) as opened:
+        yield opened
 
 
 def legend(page: Page, chart: str) -> list[tuple[str, str]]:

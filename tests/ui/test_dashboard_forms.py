@@ -18,6 +18,7 @@ from tests.api.test_ui import free_port
 from tests.helpers import tiny_args
 from tests.ui.test_dashboard_browser import PROGRAMS, api, clean_env, ui_server, wait_for
 from tests.ui.test_dashboard_browser import browser  # noqa: F401 - the fixture
+from tests.ui.pages import checked_page
 
 pytestmark = pytest.mark.slow  # a training, a policy server, a dashboard and a run: about a minute before the first test
 RUN = "CartPole-v1-ppo-20261201-234512"  # as long as the names the page gives runs
@@ -54,14 +55,8 @@ def forms(tmp_path_factory):
 @pytest.fixture
 def page(browser, forms):  # noqa: F811
     """A 1400 x 900 page; a script error on it fails the test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.set_default_timeout(20_000)
-    yield opened
-    context.close()
-    assert not errors, f"script errors on the page: {errors}"
+    with checked_page(browser, 1400) as opened:
+        yield opened
 
 
 def test_the_start_form_refuses_what_rlops_train_refuses_and_keeps_start_in_view(page, forms):
