@@ -6,8 +6,11 @@ own ``ray.node_dir``, prepares the run there with its registered runner (the opt
 again on the node: nothing but a runner name and its arguments ever travels), runs the pre-flight
 of the node, and starts ``python -m rlops.orchestrator.worker`` as on one machine: its own session
 and process group, stdout records, text lines and bad lines handled as today. The daemon then
-calls ``read`` with how far it has each file; the records travel home over Ray as the bytes of
-the log's complete lines, so the daemon's copy of the log is the node's, byte for byte.
+keeps one ``read`` outstanding with how far it has each file; the records travel home over Ray as
+the bytes of the log's complete lines, so the daemon's copy of the log is the node's, byte for
+byte. A read waits (up to ``wait_s``) for something new and answers as soon as there is: a busy
+run's records come home at the daemon's pace, a quiet run costs a call every ``wait_s``. The actor
+is threaded (``max_concurrency``), so a stop or an end never queues behind a waiting read.
 
 Ray ends only an actor's process and its direct children when the actor dies (``ray.kill``, its
 node shut down): the worker goes, but the program and what it started are a group of their own
@@ -34,12 +37,14 @@ from rlops.options import resolve_options
 from rlops.orchestrator.launch import read_exit, write_json_atomic, write_launch
 from rlops.orchestrator.preflight import preflight
 from rlops.orchestrator.process import alive, reap_children, signal_group, spawn_worker
+from rlops.orchestrator.ray_guard import started
 from rlops.orchestrator.runners import get_runner
 from rlops.sinks.jsonl import last_seq
 from rlops.store.run_dir import EVENTS_FILE, STOP_FILE
 
 READ_CAP = 8 << 20  # bytes of one file per read: a long-silent daemon catches up over a few calls
 GUARD_LOG = "guard.log"
+POLL_S = 0.01  # how often a waiting read looks at the files again (a stat each)
 
 
 class RunActor:
@@ -70,11 +75,14 @@ class RunActor:
         write_launch(self.run_dir, spec)
         self.grace = float(launch.get("stop_grace_s", 10.0))
         self.pid = spawn_worker(self.run_dir)
+        # The guard forks and leaves at once (the guard itself is nobody's child); it is not waited
+        # for: it is handed the actor's start time, so an actor gone before the guard looks is seen
+        # gone, and its first process is reaped on a read.
         with open(self.run_dir / GUARD_LOG, "ab") as log:
             self.guard = subprocess.Popen([sys.executable, "-m", "rlops.orchestrator.ray_guard", str(os.getpid()),
-                                           str(self.pid), str(self.grace)], stdin=subprocess.DEVNULL, stdout=log,
-                                          stderr=log, start_new_session=True, close_fds=True)
-        self.guard.wait(timeout=30)  # it forks and leaves at once: the guard itself is nobody's child
+                                           str(self.pid), str(self.grace), str(started(os.getpid()))],
+                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                          close_fds=True)
 
     def where(self) -> dict[str, Any]:
         """The node the run landed on and its worker's pid (= the run's process group there)."""
@@ -83,11 +91,26 @@ class RunActor:
         return {"node_id": ray.get_runtime_context().get_node_id(), "ip": ray.util.get_node_ip_address(),
                 "host": socket.gethostname(), "pid": self.pid, "run_dir": str(self.run_dir)}
 
-    def read(self, offsets: dict[str, int]) -> dict[str, Any]:
+    def read(self, offsets: dict[str, int], wait_s: float = 0.0, where: bool = False) -> dict[str, Any]:
         """Each file's bytes from its offset (the log: complete lines only), the worker's exit status
-        once it has one, and whether the worker lives. The exit status is read first: a log read
-        after it is whole."""
+        once it has one, and whether the worker lives; ``where`` adds ``where()``'s answer. With
+        ``wait_s``, the answer waits until there is something new (bytes, the exit status, the
+        worker gone) or ``wait_s`` has passed."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            reply = self._read(offsets)
+            new = any(reply["data"].values()) or reply["exit"] is not None or not reply["alive"]
+            if new or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_S)
+        if where:
+            reply["where"] = self.where()
+        return reply
+
+    def _read(self, offsets: dict[str, int]) -> dict[str, Any]:
+        """The exit status is read first: a log read after it is whole."""
         reap_children()
+        self.guard.poll()  # the guard's first process, gone once it has forked the guard
         status = read_exit(self.run_dir)
         reply: dict[str, Any] = {"exit": asdict(status) if status else None, "alive": alive(self.pid),
                                  "data": {}, "sizes": {}}
@@ -105,10 +128,14 @@ class RunActor:
         return sent
 
     def end(self) -> None:
-        """The daemon has everything: nothing of the run may outlive this actor."""
+        """The daemon has everything: nothing of the run may outlive this actor, which leaves too
+        (the daemon does not wait for the answer; it kills the actor once it has one, or later)."""
+        import ray
+
         if alive(self.pid):
             signal_group(self.pid, signal.SIGKILL)
         reap_children()
+        ray.actor.exit_actor()
 
     def _escalate(self) -> None:
         deadline = time.monotonic() + self.grace
@@ -132,6 +159,9 @@ def _continue_log(path: Path, launch: dict[str, Any]) -> None:
 
 def _read_from(path: Path, offset: int, whole_lines: bool) -> tuple[bytes, int]:
     try:
+        size = os.stat(path).st_size
+        if size <= offset:
+            return b"", size  # nothing new: a stat is the whole cost of a waiting read's look
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             handle.seek(offset)

@@ -3,10 +3,13 @@
 The daemon's side of ``orchestrator.backend = "ray"``. A run is still checked, queued and claimed
 by the trainer service as on one machine; when it is launched, this module creates a detached,
 named Ray actor (``ray_actor.RunActor``) with the run's resources, and Ray's scheduler picks the
-node. Every round of supervision then asks each run's actor for what its files gained since the
+node. Each run's actor then always has one read outstanding: what its files gained since the
 daemon's copies end (the daemon's ``train_log.jsonl`` and ``output.log`` in the run's directory
-are the node's, byte for byte), appends it, and ingests the log as for a local run: exactly once
-by ``seq``, from ``ingested_bytes``. The daemon's copy's size is the only offset, so a daemon
+are the node's, byte for byte). A round of supervision never waits for an actor: it takes the
+replies that are in (``ray.wait`` with no timeout), appends them, makes the appends durable
+together (one journal commit for all, not an fsync each in turn), ingests the log as for a local
+run (exactly once by ``seq``, from ``ingested_bytes``) and asks those actors again; a slow or
+frozen actor holds back only its own run. The daemon's copy's size is the only offset, so a daemon
 killed between an append and an ingest, or between a read and an append, repeats nothing.
 
 Identity lives on the run row (``backend``, ``backend_ref`` = the actor's name, ``node``) and in
@@ -28,7 +31,9 @@ import json
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +50,10 @@ NAMESPACE = "rlops"
 STATE_FILE = "ray.json"  # the run's Ray identity and attempt; owner-only (it holds forwarded variables)
 LOCK_FILE = "ray.lock"
 SUBMIT_TIMEOUT_S = 60.0
-READ_WAIT_S = 0.2  # a round waits this long for the actors' replies; the rest are taken next round
+READ_WAIT_S = 0.5  # an actor holds a read this long for something new before it answers with nothing
+END_TIMEOUT_S = 10.0  # an ended actor is killed once it has answered its end, or after this long
+SYNC_THREADS = 8  # concurrent fsyncs of one round's appends share the file system's journal commits
+MAX_CONCURRENCY = 8  # an actor's threads: a waiting read (the daemon's, a Tune trial's) never blocks a stop
 # Variables of the starter's environment that travel to the node (credentials for S3 and the
 # tracking backends, rlops's own options); the rest of the node's environment is the node's.
 FORWARDED = ("AWS_", "RL_", "MLFLOW_", "WANDB_")
@@ -94,6 +102,26 @@ def prepare(options: Options, run_dir: Path, runner: str, args: list[str]) -> No
     write_json_atomic(Path(run_dir) / STATE_FILE, state, mode=0o600)
 
 
+@dataclass
+class _Read:
+    """A read outstanding at a run's actor: how far the daemon's copies were when it was asked.
+    ``ref`` None: nothing to ask (the actor not created yet, or no live one): taken at once."""
+
+    offsets: dict[str, int]
+    ref: Any
+
+
+@dataclass
+class _Taken:
+    """A reply appended to the daemon's copies, to be made durable and ingested."""
+
+    run: dict[str, Any]
+    state: dict[str, Any]
+    offsets: dict[str, int]
+    reply: dict[str, Any]
+    appended: list[Path] = field(default_factory=list)
+
+
 class RayRuns:
     """The Ray runs of one trainer service."""
 
@@ -102,6 +130,9 @@ class RayRuns:
         self.store = service.store
         self.ray = connect(service.options)
         self.handles: dict[str, Any] = {}
+        self.reads: dict[str, _Read] = {}  # run id -> its actor's outstanding read
+        self.ending: list[tuple[Any, Any, float]] = []  # (actor, its end's reply, kill by) of settled runs
+        self.syncs: ThreadPoolExecutor | None = None
         # The node registers its checkpoints in its own registry: the daemon's rows come from the records.
         self.models = RemoteRunModels(self.store, service.options.store.db_path, service.options.registry.enable)
 
@@ -130,9 +161,11 @@ class RayRuns:
         actor_class = self.ray.remote(RunActor)
         handle = actor_class.options(
             name=name, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, max_restarts=0,
+            max_concurrency=MAX_CONCURRENCY,
             num_cpus=options["num_cpus"], num_gpus=options["num_gpus"], resources=json.loads(options["resources"]),
         ).remote(launch)
         self.handles[run["run_id"]] = handle
+        self.reads.pop(run["run_id"], None)  # an earlier attempt's read: its actor is gone
         state["created"] = True
         write_json_atomic(run_dir / STATE_FILE, state, mode=0o600)
         self.store.set_backend(run["run_id"], "ray", ref=name)
@@ -150,60 +183,91 @@ class RayRuns:
     # -- supervision ---------------------------------------------------------------------------
 
     def tick(self, runs: list[dict[str, Any]]) -> None:
-        """One round for the live (and ended but unsettled) Ray runs: ask every actor, wait a little,
-        take in the replies that came."""
-        asked = {}
+        """One round for the live (and ended but unsettled) Ray runs, waiting for no actor: take the
+        replies that are in, make their appends durable together, ingest them, ask those actors
+        again; a run whose reply is not in yet is left for a later round."""
+        self._release_ended()
+        live = {run["run_id"] for run in runs}
+        for run_id in [run_id for run_id in self.reads if run_id not in live]:
+            del self.reads[run_id]  # settled by another supervisor
         for run in runs:
-            try:
-                asked[run["run_id"]] = (run, self._ask(run))
-            except Exception as exc:
-                log.warning("run %s: asking its actor failed this round: %s: %s", run["run_id"],
-                            type(exc).__name__, exc)
-        refs = [ref for _, (offsets, ref) in asked.values() if ref is not None]
-        if refs:
-            self.ray.wait(refs, num_returns=len(refs), timeout=READ_WAIT_S)
-        for run, (offsets, ref) in asked.values():
-            self.service.guarded(run, lambda r, o=offsets, f=ref: self._take(r, o, f))
+            if run["run_id"] not in self.reads:
+                self.service.guarded(run, self._ask)
+        refs = [read.ref for read in self.reads.values() if read.ref is not None]
+        ready = set(self.ray.wait(refs, num_returns=len(refs), timeout=0)[0]) if refs else set()
+        taken: list[_Taken] = []
+        for run in runs:
+            read = self.reads.get(run["run_id"])
+            if read is None or (read.ref is not None and read.ref not in ready):
+                continue
+            del self.reads[run["run_id"]]
+            self.service.guarded(run, lambda r, d=read: taken.append(self._take(r, d)))
+        taken = [item for item in taken if item is not None]
+        self._sync([path for item in taken for path in item.appended])
+        for item in taken:
+            self.service.guarded(item.run, lambda r, t=item: self._finish(t))
+            if item.run["run_id"] not in self.reads:
+                self.service.guarded(item.run, self._ask)  # at once: the actor gathers while we work
 
-    def _ask(self, run: dict[str, Any]) -> tuple[dict[str, int], Any]:
+    def _ask(self, run: dict[str, Any]) -> None:
         run_dir = Path(run["run_dir"])
         state = _read_state(run_dir)
-        if state.get("settled") or not state.get("created"):
-            return {}, None  # settled: nothing to ask; not created (a launch interrupted): _take submits it
+        if state.get("settled"):
+            return
+        if not state.get("created"):  # a launch interrupted: taken at once, and submitted again
+            self.reads[run["run_id"]] = _Read({}, None)
+            return
         handle = self._handle(run["run_id"], state)
         offsets = {EVENTS_FILE: _size(run_dir / EVENTS_FILE),
                    OUTPUT_FILE: _size(run_dir / OUTPUT_FILE) - state["output_base"]}
-        return offsets, (handle.read.remote(offsets) if handle is not None else None)
+        ref = None if handle is None else handle.read.remote(offsets, READ_WAIT_S, not state.get("node_id"))
+        self.reads[run["run_id"]] = _Read(offsets, ref)
 
-    def _take(self, run: dict[str, Any], offsets: dict[str, int], ref: Any) -> None:
+    def _take(self, run: dict[str, Any], read: _Read) -> _Taken | None:
+        """A reply that is in, appended to our copies (not yet durable, not yet ingested)."""
         run_dir = Path(run["run_dir"])
         with _locked(run_dir) as held:
             if not held:
-                return  # another supervisor is taking this run's replies
+                return None  # another supervisor is taking this run's replies
             state = _read_state(run_dir)
             if state.get("settled"):
-                return
+                return None
             if not state.get("created"):
                 self._resubmit(run, run_dir, state)
-                return
+                return None
             if _cut_torn(run_dir / EVENTS_FILE):
-                return  # a daemon killed mid-append left half a line: cut, and asked again next round
-            if ref is None:
+                return None  # a daemon killed mid-append left half a line: cut, and asked again
+            if read.ref is None:
                 self._died(run, run_dir, state, None)
-                return
-            ready, _ = self.ray.wait([ref], timeout=0)
-            if not ready:
-                return  # still placing the actor (waiting for resources), or slow: next round
+                return None
             try:
-                reply = self.ray.get(ref)
+                reply = self.ray.get(read.ref)
             except self.ray.exceptions.RayActorError as exc:
                 self._died(run, run_dir, state, exc)
-                return
-            if offsets[EVENTS_FILE] != _size(run_dir / EVENTS_FILE):
-                return  # our copy moved since we asked (another supervisor): ask again next round
-            self._note_node(run, run_dir, state)
-            _append(run_dir / EVENTS_FILE, reply["data"].get(EVENTS_FILE, b""))
-            _append(run_dir / OUTPUT_FILE, reply["data"].get(OUTPUT_FILE, b""))
+                return None
+            if read.offsets[EVENTS_FILE] != _size(run_dir / EVENTS_FILE):
+                return None  # our copy moved since we asked (another supervisor): asked again
+            self._note_node(run, run_dir, state, reply.get("where"))
+            taken = _Taken(run, state, read.offsets, reply)
+            for name in (EVENTS_FILE, OUTPUT_FILE):
+                if _append(run_dir / name, reply["data"].get(name, b"")):
+                    taken.appended.append(run_dir / name)
+        return taken
+
+    def _sync(self, paths: list[Path]) -> None:
+        """The round's appends on disk before any is ingested: the store never gets ahead of our copy.
+        Side by side, so that they share the file system's journal commits (20 runs' appends cost
+        about one fsync, not twenty in turn)."""
+        if len(paths) == 1:
+            _fsync(paths[0])
+        elif paths:
+            self.syncs = self.syncs or ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="rlops-ray-sync")
+            list(self.syncs.map(_fsync, paths))
+
+    def _finish(self, taken: _Taken) -> None:
+        """Ingest what came; settle the run if its exit status came with the rest of its log."""
+        run, state, offsets, reply = taken.run, taken.state, taken.offsets, taken.reply
+        run_dir = Path(run["run_dir"])
         self._ingest(run)
         drained = all(offsets[name] + len(reply["data"][name]) >= reply["sizes"][name] for name in reply["data"])
         if reply["exit"] is not None and drained:
@@ -278,10 +342,11 @@ class RayRuns:
             return f"its Ray actor {state.get('actor')} is gone (on node {node})"
         return f"its Ray actor died on node {node}: {_first_line(exc)}"
 
-    def _note_node(self, run: dict[str, Any], run_dir: Path, state: dict[str, Any]) -> None:
-        if state.get("node_id"):
+    def _note_node(self, run: dict[str, Any], run_dir: Path, state: dict[str, Any],
+                   where: dict[str, Any] | None) -> None:
+        """The node the run landed on, from its first reply (asked for while we do not know it)."""
+        if state.get("node_id") or where is None:
             return
-        where = self.ray.get(self._handle(run["run_id"], state).where.remote(), timeout=30)
         state.update(node_id=where["node_id"], node=where["ip"], host=where["host"], node_pid=where["pid"],
                      node_run_dir=where["run_dir"])
         write_json_atomic(run_dir / STATE_FILE, state, mode=0o600)
@@ -296,15 +361,29 @@ class RayRuns:
         return self.handles[run_id]
 
     def _end(self, run_id: str, state: dict[str, Any]) -> None:
+        """The actor ends what is left of the run's group and leaves; not waited for here (a round
+        never waits on an actor): it is killed once it has answered, or after ``END_TIMEOUT_S``."""
+        self.reads.pop(run_id, None)
         handle = self.handles.pop(run_id, None) or self._handle(run_id, state)
         self.handles.pop(run_id, None)
-        if handle is None:
+        if handle is not None:
+            self.ending.append((handle, handle.end.remote(), time.monotonic() + END_TIMEOUT_S))
+
+    def _release_ended(self) -> None:
+        if not self.ending:
             return
-        try:
-            self.ray.get(handle.end.remote(), timeout=10)
-        except Exception as exc:  # gone already: its guard ended the group
-            log.debug("run %s: ending its actor: %s", run_id, exc)
-        self.ray.kill(handle)
+        refs = [ref for _, ref, _ in self.ending]
+        ready = set(self.ray.wait(refs, num_returns=len(refs), timeout=0)[0])
+        now, left = time.monotonic(), []
+        for handle, ref, kill_by in self.ending:
+            if ref not in ready and now < kill_by:
+                left.append((handle, ref, kill_by))
+                continue
+            try:
+                self.ray.kill(handle)  # gone already, as a rule: its end leaves (exit_actor)
+            except Exception as exc:
+                log.debug("ending an actor: %s", exc)
+        self.ending = left
 
 
 def _read_state(run_dir: Path) -> dict[str, Any]:
@@ -362,6 +441,9 @@ def _cut_torn(path: Path) -> bool:
     if size == 0:
         return False
     with open(path, "r+b") as handle:
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return False  # the rule: one byte read, not the tail
         start = max(0, size - (1 << 20))
         handle.seek(start)
         tail = handle.read()
@@ -376,12 +458,21 @@ def _cut_torn(path: Path) -> bool:
     return True
 
 
-def _append(path: Path, data: bytes) -> None:
-    if data:
-        with open(path, "ab") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+def _append(path: Path, data: bytes) -> bool:
+    """Append to our copy (durable only after ``_fsync``); whether there was anything."""
+    if not data:
+        return False
+    with open(path, "ab") as handle:
+        handle.write(data)
+    return True
+
+
+def _fsync(path: Path) -> None:
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def _first_line(exc: Exception) -> str:

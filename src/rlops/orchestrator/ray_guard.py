@@ -1,4 +1,4 @@
-"""``python -m rlops.orchestrator.ray_guard ACTOR_PID RUN_PGID GRACE_S``: no orphan on a Ray node.
+"""``python -m rlops.orchestrator.ray_guard ACTOR_PID RUN_PGID GRACE_S [ACTOR_START]``: no orphan on a Ray node.
 
 When an actor's process dies (``ray.kill``, a crash, its raylet gone), Ray ends it and its direct
 children only; the run's program and whatever it started are a process group of their own and
@@ -6,6 +6,8 @@ would run on, unwatched. The actor starts this guard, which forks at once and le
 process exit, so that the guard is nobody's direct child that Ray would kill. It watches the
 actor (its pid and start time, so a reused pid is not mistaken for it); once the actor is gone,
 the run's group gets SIGTERM, then SIGKILL after the grace period. It leaves with the group.
+The actor passes its own start time (ACTOR_START) and does not wait for the guard to start: an
+actor that dies before the guard first looks is still seen gone.
 """
 
 from __future__ import annotations
@@ -53,10 +55,10 @@ def guard(actor_pid: int, pgid: int, grace_s: float, actor_started: str | None) 
 
 
 def main() -> None:
-    if len(sys.argv) != 4:
-        sys.exit("usage: python -m rlops.orchestrator.ray_guard ACTOR_PID RUN_PGID GRACE_S")
+    if len(sys.argv) not in (4, 5):
+        sys.exit("usage: python -m rlops.orchestrator.ray_guard ACTOR_PID RUN_PGID GRACE_S [ACTOR_START]")
     actor_pid, pgid, grace_s = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-    actor_started = started(actor_pid)
+    actor_started = sys.argv[4] if len(sys.argv) == 5 else started(actor_pid)
     if os.fork() > 0:
         os._exit(0)  # the actor's child ends here; the guard goes on as init's (or a subreaper's)
     sys.exit(guard(actor_pid, pgid, grace_s, actor_started))
