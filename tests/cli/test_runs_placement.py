@@ -43,6 +43,14 @@ def test_runs_list_shows_each_runs_backend_and_node(capsys):
     assert (by_id["on-ray"]["backend"], by_id["on-ray"]["node"]) == ("ray", NODE)
 
 
+def test_runs_show_says_where_a_run_executes(capsys):
+    two_runs()
+    assert main(["runs", "show", "on-ray"]) == 0
+    assert f"where:           ray on {NODE}, actor rlops-on-ray-0" in capsys.readouterr().out
+    assert main(["runs", "show", "here"]) == 0
+    assert f"where:           local on {socket.gethostname()}" in capsys.readouterr().out
+
+
 @pytest.mark.slow  # importing Ray and its connection attempt: 10-30 s on a loaded machine
 def test_runs_start_on_ray_without_a_cluster_says_it_cannot_reach_it(tmp_path):
     probe = socket.socket()

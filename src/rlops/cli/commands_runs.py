@@ -60,9 +60,7 @@ def list_runs(ctx: typer.Context, status: str | None = typer.Option(None, "--sta
     for column in (*text, "env steps", "last return", "best eval", "SPS", "elapsed"):
         table.add_column(column, justify="left" if column in text else "right")
     for run in runs:
-        backend = run.get("backend") or "local"
-        # A Ray run's node is where Ray placed it (IP and node id); a local run's, the host that registered it.
-        node = run.get("node") or ("not placed yet" if backend != "local" else run["host"] or "")
+        backend, node = _placement(run)
         table.add_row(run["run_id"], run["status"], backend, node, run["env_id"] or "", run["algorithm"] or "",
                       f"{run['env_steps']:,}",
                       _number(run["last_return"]), _number(run["best_eval"]), _number(run["sps"], "{:,.0f}"),
@@ -103,7 +101,7 @@ def show(ctx: typer.Context, run: str = typer.Argument(..., help=RUN_HELP),
         ("env steps", f"{detail['env_steps']:,} ({detail['opt_steps']:,} optimizer steps, {detail['resumes']} resumes)"),
         ("episodes", f"{detail['episodes']:,}; last return {_number(detail['last_return'])}, "
                      f"mean of last 100 {_number(detail['return_mean_100'])}"),
-        ("SPS", _number(detail["sps"], "{:,.0f}")), ("elapsed", _elapsed(detail)),
+        ("SPS", _number(detail["sps"], "{:,.0f}")), ("elapsed", _elapsed(detail)), ("where", _where(detail)),
         ("evaluations", ", ".join(f"{e['mean_reward']:.2f}+/-{e['std_reward']:.2f} @ {e['env_steps']:,}"
                                   for e in detail["evals"]) or "none"),
         ("run dir", detail["run_dir"]), ("log", detail["log_path"]),
@@ -163,6 +161,19 @@ def reindex(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JS
         typer.echo(f"reindexed {len(summary)} runs from {options.store.model_dir} into {options.store.db_path}",
                    err=True)
     return 0
+
+
+def _placement(run: dict[str, Any]) -> tuple[str, str]:
+    """(backend, node): a Ray run's node is where Ray placed it (IP and node id); a local run's, the
+    host that registered it."""
+    backend = run.get("backend") or "local"
+    return backend, run.get("node") or ("not placed yet" if backend != "local" else run.get("host") or "")
+
+
+def _where(run: dict[str, Any]) -> str:
+    backend, node = _placement(run)
+    actor = f", actor {run['backend_ref']}" if run.get("backend_ref") else ""
+    return f"{backend}{f' on {node}' if node else ''}{actor}"
 
 
 def _number(value: float | None, form: str = "{:.2f}") -> str:
