@@ -189,6 +189,10 @@ class EvalOptions(Section):
     freq: int = Field(0, ge=0, description="evaluate every N env steps during training (0: only at the end)")
     record_steps: bool = Field(True, description="record each step of the final evaluation (for replay)")
     frame_every: int = Field(10, ge=0, description="save a frame every N recorded steps where the env renders (0: none)")
+    stop_reward: float | None = Field(
+        None, description="stop training once a periodic evaluation (eval.freq) scores at least this mean reward; the "
+                          "run then finishes as at the end of its budget (final evaluation, registry); unset: train "
+                          "the whole budget (examples/cartpole-vector-quick.toml stops at 475: CartPole solved)")
 
 
 class InferOptions(Section):

@@ -87,6 +87,18 @@ class StopFlag(BaseCallback):
         return self.reason is None
 
 
+class StopWhen(BaseCallback):
+    """Ends ``learn()`` at the next step once ``done()`` holds (``eval.stop_reward`` reached): a
+    finish, not a stop, so nothing is acknowledged and the run ends as at the end of its budget."""
+
+    def __init__(self, done: Callable[[], bool]) -> None:
+        super().__init__()
+        self.done = done
+
+    def _on_step(self) -> bool:
+        return not self.done()
+
+
 class ProgressBar(BaseCallback):
     """A progress bar on a terminal; nothing elsewhere (logs and events carry progress there)."""
 

@@ -20,7 +20,7 @@ from rlops import __version__
 from rlops.errors import CheckpointNotFoundError, TrainingError
 from rlops.events.accumulator import MetricsAccumulator
 from rlops.options.schema import Options
-from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, RolloutBoundary, StopFlag
+from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, RolloutBoundary, StopFlag, StopWhen
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, write_checkpoint
 from rlops.pipeline.engine import Outcome, RunFiles, RunParts
 from rlops.pipeline.envs import make_vector_env, probe_env
@@ -37,6 +37,7 @@ from rlops.pipeline.sb3.counters import updates_done
 from rlops.pipeline.sb3.logger import telemetry_logger
 from rlops.pipeline.sb3.observations import wrap_observations
 from rlops.pipeline.sb3.warm_start import apply_init
+from rlops.pipeline.solved import check_stop_reward, reached_stop_reward
 from rlops.pipeline.stopping import StopProgress, stop_on_signals
 from rlops.pipeline.telemetry import TelemetryCallback
 from rlops.sinks.recorder import RunRecorder
@@ -46,6 +47,7 @@ log = logging.getLogger("rlops.train")
 
 def prepare_sb3(options: Options) -> Sb3Trainer:
     """Probe the env, check the pieces fit and build the model: nothing is written yet."""
+    check_stop_reward(options)
     probe = probe_env(options.env)
     algorithm = check_compatible(options, probe.observation_space, probe.action_space)
     render_mode = "rgb_array" if "rgb_array" in probe.render_modes else None  # frames for receipts
@@ -105,6 +107,7 @@ class TrainingSession:
         self.saved: list[Checkpoint] = []
         self.progress = StopProgress(run.path)
         self.stop = StopFlag(on_stop=self.progress.acknowledge)
+        self.solved = False  # a periodic evaluation reached eval.stop_reward
         self.progress.path.unlink(missing_ok=True)  # an earlier process's stop, on resume
         # On-policy learners are checkpointed only at rollout boundaries, the states that an
         # uninterrupted run passes through too, so that a resume continues it exactly.
@@ -142,6 +145,7 @@ class TrainingSession:
             callbacks.append(EveryNSteps(options.train.checkpoint_freq, lambda _: self._save_now()))
         if options.eval.freq:
             callbacks.append(EveryNSteps(options.eval.freq, self._periodic_eval))
+            callbacks.append(StopWhen(lambda: self.solved))
         if progress:
             callbacks.append(ProgressBar(options.train.total_timesteps))
         remaining = options.train.total_timesteps - self.model.num_timesteps
@@ -204,6 +208,7 @@ class TrainingSession:
         finally:
             eval_env.close()
         self.milestones.evaluated(result, checkpoint, env_steps)
+        self.solved = reached_stop_reward(options, result, env_steps)
 
     def _final_evaluation(self, checkpoint: Checkpoint) -> EvalResult:
         options = self.options.eval

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import torch
 
+from rlops.pipeline.vector.adam import Adam
 from rlops.pipeline.vector.buffer import RolloutBuffer
 from rlops.pipeline.vector.envs import BatchedEnv
 from rlops.pipeline.vector.gae import advantages
@@ -29,7 +30,7 @@ class VectorLearner:
         self.total_timesteps = total_timesteps
         self.n_envs = env.n_envs
         self.policy = ActorCritic(env.single_observation_space, env.single_action_space, params).to(device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=params.learning_rate, eps=1e-5)
+        self.optimizer = Adam(self.policy.parameters(), lr=params.learning_rate, eps=1e-5)
         obs_shape = tuple(env.single_observation_space.shape)
         self.buffer = RolloutBuffer(params.n_steps, self.n_envs, obs_shape, self.policy.action_shape,
                                     self.policy.discrete, device)

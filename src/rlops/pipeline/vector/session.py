@@ -28,11 +28,13 @@ from rlops.pipeline.loading import load_policy
 from rlops.pipeline.milestones import Milestones
 from rlops.pipeline.receipts import write_receipt
 from rlops.pipeline.run_meta import meta_record
+from rlops.pipeline.solved import check_stop_reward, reached_stop_reward
 from rlops.pipeline.stopping import stop_on_signals
 from rlops.pipeline.torchscript_init import warm_start_vector
 from rlops.pipeline.torchscript_policy import is_torchscript
 from rlops.pipeline.vector.agent import resolve_device
 from rlops.pipeline.vector.envs import BatchedEnv
+from rlops.pipeline.vector.evaluation import evaluate_in_place
 from rlops.pipeline.vector.hyperparams import hyperparams_of
 from rlops.pipeline.vector.loop import VectorLearner, train_loop
 from rlops.pipeline.vector.progress import RolloutProgress
@@ -46,6 +48,7 @@ log = logging.getLogger("rlops.train")
 def prepare_vector(options: Options) -> VectorTrainer:
     """Check the hyperparameters, probe the env and build the learner: nothing is written yet."""
     params = hyperparams_of(options)
+    check_stop_reward(options)
     probe = probe_env(options.env)
     if params.threads:
         torch.set_num_threads(params.threads)
@@ -174,12 +177,13 @@ class VectorSession:
             if self._next_checkpoint and steps >= self._next_checkpoint:
                 self.save()
                 self._next_checkpoint = _next_multiple(steps, self.options.train.checkpoint_freq)
+            solved = False
             if self._next_eval and steps >= self._next_eval:
-                self._periodic_eval()
+                solved = self._periodic_eval()
                 self._next_eval = _next_multiple(steps, self.options.eval.freq)
             if bar is not None:
                 bar.update(steps)
-            return self.stop.reason is None
+            return self.stop.reason is None and not solved
 
         return after
 
@@ -197,15 +201,16 @@ class VectorSession:
         self.milestones.checkpointed(checkpoint)
         return checkpoint
 
-    def _periodic_eval(self) -> None:
+    def _periodic_eval(self) -> bool:
+        """Score the checkpoint of this step; True when it reaches eval.stop_reward (training ends)."""
         steps = self.learner.num_timesteps
         checkpoint = self.saved[-1] if self.saved and self.saved[-1].env_steps == steps else self.save()
-        loaded = load_policy(checkpoint, device=str(self.learner.device))
-        try:
-            result = evaluate_policy_of(loaded, self.options.eval.episodes, self.options.eval.deterministic)
-        finally:
-            loaded.close()
+        learner, options = self.learner, self.options
+        result = evaluate_in_place(learner.policy, learner.normalizer, options.env, options.eval.episodes,
+                                   options.eval.deterministic, learner.device)
+        result.checkpoint, result.env_steps = str(checkpoint.path), checkpoint.env_steps
         self.milestones.evaluated(result, checkpoint, steps)
+        return reached_stop_reward(self.options, result, steps)
 
     def _final_evaluation(self, checkpoint: Checkpoint) -> EvalResult:
         options = self.options.eval

@@ -27,6 +27,7 @@ import torch
 from rlops.errors import CheckpointCorruptError
 from rlops.pipeline.checkpoints import Checkpoint
 from rlops.pipeline.safe_files import torch_reason
+from rlops.pipeline.vector.adam import Adam
 from rlops.pipeline.vector.loop import VectorLearner
 from rlops.pipeline.vector.normalize import Normalizer
 from rlops.pipeline.vector.telemetry import RolloutTelemetry
@@ -87,7 +88,7 @@ def restore_learner(learner: VectorLearner, telemetry: RolloutTelemetry | None, 
 
 
 def load_weights(policy: torch.nn.Module, normalizer: Normalizer, checkpoint: Checkpoint,
-                 optimizer: torch.optim.Optimizer | None = None) -> None:
+                 optimizer: Adam | None = None) -> None:
     """The policy's weights and the normalization statistics (and the optimizer's state, to resume)."""
     path = _file(checkpoint, "parameters.pt")
     try:
