@@ -8,15 +8,18 @@ Run as the daemon, it is ``rlops runs daemon`` with two stages timed in memory a
 (start, end, the run's ``ingested_seq`` after it); the workers it launches are this script too
 (``trace_spawns``: the benchmark, whose ``start`` launches the runs, calls it as well).
 Run as a worker, it is the run's worker with every flush of the log timed (when, the log's next
-``seq``), written to ``<run_dir>/trace_worker.json`` when it ends. Nothing in ``src/rlops``
+``seq``), and its own and its program's schedstat (CPU run and waited for) read every 0.2 s,
+written to ``<run_dir>/trace_worker.json`` when it ends. Nothing in ``src/rlops``
 knows of it: the production paths are timed from outside, by wrapping their methods.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -76,6 +79,18 @@ def traced_worker(run_dir: Path) -> int:
 
     flushes: list[tuple[float, int]] = []
     flush, finish = worker.Worker._flush_log, worker.Worker._finish
+    clocks: dict[str, dict[int, tuple[float, float]]] = {"worker": {}, "programs": {}}
+    done = threading.Event()
+
+    def watch_clocks() -> None:
+        me = os.getpid()
+        while True:
+            clocks["worker"][me] = _schedstat(me)
+            for child in _children(me):
+                if (found := _schedstat(child)) != (0.0, 0.0):
+                    clocks["programs"][child] = found
+            if done.wait(0.2):
+                return
 
     def timed_flush(self: worker.Worker) -> None:
         flush(self)
@@ -86,11 +101,34 @@ def traced_worker(run_dir: Path) -> int:
         try:
             return finish(self, code, output)
         finally:
-            (Path(run_dir) / TRACE_WORKER).write_text(json.dumps(flushes), encoding="utf-8")
+            done.set()
+            clocks["worker"][os.getpid()] = _schedstat(os.getpid())
+            summary = {kind: [sum(c[0] for c in found.values()), sum(c[1] for c in found.values())]
+                       for kind, found in clocks.items()}
+            (Path(run_dir) / TRACE_WORKER).write_text(json.dumps({"flushes": flushes, "clocks": summary}),
+                                                      encoding="utf-8")
 
+    threading.Thread(target=watch_clocks, daemon=True).start()
     worker.Worker._flush_log = timed_flush
     worker.Worker._finish = timed_finish
     return worker.Worker(Path(run_dir)).run()
+
+
+def _schedstat(pid: int) -> tuple[float, float]:
+    try:
+        with open(f"/proc/{pid}/schedstat", encoding="ascii") as handle:
+            ran, waited = handle.read().split()[:2]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            return [int(child) for child in handle.read().split()]
+    except (OSError, ValueError):
+        return []
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ from rlops.orchestrator.launch import (
     write_json_atomic,
     write_launch,
 )
-from rlops.orchestrator import ray_backend
 from rlops.orchestrator.preflight import preflight
 from rlops.orchestrator.process import alive, reap_children, signal_group, spawn_worker
 from rlops.orchestrator.runners import default_run_name, get_runner
@@ -84,7 +83,7 @@ class TrainerService:
         spec, capabilities = runner.prepare(run_id, run_dir, list(args), self.options)  # bad arguments fail here
         on_ray = self.options.orchestrator.backend == "ray"
         if on_ray:  # a Ray run's pre-flight is its node's (ray_actor.py); the cluster must answer now
-            ray_backend.connect(self.options)
+            _ray_backend().connect(self.options)
         else:
             preflight(capabilities, self.options, self.root)  # ... and a run that cannot start here, here
         run_dir.mkdir(parents=True)
@@ -96,7 +95,7 @@ class TrainerService:
         write_launch(run_dir, spec)
         self.store.register_run(run_id, run_dir.resolve(), (run_dir / EVENTS_FILE).resolve(), runner=runner_name)
         if on_ray:
-            ray_backend.prepare(self.options, run_dir, runner_name, list(args))
+            _ray_backend().prepare(self.options, run_dir, runner_name, list(args))
             self.store.set_backend(run_id, "ray")
         self.store.queue_run(run_id, spec.env_id, spec.algorithm, spec.trace_id)
         log.info("run %s queued (%s: %s)", run_id, runner_name, " ".join(spec.argv))
@@ -179,7 +178,7 @@ class TrainerService:
     @property
     def ray_runs(self) -> Any:
         if self._ray is None:
-            self._ray = ray_backend.RayRuns(self)
+            self._ray = _ray_backend().RayRuns(self)
         return self._ray
 
     def guarded(self, run: dict[str, Any], step: Any) -> None:
@@ -241,14 +240,22 @@ class TrainerService:
         log.info("run %s %s%s", run_id, status, f" ({reason})" if reason else "")
 
     def ingest_new(self, run: dict[str, Any]) -> None:
-        """What the run's log holds beyond the store's ``ingested_bytes``, into the store."""
+        """What the run's log holds beyond the store's ``ingested_bytes``, into the store.
+
+        The offset is the one in ``run``, the row this round read, moved on here after each ingest:
+        no query per run and round. An offset another process has since moved past only means
+        lines read again, and those are skipped by ``seq`` (the store's watermark), never doubled."""
         log_path = Path(run["log_path"]) if run["log_path"] else None
-        if log_path is None or not log_path.exists():
+        if log_path is None:
             return
-        current = self.store.get_run(run["run_id"])
-        if log_path.stat().st_size <= current["ingested_bytes"]:
+        try:
+            size = log_path.stat().st_size
+        except FileNotFoundError:
             return
-        ingest_log(self.store, log_path, offset=current["ingested_bytes"], run_dir=Path(run["run_dir"]))
+        if size <= run["ingested_bytes"]:
+            return  # nothing new: one stat is the whole cost of a quiet run's round
+        done = ingest_log(self.store, log_path, offset=run["ingested_bytes"], run_dir=Path(run["run_dir"]))
+        run["ingested_bytes"] = done.offset
 
     def _launch_queued(self) -> None:
         for run in sorted(self.store.list_runs(status="queued"), key=lambda r: r["created"]):
@@ -276,6 +283,15 @@ class TrainerService:
         except UnknownNameError:
             return False
         return True
+
+
+def _ray_backend() -> Any:
+    """The Ray backend's module, imported when a Ray run is first met: what it imports (the remote
+    models' registry rows bring the evaluation code, SB3 and torch) cost every daemon and every
+    ``rlops runs`` command seconds of start-up and hundreds of MB, Ray or not."""
+    from rlops.orchestrator import ray_backend
+
+    return ray_backend
 
 
 def _finishing(run_dir: Path, stop: dict[str, Any], grace: float) -> bool:
