@@ -74,7 +74,8 @@ def test_a_ray_address_from_a_request_is_refused_unless_the_server_allows_it():
             start = client.post("/api/runs", json={"options": asked, "name": "elsewhere"})
             assert start.status_code == 422, start.text
             body = start.json()["error"]
-            assert body["message"].startswith("ray.address") and [f["option"] for f in body["fields"]] == ["ray.address"]
+            assert body["message"].startswith("ray.address")
+            assert [field["option"] for field in body["fields"]] == ["ray.address"]
             assert problems(client, {"ray.address": "ray://10.9.9.9:10001"})["ray.address"].count("allowed_endpoints")
             nothing_started(client)
     finally:
