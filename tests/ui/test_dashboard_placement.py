@@ -22,7 +22,8 @@ CLUSTER = "10.1.2.3:6379"  # the server's own ray.address: never contacted, noth
 
 @pytest.fixture(scope="module")
 def placed(tmp_path_factory):
-    """`rlops ui --ray.address CLUSTER` over a finished run that ran on a Ray node and one that ran here."""
+    """`rlops ui --ray.address CLUSTER` over a finished run that ran on a Ray node, one that ran here,
+    and a Ray run that no node has taken yet (registered, not launched: no supervisor touches it)."""
     home = tmp_path_factory.mktemp("placement")
     with RunStore(home / "rlruns" / "rlops.db") as store:
         for run_id, trace in (("on-ray", "0"), ("here", "1")):
@@ -32,8 +33,11 @@ def placed(tmp_path_factory):
         store.set_backend("on-ray", "ray", ref="rlops-on-ray-0", node=NODE)
         for run_id in ("on-ray", "here"):
             store.settle(run_id, "finished", None, 0)  # ended, with its exit code: nothing left to supervise
+        store.register_run("waiting", home / "rlruns" / "waiting", home / "rlruns" / "waiting" / "train_log.jsonl",
+                           runner="rlops")
+        store.set_backend("waiting", "ray")
     with ui_server(home, "--ray.address", CLUSTER, "--orchestrator.poll-interval", "0.2") as base:
-        yield base
+        yield base, home
 
 
 @pytest.fixture
@@ -50,20 +54,21 @@ def checked(browser):  # noqa: F811
 
 
 def test_the_runs_table_and_a_runs_page_show_its_backend_and_node(checked, placed):
-    page = checked
-    page.goto(placed + "/#/")
+    page, (base, home) = checked, placed
+    page.goto(base + "/#/")
     table = page.locator('[data-testid="runs-table"]')
-    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(table.locator("tbody tr")).to_have_count(3)
     expect(table.locator("th", has_text="Node")).to_be_visible()
     on_ray = table.locator('tr[data-run-id="on-ray"] td[data-col="node"]')
     expect(on_ray).to_have_text(f"ray {NODE}")
     assert "actor rlops-on-ray-0" in on_ray.get_attribute("title")
     expect(table.locator('tr[data-run-id="here"] td[data-col="node"]')).to_have_text(f"local {socket.gethostname()}")
+    expect(table.locator('tr[data-run-id="waiting"] td[data-col="node"]')).to_have_text("ray not placed yet")
     page.locator('[data-testid="runs-filter"]').fill("10.0.0.5")  # the filter reads the node too
     expect(table.locator("tbody tr")).to_have_count(1)
     page.set_viewport_size({"width": 800, "height": 900})  # the column fits a narrow window as the others do
     page.locator('[data-testid="runs-filter"]').fill("")
-    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(table.locator("tbody tr")).to_have_count(3)
     widths = table.locator("xpath=..").evaluate("el => [el.scrollWidth, el.clientWidth]")
     assert widths[0] <= widths[1], widths  # no sideways scroll
 
@@ -71,13 +76,19 @@ def test_the_runs_table_and_a_runs_page_show_its_backend_and_node(checked, place
     table.locator('tr[data-run-id="on-ray"] a').click()
     where = page.locator('[data-testid="run-node"]')
     expect(where).to_have_text(f"on ray node {NODE}")
-    page.goto(placed + "/#/runs/here")
+    page.goto(base + "/#/runs/here")
     expect(page.locator('[data-testid="run-node"]')).to_have_text(f"local on {socket.gethostname()}")
+    page.goto(base + "/#/runs/waiting")
+    expect(where).to_have_text("on ray, not placed on a node yet")
+    with RunStore(home / "rlruns" / "rlops.db") as store:
+        store.set_backend("waiting", "ray", node="10.0.0.6 (cd34ef56)")  # Ray placed it: the page follows, live
+    expect(where).to_have_text("on ray node 10.0.0.6 (cd34ef56)")
+    expect(page.locator('[data-testid="run-status"]')).to_have_text("running")  # nobody touched it otherwise
 
 
 def test_the_start_form_offers_the_backend_and_refuses_an_address_the_server_does_not_allow(checked, placed):
-    page = checked
-    page.goto(placed + "/#/new")
+    page, (base, _) = checked, placed
+    page.goto(base + "/#/new")
     backend = page.locator('[name="orchestrator.backend"]')
     expect(backend).to_be_visible()
     assert backend.input_value() == "local"  # the server's own backend

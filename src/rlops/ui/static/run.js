@@ -157,12 +157,13 @@ export function mount(root, params) {
   }
 
   // ---- header ----
-  /** Where it executes: "on ray node 10.0.0.5 (ab12cd34)", "local on host-1". */
+  /** Where it executes: "on ray node 10.0.0.5 (ab12cd34)", "on ray, not placed on a node yet", "local on host-1". */
   function placementHtml(run) {
     const where = placement(run);
     const what = where.backend === "local"
       ? (where.node === DASH ? "local" : `local on <span class="mono">${esc(where.node)}</span>`)
-      : `on ${esc(where.backend)} node <span class="mono">${esc(where.node)}</span>`;
+      : run.node ? `on ${esc(where.backend)} node <span class="mono">${esc(where.node)}</span>`
+      : `on ${esc(where.backend)}, not placed on a node yet`;
     return `<span data-testid="run-node" data-backend="${esc(where.backend)}" title="${esc(where.title)}">${what}</span>`;
   }
 
