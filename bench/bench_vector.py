@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,44 @@ def profile(n_envs: int, rollouts: int, log_dir: Path) -> dict[str, float]:
             "update_ms_per_rollout": update_ms, "n_steps": learner.params.n_steps}
 
 
+def levers(n_envs: int, rollouts: int, log_dir: Path) -> dict[str, Any]:
+    """What each update lever buys, in one run: ms per rollout's update at the example's settings,
+    (a) as shipped (first layers' weight gradient as (x.T @ g).T, policy.InputLinear), (b) with
+    torch's Linear there, (c, d) with 2x and 4x larger minibatches (fewer, larger steps: these cost
+    sample efficiency, which the solve figures measure)."""
+    from torch import nn
+
+    from rlops.pipeline.vector.policy import InputLinear
+
+    def update_ms(learner: VectorLearner) -> float:
+        learner.collect(None)
+        learner.update()  # warm-up
+        total = 0.0
+        for _ in range(rollouts):
+            learner.collect(None)
+            started = time.perf_counter()
+            learner.update()
+            total += time.perf_counter() - started
+        learner.env.close()
+        return total / rollouts * 1e3
+
+    out: dict[str, Any] = {}
+    shipped, _ = learner_for(n_envs, False, log_dir)
+    out["update_ms_shipped"] = update_ms(shipped)
+    plain, _ = learner_for(n_envs, False, log_dir)
+    for module in plain.policy.modules():
+        if isinstance(module, InputLinear):
+            module.__class__ = nn.Linear  # the same parameters through torch's own Linear backward
+    out["update_ms_torch_linear"] = update_ms(plain)
+    for factor in (2, 4):
+        larger, _ = learner_for(n_envs, False, log_dir)
+        larger.params = replace(larger.params, n_minibatches=max(1, larger.params.n_minibatches // factor))
+        out[f"update_ms_minibatch_x{factor}"] = update_ms(larger)
+    base = out["update_ms_shipped"]
+    out["ratios_vs_shipped"] = {k: round(v / base, 3) for k, v in out.items() if k.startswith("update_ms")}
+    return out
+
+
 def time_to_solve(work: Path, config: Path, *extra: str) -> dict[str, Any]:
     """``rlops train --config CONFIG`` to a validated model, from process start: the wall clock, the
     CPU seconds of the process (what a quiet machine's wall clock approaches), and where the wall
@@ -241,6 +280,9 @@ def main() -> None:
             results[f"profile_{n}envs_{threads}threads"] = prof = profile(n, args.rollouts, work)
             print(f"profile {n} envs {threads} threads: {json.dumps({k: round(v, 3) for k, v in prof.items()})}",
                   flush=True)
+            results[f"levers_{n}envs_{threads}threads"] = lev = levers(n, args.rollouts, work)
+            print(f"update levers {n} envs {threads} threads: {json.dumps(lev['ratios_vs_shipped'])} "
+                  f"(shipped {lev['update_ms_shipped']:.0f} ms per rollout)", flush=True)
         torch.set_num_threads(max(args.threads))
         if not args.skip_solve:
             # The quick preset over seeds (the target: < 15 s from the start of rlops train), then the

@@ -10,6 +10,7 @@ validates its arguments on every call, which costs more than the arithmetic at t
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,11 +23,37 @@ ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
+class _InputLinearFunction(torch.autograd.Function):
+    """``x @ W.T + b`` for an input that needs no gradient, with the weight's gradient computed as
+    ``(x.T @ g).T``: torch's Linear backward computes ``g.T @ x``, whose layout is ~6x slower on
+    CPU for a thin input (4 observations x 65,536 samples: 421 us against 63 us), ~5% of an update."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return torch.addmm(bias, x, weight.t())
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor, torch.Tensor]:
+        (x,) = ctx.saved_tensors
+        return None, x.t().mm(grad).t(), grad.sum(0)
+
+
+class InputLinear(nn.Linear):
+    """The first layer of each network: an ``nn.Linear`` (same parameters, same state dict) whose
+    backward takes the faster layout when the input is the observations."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.requires_grad or not torch.is_grad_enabled() or x.dim() != 2:
+            return nn.functional.linear(x, self.weight, self.bias)
+        return _InputLinearFunction.apply(x, self.weight, self.bias)
+
+
 def _mlp(sizes: list[int], activation: type[nn.Module], out_std: float, ortho: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
     for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = index == len(sizes) - 2
-        layer = nn.Linear(n_in, n_out)
+        layer = (InputLinear if index == 0 else nn.Linear)(n_in, n_out)
         if ortho:  # CleanRL's layer_init: orthogonal weights, zero bias, a small last layer for the actor
             nn.init.orthogonal_(layer.weight, out_std if last else math.sqrt(2))
             nn.init.zeros_(layer.bias)
