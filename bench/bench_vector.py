@@ -13,6 +13,8 @@
    from process start, over seeds; then of examples/cartpole-vector.toml (1,024 envs);
 5. peers: SB3 PPO at 8 envs and at 1,024 envs (DummyVecEnv), and examples/cleanrl_ppo.py at its
    defaults (its SPS from two budgets' wall-clock difference, which cancels its start-up).
+6. with --pendulum / --lunar: the same for examples/pendulum-vector.toml (>= -250) and
+   examples/lunarlander-vector.toml (>= 200), whose budgets cap the env steps (eval.stop_reward ends them).
 
 Prints each figure and the ratios against the targets; the load average is recorded before and
 after (the machine is shared: figures under load are lower bounds).
@@ -46,6 +48,7 @@ from rlops.sinks.recorder import RunRecorder
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "cartpole-vector.toml"
 QUICK = ROOT / "examples" / "cartpole-vector-quick.toml"  # the time-to-solve preset (eval.stop_reward)
+LONGER = {"lunar": ROOT / "examples" / "lunarlander-vector.toml", "pendulum": ROOT / "examples" / "pendulum-vector.toml"}
 
 
 def example_options(n_envs: int) -> Any:
@@ -177,7 +180,7 @@ def levers(n_envs: int, rollouts: int, log_dir: Path) -> dict[str, Any]:
     return out
 
 
-def time_to_solve(work: Path, config: Path, *extra: str) -> dict[str, Any]:
+def time_to_solve(work: Path, config: Path, *extra: str, timeout: float = 600) -> dict[str, Any]:
     """``rlops train --config CONFIG`` to a validated model, from process start: the wall clock, the
     CPU seconds of the process (what a quiet machine's wall clock approaches), and where the wall
     clock went, from the log's timestamps: start-up (imports, options, env and learner) to the meta
@@ -189,7 +192,7 @@ def time_to_solve(work: Path, config: Path, *extra: str) -> dict[str, Any]:
     started_at, started = time.time(), time.monotonic()
     done = subprocess.run([sys.executable, "-m", "rlops", "train", "--config", str(config), "--json",
                            "--store.model-dir", str(work / "rlruns"), "--registry.db-path", str(work / "rlops.db"),
-                           *extra], capture_output=True, text=True, cwd=work, timeout=600)
+                           *extra], capture_output=True, text=True, cwd=work, timeout=timeout)
     seconds, after = time.monotonic() - started, os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     if done.returncode != 0:
@@ -294,6 +297,10 @@ def main() -> None:
             if not args.skip_solve_throughput:
                 results["solve"] = solve = time_to_solve(work, EXAMPLE)
                 print(f"rlops train --config examples/{EXAMPLE.name}: {json.dumps(solve)}", flush=True)
+        for name in ("pendulum", "lunar"):  # section 6: the usual returns of two more envs, to a budget
+            if getattr(args, name):
+                results[f"solve_{name}"] = solve = time_to_solve(work, LONGER[name], timeout=3600)
+                print(f"rlops train --config examples/{LONGER[name].name}: {json.dumps(solve)}", flush=True)
         if not args.skip_peers:
             results["sb3_8envs_sps"] = sb3_sps(8, 128, 8192)
             results["sb3_1024envs_sps"] = sb3_sps(1024, 16, 32768)
