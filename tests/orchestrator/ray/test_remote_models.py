@@ -15,8 +15,12 @@ import pytest
 from rlops.events.reader import read_records
 from rlops.store.registry import Registry
 from tests.helpers import tiny_args
-from tests.orchestrator.ray.helpers import ray_service, settle
-from tests.sinks.test_s3 import BUCKET, keys, s3, server  # noqa: F401 - the moto server and its bucket
+from tests.orchestrator.ray.helpers import ray_service, settle, wait_for
+from tests.orchestrator.ray.test_node_death import kill_node_of
+from tests.sinks import test_s3
+from tests.sinks.test_s3 import BUCKET, keys
+
+server, s3 = test_s3.server, test_s3.s3  # the moto server on loopback and its bucket, as the S3 sink's tests start them
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +68,14 @@ def test_a_ray_runs_models_are_registered_here_and_infer_fetches_them_from_s3(cl
     assert len(episodes) == 2 and all(sum(e["actions"].values()) == e["length"] > 0 for e in episodes)
     assert f"s3://{BUCKET}/runs/{run_id}/{final.checkpoint} (fetched, every hash verified" in played.stderr
     assert len(list((tmp_path / "fetched").iterdir())) == 1
+    scored = rlops_cli(tmp_path, "eval", "--model-id", str(newest["id"]), "--eval.episodes", "3", "--json")
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout)["model_id"] == newest["id"] and len(list((tmp_path / "fetched").iterdir())) == 1
+    registry = Registry(tmp_path / "rlops.db")
+    try:
+        assert registry.get(newest["id"])["eval_episodes"] == 3  # the score is on the daemon's row
+    finally:
+        registry.close()
 
     older = max((row for row in rows.values() if row["id"] != newest["id"]), key=lambda row: row["total_timesteps"])
     key = older["model_path"][len(f"s3://{BUCKET}/"):]
@@ -74,3 +86,44 @@ def test_a_ray_runs_models_are_registered_here_and_infer_fetches_them_from_s3(cl
     assert refused.returncode != 0 and not refused.stdout
     assert f"model {older['id']} cannot be loaded: {altered} does not match the sha256 its manifest" in refused.stderr
     assert not any(path.name.startswith(".tmp-") for path in (tmp_path / "fetched").iterdir())
+
+
+def steps_of(checkpoint: str) -> int:
+    """``step-000000000512[.1]`` (or a key under it) -> 512."""
+    return int(checkpoint.split("step-")[1].split("/")[0].split(".")[0])
+
+
+def test_an_rlops_run_whose_node_dies_resumes_on_another_node_from_s3(cluster, tmp_path, s3, server):
+    svc = ray_service(cluster, tmp_path, "--ray.max-retries", "1")
+    run_id = svc.start("rlops", s3_run_args(server, "--train.checkpoint-freq", "512", steps=4096), name="moved-rlops")
+    wait_for(lambda: svc.store.get_run(run_id)["checkpoints"] >= 1 and any(
+        key.endswith("/manifest.json") for key in keys(s3, f"runs/{run_id}/checkpoints/")), timeout=240, svc=svc,
+        what="a checkpoint on S3 before the kill")
+    dead, first = kill_node_of(cluster, svc, run_id)
+    # What S3 holds once the node is dead (the run's group may outlive it by a moment, until its guard ends it)
+    on_s3 = [steps_of(key) for key in keys(s3, f"runs/{run_id}/checkpoints/") if key.endswith("/manifest.json")]
+    try:
+        run = settle(svc, run_id, timeout=300)
+        assert run["status"] == "finished", run
+        second = svc.ray_runs.state(run_id)
+        assert second["attempt"] == 1 and second["node_id"] != first["node_id"]
+        records = [record for _, record in read_records(Path(run["log_path"]))]
+        assert [r.seq for r in records] == list(range(len(records)))  # continued, nothing twice
+        assert run["ingested_seq"] == records[-1].seq and run["resumes"] == 1
+        at = next(i for i, r in enumerate(records) if r.type == "resume")
+        resume = records[at]
+        assert f"{resume.checkpoint}/manifest.json" in keys(s3, f"runs/{run_id}/")  # fetched by the retry's node
+        assert resume.env_steps == steps_of(resume.checkpoint) >= max(on_s3)  # the newest S3 held
+        assert "end" not in [r.type for r in records[:at]]
+        later = [r.env_steps for r in records[at + 1:] if r.type == "checkpoint"]
+        assert later and min(later) > resume.env_steps and records[-1].type == "end" and records[-1].env_steps == 4096
+        registry = Registry(tmp_path / "rlops.db")
+        try:
+            models = registry.list(run_id=run_id)
+        finally:
+            registry.close()
+        paths = [row["model_path"] for row in models]
+        assert len(paths) == len(set(paths)) == len({r.path for r in records if r.type == "checkpoint"})
+        assert all(path.startswith(f"s3://{BUCKET}/runs/{run_id}/checkpoints/") for path in paths)
+    finally:
+        cluster.add_worker()
