@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -24,12 +25,24 @@ def scored(model_id: int, mean: float) -> None:
     registry.close()
 
 
+@pytest.fixture(scope="module")
+def trained_pair(tmp_path_factory) -> tuple[Path, int, int]:
+    """Two tiny PPO models, trained once for the module: their store, and their registry ids."""
+    root = tmp_path_factory.mktemp("two-models") / "rlruns"
+    paths = ["--store.model-dir", str(root), "--store.db-path", str(root / "rlops.db")]
+    first = train_tiny("ppo", "--store.run-name", "first", *paths, steps=128)
+    second = train_tiny("ppo", "--store.run-name", "second", "--env.seed", "2", *paths, steps=128)
+    return root, first.model_id, second.model_id
+
+
 @pytest.fixture
-def two_models():
-    first = train_tiny("ppo", "--store.run-name", "first", steps=128)
-    second = train_tiny("ppo", "--store.run-name", "second", "--env.seed", "2", steps=128)
-    scored(first.model_id, 50.0)
-    return first.model_id, second.model_id
+def two_models(trained_pair):
+    """The pair's store copied into this test's directory (each test changes its registry as it likes);
+    the first model is scored and validated, the second not yet."""
+    root, first_id, second_id = trained_pair
+    shutil.copytree(root, Path(DB).parent)
+    scored(first_id, 50.0)
+    return first_id, second_id
 
 
 class Client(threading.Thread):
