@@ -64,7 +64,7 @@ COMMANDS = [
     CommandEntry("registry", "rlops.cli.commands_registry:app",
                  "The model registry: list, show, add, import, validate, promote, verify, prune."),
     CommandEntry("dataset", "rlops.cli.commands_dataset:app",
-                 "Offline-RL datasets: record, import, list, show, verify, rm."),
+                 "Offline-RL datasets: record, import, save (a play session), list, show, verify, rm."),
 ]
 app = lazy_group("rlops", "rlops: train, record, evaluate and serve reinforcement-learning agents.", COMMANDS)
 
