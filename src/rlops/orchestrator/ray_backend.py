@@ -30,6 +30,7 @@ import fcntl
 import json
 import logging
 import os
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ NAMESPACE = "rlops"
 STATE_FILE = "ray.json"  # the run's Ray identity and attempt; owner-only (it holds forwarded variables)
 LOCK_FILE = "ray.lock"
 SUBMIT_TIMEOUT_S = 60.0
+PROBE_TIMEOUT_S = 5.0  # a cluster's GCS port that does not accept a connection in this long is not there
 READ_WAIT_S = 0.5  # an actor holds a read this long for something new before it answers with nothing
 END_TIMEOUT_S = 10.0  # an ended actor is killed once it has answered its end, or after this long
 SYNC_THREADS = 8  # concurrent fsyncs of one round's appends share the file system's journal commits
@@ -75,6 +77,7 @@ def connect(options: Options) -> Any:
     if ray.is_initialized():
         return ray
     address = options.ray.address
+    _probe(address)
     try:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING,
                  configure_logging=False)
@@ -83,6 +86,24 @@ def connect(options: Options) -> Any:
                            hint="start one (ray start --head --node-ip-address 127.0.0.1) or give its address: "
                                 "--ray.address HOST:PORT") from None
     return ray
+
+
+def _probe(address: str) -> None:
+    """Refuse in seconds an address where nothing listens: ``ray.init`` retries its GCS 20 times at
+    ~35 s each (about 12 minutes) before it gives up, blocking a CLI start, a dashboard request or
+    the daemon's round meanwhile. ``auto`` is probed where ``$RAY_ADDRESS`` names the cluster."""
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "")
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # auto without $RAY_ADDRESS: Ray finds a local cluster itself, or says none runs
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise BackendError(f"cannot reach the Ray cluster at ray.address {address!r}: nothing answers on "
+                           f"{host}:{port} ({exc.strerror or exc})",
+                           hint="start one (ray start --head --node-ip-address 127.0.0.1) or give its address: "
+                                "--ray.address HOST:PORT") from None
 
 
 def actor_name(run_id: str, attempt: int) -> str:
