@@ -1,15 +1,20 @@
 """An rlops run on a worker node whose files the daemon never reads, its checkpoints on S3 (moto on
 loopback): the daemon's registry gets the run's models from its records, pointing at the objects
 on S3, and ``rlops infer --model-id`` on the daemon's side fetches one, every hash verified, and
-plays it; an object altered or missing on the store is refused, named, and nothing is loaded."""
+plays it (``rlops eval`` and ``rlops serve`` too); an object altered on the store is refused, named,
+and nothing is loaded. A node that dies mid-run: the run resumes on another from S3."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from rlops.events.reader import read_records
@@ -34,6 +39,21 @@ def rlops_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """A command on the daemon's machine: its database, and nothing of the node's directory."""
     return subprocess.run([sys.executable, "-m", "rlops", *args, "--store.db-path", str(tmp_path / "rlops.db")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=180)
+
+
+@contextmanager
+def serving(tmp_path: Path, *args: str) -> Iterator[str]:
+    """``rlops serve`` on the daemon's machine, on a free loopback port; its URL once it listens."""
+    process = subprocess.Popen([sys.executable, "-m", "rlops", "serve", "--serve.port", "0", "--store.db-path",
+                                str(tmp_path / "rlops.db"), *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = process.stdout.readline()
+        assert "serving model" in line, process.stderr.read() if process.poll() is not None else line
+        yield line.split(" on ")[-1].strip()
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
 
 
 def test_a_ray_runs_models_are_registered_here_and_infer_fetches_them_from_s3(cluster, tmp_path, s3, server):
@@ -76,6 +96,9 @@ def test_a_ray_runs_models_are_registered_here_and_infer_fetches_them_from_s3(cl
         assert registry.get(newest["id"])["eval_episodes"] == 3  # the score is on the daemon's row
     finally:
         registry.close()
+    with serving(tmp_path, "--model-id", str(newest["id"]), "--infer.allow-unvalidated") as url:
+        acted = httpx.post(f"{url}/v1/act", json={"observations": [[0.0, 0.0, 0.0, 0.0]] * 3}, timeout=30)
+        assert acted.status_code == 200 and len(acted.json()["actions"]) == 3
 
     older = max((row for row in rows.values() if row["id"] != newest["id"]), key=lambda row: row["total_timesteps"])
     key = older["model_path"][len(f"s3://{BUCKET}/"):]
