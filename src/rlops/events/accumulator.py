@@ -161,7 +161,7 @@ class MetricsAccumulator:
             sample = self._samples[name] = _Sample(self.sample_size)
         stride = -(-len(array) // self.rows_per_step)
         # A copy: producers may reuse their buffers (CleanRL's storage tensors) before we read it.
-        sample.add(ops_of(array).copy(array[::stride]))
+        sample.add(ops_of(array).every_nth_row(array, stride))
 
     def _add_actions(self, ops: Any, actions: Any) -> None:
         if self.n_actions is None or self._bins_from_data:
@@ -216,7 +216,8 @@ class MetricsAccumulator:
             if name == "logits":
                 results["entropy"] = ops.entropy_from_logits(joined)
             else:
-                results[name] = ops.quantiles(ops.asarray(joined), self.quantiles)
+                # ``joined`` is a fresh copy (``rows`` concatenates), so the quantiles may reorder it.
+                results[name] = ops.quantiles(ops.asarray(joined), self.quantiles, scratch=True)
         host = _to_host(results)
         for name in [n for n in host if n.startswith(_EXTRA)]:
             if extra_host is not None:
