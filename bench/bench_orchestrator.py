@@ -111,6 +111,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the figures, dated, to this file")
     parser.add_argument("--smoke", action="store_true", help="2 runs x 50 records/s x 2 s: seconds")
     parser.add_argument("--trace", action="store_true", help="time each record's stages (orchestrator_trace.py)")
+    parser.add_argument("--daemon-nice", type=int, default=None,
+                        help="the daemon's nice value once every run is launched (-10, as root: the daemon gets a "
+                             "CPU whenever it wants one, the workers' and programs' CPU out of its way)")
     args = parser.parse_args()
     if args.smoke:
         args.runs, args.rate, args.seconds = 2, 50, 2
@@ -138,6 +141,10 @@ def main() -> None:
     service = TrainerService(options)
     runs = [service.start("command", [sys.executable, str(PROGRAM), str(args.rate), str(args.seconds)],
                           name=f"steady-{i:02d}") for i in range(args.runs)]
+    if args.daemon_nice is not None:  # after the launches: a worker the daemon starts would inherit it
+        while any(worker_pid(Path(service.store.get_run(run)["run_dir"])) is None for run in runs):
+            time.sleep(0.05)
+        os.setpriority(os.PRIO_PROCESS, daemon.pid, args.daemon_nice)
     store = RunStore(options.store.db_path)
     # (ingested_seq, when first seen, the row's updated stamp then)
     seen: dict[str, list[tuple[int, float, float]]] = {run: [] for run in runs}
@@ -207,7 +214,8 @@ def main() -> None:
             "seen_lag_ms": {"p50": pct(0.5, seen_lags), "p95": pct(0.95, seen_lags), "p99": pct(0.99, seen_lags),
                             "max": seen_lags[-1] * 1000},
             "load": load, "workdir": str(workdir), "target_p95_ms": TARGET_P95_MS,
-            "daemon_cpu_s": ran, "daemon_wait_for_cpu_s": waited, "processes": processes}
+            "daemon_cpu_s": ran, "daemon_wait_for_cpu_s": waited, "processes": processes,
+            "daemon_nice": args.daemon_nice, "poll_interval_s": options.orchestrator.poll_interval}
     if trace is not None:
         data["stages_ms"] = {stage: percentiles(values) for stage, values in stages.items()}
         data["ticks"] = tick_figures(trace["ticks"])
@@ -267,11 +275,13 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 def tick_figures(ticks: list[list[float]]) -> dict[str, float]:
     """How long the daemon's ticks took and how far apart they began (ms)."""
-    durations = sorted(end - start for start, end in ticks)
+    durations = sorted(end - start for start, end, _ in ticks)
+    cpu = sorted(used for *_, used in ticks)
     periods = sorted(b[0] - a[0] for a, b in zip(ticks, ticks[1:]))
     def at(values: list[float], p: float) -> float:
         return values[min(len(values) - 1, int(p * len(values)))] * 1000 if values else 0.0
     return {"count": len(ticks), "duration_p50": at(durations, 0.5), "duration_p95": at(durations, 0.95),
+            "cpu_p50": at(cpu, 0.5), "cpu_p95": at(cpu, 0.95),
             "period_p50": at(periods, 0.5), "period_p95": at(periods, 0.95)}
 
 

@@ -4,7 +4,7 @@
     python bench/orchestrator_trace.py worker RUN_DIR                     # a worker, traced
 
 Run as the daemon, it is ``rlops runs daemon`` with two stages timed in memory and written to
-``<model_dir>/trace_daemon.json`` when it stops: every tick (start, end) and every run's ingest
+``<model_dir>/trace_daemon.json`` when it stops: every tick (start, end, CPU) and every run's ingest
 (start, end, the run's ``ingested_seq`` after it); the workers it launches are this script too
 (``trace_spawns``: the benchmark, whose ``start`` launches the runs, calls it as well).
 Run as a worker, it is the run's worker with every flush of the log timed (when, the log's next
@@ -32,14 +32,14 @@ def traced_daemon(argv: list[str]) -> int:
     from rlops.orchestrator import daemon, service
     from rlops.store.runs import RunStore
 
-    ticks: list[tuple[float, float]] = []
+    ticks: list[tuple[float, float, float]] = []  # start, end, the CPU it took
     ingests: list[tuple[str, float, float, int]] = []
     tick, ingest_new = service.TrainerService.tick, service.TrainerService.ingest_new
 
     def timed_tick(self: service.TrainerService) -> None:
-        start = time.time()
+        start, cpu = time.time(), time.thread_time()
         tick(self)
-        ticks.append((start, time.time()))
+        ticks.append((start, time.time(), time.thread_time() - cpu))
 
     def timed_ingest(self: service.TrainerService, run: dict) -> None:
         start = time.time()

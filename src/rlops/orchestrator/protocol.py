@@ -18,6 +18,8 @@ import json
 import time
 from typing import Any
 
+import orjson
+
 from rlops.events.schema import SCHEMA_VERSION, End, EventError, Record, from_dict
 
 
@@ -35,7 +37,7 @@ class ProtocolReader:
             self.text_lines += 1
             return None
         try:
-            record = self._record(json.loads(body, parse_constant=_reject))
+            record = self._record(_parse(body))
         except (ValueError, EventError, RecursionError, OverflowError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             return self._bad(f"{type(exc).__name__}: {str(exc)[:200]}")
         if self.program_end is not None:
@@ -68,6 +70,16 @@ class ProtocolReader:
         data["seq"] = 0  # numbered by the run's log as it is written
         data.setdefault("t", time.time())
         return from_dict(data)
+
+
+def _parse(body: bytes) -> Any:
+    """The line's JSON: orjson's (a fifth of the time, on the worker's path once per line), and
+    where orjson refuses one (an integer beyond 64 bits, a lone surrogate, NaN...) the standard
+    library's, whose verdict (a value, or the error the run is told) is the one that stands."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body, parse_constant=_reject)
 
 
 def _reject(name: str) -> float:

@@ -29,6 +29,7 @@ until the program is gone. The daemon can die and come back at any time; it read
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 import signal
@@ -49,6 +50,13 @@ from rlops.store.run_dir import EVENTS_FILE, OUTPUT_FILE
 
 FLUSH_S = 0.2  # the log reaches the disk (and the daemon's ingest) at least this often
 POLL_S = 0.5
+# After a read that emptied the pipe, the worker lets the program's next lines gather this long:
+# a program that flushes every 10 ms (as a training loop may) woke its worker 100 times a second,
+# and a wakeup costs the worker as much CPU as ten records; 20 such workers took a core of a
+# 2-core machine from the daemon that ingests them (bench/bench_orchestrator.py). A record waits
+# at most this much more; a read that filled the block never waits (there is more to take).
+GATHER_S = 0.05
+PIPE_BYTES = 1 << 20  # what the program may print while its worker gathers without blocking it
 READ_BLOCK = 1 << 16  # cleanrl scalars and artifacts are looked for this often
 
 
@@ -109,11 +117,13 @@ class Worker:
 
     def _read_stdout(self, program: subprocess.Popen, output: IO[bytes]) -> None:
         """Read the program's stdout in blocks; the log is flushed whenever the pipe runs dry (a quiet
-        program's last record is on disk at once) and at least every ``FLUSH_S`` while it streams.
+        program's last record is on disk at once) and at least every ``FLUSH_S`` while it streams;
+        a dry pipe is left ``GATHER_S`` to fill before it is read again.
         Once the program has exited and the pipe is quiet, what holds it open is what the program left
         behind: those processes are ended (their ends of the pipe close with them) and the rest read."""
         stdout = program.stdout
         fd, pending = stdout.fileno(), LineBuffer()  # a line not ended yet (a 10 MB line: many blocks)
+        _widen_pipe(fd)
         while True:
             if not select.select([fd], [], [], POLL_S)[0]:
                 if program.poll() is None:
@@ -134,8 +144,11 @@ class Worker:
                     output.write(line + b"\n")
                 elif not isinstance(record, End):  # the program's end waits for the run's (see _end)
                     self._write(record)
-            if not select.select([fd], [], [], 0)[0] or time.monotonic() - self.flushed >= FLUSH_S:
+            drained = len(block) < READ_BLOCK  # a pipe's read takes all there is: less than asked, it is dry
+            if drained or time.monotonic() - self.flushed >= FLUSH_S:
                 self._flush_log()
+            if drained:
+                time.sleep(GATHER_S)
         carry = pending.rest()
         if carry:  # a last line without its newline: text or a record all the same
             record = self.reader.read(carry)
@@ -250,6 +263,14 @@ class Worker:
                                             bad_lines=self.reader.bad_lines, wrote_end=wrote_end,
                                             left_behind=sorted(left)))
         return 0 if code == 0 else 1
+
+
+def _widen_pipe(fd: int) -> None:
+    """Give the program's stdout pipe ``PIPE_BYTES`` (Linux; 64 KB otherwise), as far as allowed."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (AttributeError, OSError):  # not Linux, or beyond /proc/sys/fs/pipe-max-size: the default pipe
+        pass
 
 
 def _tail(path: Path, size: int = 1 << 16) -> str:
