@@ -1,14 +1,18 @@
 """The Ray backend against the local one and against Ray Tune's own loop, on a local Ray cluster
 (a head and two one-CPU worker nodes) inside a loopback-only network namespace.
 
-    python bench/bench_ray.py [--runs 200] [--lag-runs 20] [--rate 1000] [--seconds 30] [--trials 50]
+    python bench/bench_ray.py [--runs 200] [--lag-runs 20] [--small-lag-runs 5] [--rate 1000] [--seconds 30]
+                              [--trials 50]
 
 1. ``--runs`` tiny ``command`` runs (10 records each) on the Ray backend, then on the local one,
    at most 4 at once: wall time, and scheduling latency per run (queued -> its first record
    printed on its node), p50/p95.
-2. Ingest lag on Ray: ``--lag-runs`` runs each printing ``--rate`` records a second for
-   ``--seconds`` seconds (the local backend's figure is bench_orchestrator.py's): p50/p95/p99,
-   and every record in the store exactly once.
+2. Ingest lag on Ray: ``--lag-runs`` runs (then ``--small-lag-runs``) each printing ``--rate``
+   records a second for ``--seconds`` seconds, supervised by a real daemon (``rlops runs
+   daemon``, poll 0.1 s) while this script polls the store every 50 ms, as bench_orchestrator.py
+   does for the local backend: p50/p95/p99/max, every record in the store exactly once, and where
+   the time went: the daemon's CPU and its wait for a CPU (schedstat), and how busy the machine's
+   CPUs were (/proc/stat).
 3. The peer: Ray Tune's ``Tuner.fit`` of the same tiny trainable (10 reports) over ``--trials``
    trials on the same cluster, wall time and per trial.
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import socket
@@ -69,36 +74,83 @@ def tiny_runs(root: Path, backend: str, address: str, count: int) -> dict:
     return {"runs": count, "wall_s": wall, "latency_p50_s": pct(latencies, 0.5), "latency_p95_s": pct(latencies, 0.95)}
 
 
+def schedstat(pid: int) -> tuple[float, float]:
+    """Seconds a process has run on a CPU and waited, runnable, for one."""
+    try:
+        ran, waited = Path(f"/proc/{pid}/schedstat").read_text().split()[:2]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, all) jiffies of the machine's CPUs so far (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def ingest_lag(root: Path, address: str, runs: int, rate: float, seconds: float) -> dict:
     from rlops.events.reader import read_records
     from rlops.events.schema import Episode
+    from rlops.orchestrator.daemon import daemon_running
 
     svc = service(root, "ray", address, runs, cpus=0.1)  # all of them at once on the two one-CPU nodes
-    ids = [svc.start("command", [sys.executable, str(STEADY), str(rate), str(seconds)], name=f"lag-{n:02d}")
-           for n in range(runs)]
-    seen: dict[str, list[tuple[int, float]]] = {r: [] for r in ids}
-    while any(svc.store.get_run(r)["exit_code"] is None for r in ids):
-        svc.tick()
-        now = time.time()
-        for run_id in ids:
-            seq = svc.store.get_run(run_id)["ingested_seq"]
-            if not seen[run_id] or seen[run_id][-1][0] < seq:
-                seen[run_id].append((seq, now))
+    flags = ["--orchestrator.backend", "ray", "--ray.address", address, "--store.model-dir", str(root / "runs"),
+             "--registry.db-path", str(root / "rlops.db"), "--orchestrator.poll-interval", "0.1",
+             "--orchestrator.max-concurrent", str(runs), "--ray.num-cpus", "0.1"]
+    with open(root / "daemon.log", "ab") as out:
+        daemon = subprocess.Popen([sys.executable, "-m", "rlops", "runs", "daemon", *flags], stdout=out, stderr=out)
+    try:
+        while not daemon_running(root / "runs"):
+            time.sleep(0.05)
+        # A daemon joins the cluster with its first Ray run (seconds here): one tiny run first, so
+        # that the figures are a running daemon's, not its start's.
+        warm = svc.start("command", [sys.executable, str(PROGRAMS / "counter.py"), "1"], name="warm-up")
+        while svc.store.get_run(warm)["exit_code"] is None:
+            time.sleep(0.1)
+        daemon_before, busy_before, started = schedstat(daemon.pid), cpu_ticks(), time.monotonic()
+        load = [os.getloadavg()[0]]
+        ids = [svc.start("command", [sys.executable, str(STEADY), str(rate), str(seconds)], name=f"lag-{n:02d}")
+               for n in range(runs)]
+        seen: dict[str, list[tuple[int, float]]] = {r: [] for r in ids}
+        while True:
+            now = time.time()
+            rows = {row["run_id"]: row for row in svc.store.list_runs()}
+            for run_id in ids:
+                seq = rows[run_id]["ingested_seq"]
+                if not seen[run_id] or seen[run_id][-1][0] < seq:
+                    seen[run_id].append((seq, now))
+            if all(rows[r]["exit_code"] is not None or rows[r]["status"] == "lost" for r in ids):
+                break
+            if time.monotonic() - started > seconds * 10 + 300:
+                raise SystemExit("the lag runs did not finish in time: " + json.dumps({r: rows[r]["status"] for r in ids}))
+            time.sleep(0.05)
+        wall = time.monotonic() - started
+        ran, waited = (after - before for after, before in zip(schedstat(daemon.pid), daemon_before, strict=True))
+        busy = [after - before for after, before in zip(cpu_ticks(), busy_before, strict=True)]
+        load.append(os.getloadavg()[0])
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
     lags, total = [], 0
     for run_id in ids:
         run = svc.store.get_run(run_id)
         marks = seen[run_id]
         records = [r for _, r in read_records(Path(run["log_path"]))]
         episodes = sum(isinstance(r, Episode) for r in records)
-        assert episodes == run["episodes"], (run_id, episodes, run["episodes"])
+        assert run["status"] == "finished" and episodes == run["episodes"], (run_id, episodes, run)
+        assert [r.seq for r in records] == list(range(len(records))), run_id  # each record once, gap-free
         total += episodes
         for record in records:
             if isinstance(record, Episode):
                 when = next(t for seq, t in marks if seq >= record.seq)
                 lags.append(when - record.t)
     svc.close()
-    return {"runs": runs, "rate": rate, "seconds": seconds, "records": total,
-            "lag_ms": {p: pct(lags, q) * 1000 for p, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}}
+    return {"runs": runs, "rate": rate, "seconds": seconds, "records": total, "lost": 0, "wall_s": wall,
+            "lag_ms": {p: pct(lags, q) * 1000 for p, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))},
+            "daemon_cpu_s": ran, "daemon_wait_for_cpu_s": waited, "machine_cpu_busy": busy[0] / max(1, busy[1]),
+            "load": load}
 
 
 def tune_peer(root: Path, trials: int) -> dict:
@@ -122,6 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--lag-runs", type=int, default=20)
+    parser.add_argument("--small-lag-runs", type=int, default=5, help="the lag again with this many runs (0: not)")
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--trials", type=int, default=50)
@@ -129,7 +182,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="4 runs, 4 trials, 2 runs x 100 records/s x 3 s")
     args = parser.parse_args()
     if args.smoke:
-        args.runs, args.trials, args.lag_runs, args.rate, args.seconds = 4, 4, 2, 100, 3
+        args.runs, args.trials, args.lag_runs, args.small_lag_runs, args.rate, args.seconds = 4, 4, 2, 0, 100, 3
     if [name for _, name in socket.if_nameindex()] != ["lo"]:
         command = "ip link set lo up && exec " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
         sys.exit(subprocess.call(["unshare", "-n", "sh", "-c", command]))
@@ -142,15 +195,21 @@ def main() -> None:
     results = {}
     try:
         cluster.start(workers=2)
-        results["ray_tiny"] = tiny_runs(root / "ray", "ray", cluster.address, args.runs)
-        print("ray:", json.dumps(results["ray_tiny"]), flush=True)
-        results["local_tiny"] = tiny_runs(root / "local", "local", cluster.address, args.runs)
-        print("local:", json.dumps(results["local_tiny"]), flush=True)
-        results["tune_peer"] = tune_peer(root, args.trials)
-        print("tune:", json.dumps(results["tune_peer"]), flush=True)
+        if args.runs:  # 0: not (while iterating on one part)
+            results["ray_tiny"] = tiny_runs(root / "ray", "ray", cluster.address, args.runs)
+            print("ray:", json.dumps(results["ray_tiny"]), flush=True)
+            results["local_tiny"] = tiny_runs(root / "local", "local", cluster.address, args.runs)
+            print("local:", json.dumps(results["local_tiny"]), flush=True)
+        if args.trials:
+            results["tune_peer"] = tune_peer(root, args.trials)
+            print("tune:", json.dumps(results["tune_peer"]), flush=True)
         if args.lag_runs:
             results["ray_lag"] = ingest_lag(root / "lag", cluster.address, args.lag_runs, args.rate, args.seconds)
             print("lag:", json.dumps(results["ray_lag"]), flush=True)
+        if args.small_lag_runs:
+            results["ray_lag_small"] = ingest_lag(root / "lag-small", cluster.address, args.small_lag_runs, args.rate,
+                                                  args.seconds)
+            print("lag (fewer runs):", json.dumps(results["ray_lag_small"]), flush=True)
     finally:
         cluster.shutdown()
         shutil.rmtree(root, ignore_errors=True)
