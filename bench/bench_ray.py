@@ -124,7 +124,8 @@ def ingest_lag(root: Path, address: str, runs: int, rate: float, seconds: float)
             if all(rows[r]["exit_code"] is not None or rows[r]["status"] == "lost" for r in ids):
                 break
             if time.monotonic() - started > seconds * 10 + 300:
-                raise SystemExit("the lag runs did not finish in time: " + json.dumps({r: rows[r]["status"] for r in ids}))
+                statuses = {r: rows[r]["status"] for r in ids}
+                raise SystemExit(f"the lag runs did not finish in time: {json.dumps(statuses)}")
             time.sleep(0.05)
         wall = time.monotonic() - started
         ran, waited = (after - before for after, before in zip(schedstat(daemon.pid), daemon_before, strict=True))

@@ -195,6 +195,33 @@ def datasets(data: dict) -> tuple[list[str], Rows]:
     return lines, rows
 
 
+def ray(data: dict) -> tuple[list[str], Rows]:
+    lines, rows = ["| what | Ray backend | local backend |", "|---|---|---|"], []
+    if "ray_tiny" in data:
+        on_ray, local = data["ray_tiny"], data["local_tiny"]
+        latency = [f"{side['latency_p50_s']:.1f} s / {side['latency_p95_s']:.1f} s" for side in (on_ray, local)]
+        lines += [f"| {on_ray['runs']} tiny runs, wall | {on_ray['wall_s']:.1f} s | {local['wall_s']:.1f} s |",
+                  f"| queued -> first record, p50 / p95 | {latency[0]} | {latency[1]} |"]
+    for key in ("ray_lag", "ray_lag_small"):
+        if key in data:
+            lag, ms = data[key], data[key]["lag_ms"]
+            lines.append(f"| ingest lag, {lag['runs']} runs x {lag['rate']:,.0f} records/s x {lag['seconds']:g} s, "
+                         f"p50 / p95 / p99 | {ms['p50']:.0f} / {ms['p95']:.0f} / {ms['p99']:.0f} ms | |")
+    if "tune_peer" in data:
+        tune = data["tune_peer"]
+        lines += ["", f"Ray Tune's own `Tuner.fit` of the same tiny trainable: {tune['trials']} trials in "
+                      f"{tune['wall_s']:.1f} s ({tune['per_trial_s']:.2f} s a trial)."]
+    if "ray_lag" in data:
+        lag = data["ray_lag"]
+        lines += ["", f"At {lag['runs']} runs the daemon ran {lag['daemon_cpu_s']:.1f} s on a CPU and waited "
+                      f"{lag['daemon_wait_for_cpu_s']:.1f} s, runnable, for one (schedstat); the machine's CPUs were "
+                      f"{lag['machine_cpu_busy']:.0%} busy."]
+        rows.append((f"Ray: {lag['runs']} runs x {lag['rate']:,.0f} records/s: lag p95 < 250 ms, none lost",
+                     f"p95 {lag['lag_ms']['p95']:.0f} ms, {lag['lost']} lost",
+                     verdict(lag["lag_ms"]["p95"] < 250 and lag["lost"] == 0)))
+    return lines, rows
+
+
 def unknown(data: dict) -> tuple[list[str], Rows]:
     """A benchmark this script does not know: its top-level figures as they are."""
     lines = ["| figure | value |", "|---|---|"]
@@ -213,6 +240,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict], tuple[list[str], Rows]]]] = {
     "policy_server": ("Policy server (`bench_policy_server.py`)", policy_server),
     "ui": ("Dashboard (`bench_ui.py`)", ui),
     "datasets": ("Datasets and the offline runner (`bench_datasets.py`)", datasets),
+    "ray": ("Ray backend (`bench_ray.py`)", ray),
 }
 
 
