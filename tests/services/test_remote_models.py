@@ -18,7 +18,7 @@ from rlops.events.schema import Checkpoint, End, Eval, Meta, Record, encode
 from rlops.options import resolve_options
 from rlops.pipeline.checkpoints import read_checkpoint, write_checkpoint
 from rlops.services.model_fetch import fetch_model
-from rlops.services.registry_ops import resolve_model
+from rlops.services.registry_ops import PrunePlan, apply_prune, resolve_model
 from rlops.services.remote_models import RemoteRunModels
 from rlops.sinks.s3 import S3Sink
 from rlops.sinks.s3_objects import RunObjects, s3_client, s3_location
@@ -125,6 +125,8 @@ def test_a_model_on_s3_is_fetched_verified_and_a_missing_object_is_named(tmp_pat
                                                          "the hash registered for the model"):
             fetch_model(registry, models[replaced])
         assert len(list((tmp_path / "fetched").iterdir())) == 1
+        apply_prune(registry, PrunePlan([{**models[url], "why": "test"}], {}))  # the row goes, and the copy here
+        assert list((tmp_path / "fetched").iterdir()) == [] and url not in rows(tmp_path)
     finally:
         registry.close()
 

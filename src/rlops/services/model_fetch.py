@@ -35,8 +35,8 @@ def fetch_model(registry: Registry, model: dict[str, Any]) -> dict[str, Any]:
         return model
     url = model["model_path"]
     location, run_id, name = _parts(url, model["id"])
-    root = registry.path.parent / FETCHED_DIR
-    local = root / f"{(model['sha256'] or 'unhashed')[:16]}-{run_id}-{name}"
+    local = local_copy(registry, model)
+    root = local.parent
     if not _matches(local, model):
         endpoint = (model.get("tags") or {}).get(ENDPOINT_TAG)
         objects = RunObjects(client_at(endpoint), location, run_id)
@@ -61,6 +61,12 @@ def fetch_model(registry: Registry, model: dict[str, Any]) -> dict[str, Any]:
                 f"hash registered for the model (sha256 {str(model['sha256'])[:16]}...): the checkpoint on the store "
                 "was replaced", hint=f"nothing was loaded. Pick another model of run {run_id} (rlops registry list)")
     return {**model, "model_path": str(local), "fetched_from": url}
+
+
+def local_copy(registry: Registry, model: dict[str, Any]) -> Path:
+    """Where a model on S3 lands here (named by its registered hash: a copy never changes under its name)."""
+    _, run_id, name = _parts(model["model_path"], model["id"])
+    return registry.path.parent / FETCHED_DIR / f"{(model['sha256'] or 'unhashed')[:16]}-{run_id}-{name}"
 
 
 def _parts(url: str, model_id: int) -> tuple[S3Location, str, str]:

@@ -21,7 +21,7 @@ from rlops.pipeline.evaluate import EvalResult
 from rlops.pipeline.loading import open_checkpoint
 from rlops.pipeline.qtable import FORMAT as QTABLE_FORMAT
 from rlops.pipeline.qtable import is_qtable, qtable_problems
-from rlops.services.model_fetch import fetch_model, is_remote
+from rlops.services.model_fetch import fetch_model, is_remote, local_copy
 from rlops.services.reconcile import reconcile_lost_runs
 from rlops.pipeline.run_meta import git_commit
 from rlops.pipeline.safe_files import check_loadable
@@ -296,7 +296,7 @@ def apply_prune(registry: Registry, plan: PrunePlan) -> PrunePlan:
     """Remove the planned models' files, then their rows (a row never points at deleted files
     for long: a crash in between leaves rows whose files are gone, which verify reports)."""
     for model in plan.remove:
-        path = Path(model["model_path"])
+        path = local_copy(registry, model) if is_remote(model) else Path(model["model_path"])  # S3 keeps its objects
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
