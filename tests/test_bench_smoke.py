@@ -19,7 +19,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 SCRIPTS = sorted(path.stem for path in BENCH.glob("bench_*.py"))
 # Seconds of CPU each, but minutes of wall on a loaded 2-core machine (a fresh process per
 # variant, each importing torch, MLflow or W&B): these carry the slow marker and run in CI.
-QUICK = {"bench_accumulator", "bench_registry"}
+QUICK = {"bench_accumulator", "bench_otel", "bench_registry"}
 
 
 def run_smoke(name: str, out: Path) -> dict:

@@ -46,7 +46,7 @@ from rlops.sinks.otel_exporters import (
 )
 from rlops.sinks.otel_logs import RunLogs
 from rlops.sinks.otel_metrics import RunMetrics, return_view
-from rlops.sinks.otel_traces import RunIdGenerator, RunTraces
+from rlops.sinks.otel_traces import RunIdGenerator, RunTraces, as_span
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,10 @@ class OtelSink:
                 self.metrics.record(record)
             span = self.traces.record(record) if self.traces is not None else None
             if self.logs is not None:
-                self.logs.record(record, self._log_context(span))
+                # The context is made only for a record that logs (an episode does not).
+                self.logs.record(record, lambda span=span: self._log_context(span))
+        if self.metrics is not None:
+            self.metrics.end_batch()
 
     def flush(self) -> None:
         """Push what is buffered now, every signal at once, within ``SHUTDOWN_TIMEOUT_S``; a signal
@@ -147,20 +150,22 @@ class OtelSink:
         return RunMetrics(provider.get_meter("rlops", __version__), options)
 
     def _start_traces(self, resource: Resource) -> RunTraces:
-        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace import SpanLimits, TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
         from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
         options = self.options.traces
+        ids, limits = RunIdGenerator(int(self.trace_id, 16)), SpanLimits()
         provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(options.sample_rate)), resource=resource,
-                                  shutdown_on_exit=False, id_generator=RunIdGenerator(int(self.trace_id, 16)))
+                                  shutdown_on_exit=False, id_generator=ids, span_limits=limits)
         self._providers.append(("traces", provider))
         exporter = CountingSpanExporter(span_exporter(self.options, self._out("traces")), self._delivery("traces"))
         self._exporters.append(exporter)
-        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=self._batch_delay_ms()))
+        processor = BatchSpanProcessor(exporter, schedule_delay_millis=self._batch_delay_ms())
+        provider.add_span_processor(processor)
         attributes = {key: str(value) for key, value in resource.attributes.items() if key.startswith("rl")}
         return RunTraces(provider.get_tracer("rlops", __version__), options, attributes,
-                         seed=int(self.trace_id[:16], 16))
+                         seed=int(self.trace_id[:16], 16), processor=processor, ids=ids, limits=limits)
 
     def _start_logs(self, resource: Resource) -> RunLogs:
         from opentelemetry.sdk._logs import LoggerProvider
@@ -194,7 +199,7 @@ class OtelSink:
 
     def _log_context(self, span: Any) -> Any:
         if span is not None:
-            return trace.set_span_in_context(span)
+            return trace.set_span_in_context(as_span(span))
         if self.traces is not None and self.traces.context is not None:
             return self.traces.context
         return self._fallback

@@ -9,6 +9,7 @@ traces off it still carries the run's trace id. Records below ``logs.level`` are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry._logs import SeverityNumber
@@ -27,14 +28,15 @@ class RunLogs:
         self.threshold = LEVELS[options.level]
         self.emitted = 0  # what the batch processor was handed
 
-    def record(self, record: Record, context: Any) -> None:
+    def record(self, record: Record, context: Callable[[], Any]) -> None:
+        """Log ``record`` if it is a milestone at or above the level; ``context()`` gives its trace context."""
         entry = describe(record)
         if entry is None:
             return
         severity, body, attributes = entry
         if severity.value < self.threshold.value:
             return
-        self.logger.emit(timestamp=int(record.t * 1e9), context=context, severity_number=severity,
+        self.logger.emit(timestamp=int(record.t * 1e9), context=context(), severity_number=severity,
                          severity_text=severity.name, body=body, attributes=attributes)
         self.emitted += 1
 

@@ -46,6 +46,7 @@ class RunMetrics:
         self.options = options
         self.returns = self.lengths = self.entropy = self.sps = self.loss = self.recent_mean = None
         self.recent: deque[float] = deque(maxlen=RECENT)
+        self._recent_changed = False
         self.rewards: dict[str, Any] = {}
         if options.track_reward:
             # A gauge that return_view aggregates as a histogram: a Histogram refuses negative values
@@ -72,11 +73,18 @@ class RunMetrics:
         elif isinstance(record, Metrics):
             self._window(record)
 
+    def end_batch(self) -> None:
+        """After each batch of records: the rolling mean return, set once. A gauge exports only its
+        last value, so setting it after every episode of the batch exported the same thing."""
+        if self._recent_changed:
+            self._recent_changed = False
+            self.recent_mean.set(sum(self.recent) / len(self.recent))
+
     def _episode(self, record: Episode) -> None:
         if self.returns is not None:
             self.returns.set(record.episode_return)  # one sample of the histogram (return_view)
             self.recent.append(record.episode_return)
-            self.recent_mean.set(sum(self.recent) / len(self.recent))
+            self._recent_changed = True
         self.lengths.record(record.length)
 
     def _window(self, record: Metrics) -> None:
