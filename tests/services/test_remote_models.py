@@ -87,8 +87,12 @@ def test_the_rows_are_the_checkpoints_the_sink_uploaded_and_a_restart_adds_none(
     assert (newest["mean_reward"], newest["eval_episodes"], newest["git_commit"]) == (480.0, 10, "abc123")
     assert newest["sha256"] == records[3].sha256 and newest["tags"] == {"s3_endpoint_url": server}
     assert book.take(RUN) == []  # nothing new ingested: nothing written
+    registry = Registry(tmp_path / "rlops.db")
+    registry.set_evaluation(newest["id"], 490.0, 1.0, 490.0, 20)  # an `rlops eval` of it since
+    registry.close()
     again = RemoteRunModels(store, tmp_path / "rlops.db").take(RUN)  # a daemon restarted reads the run again
     assert sorted(again) == sorted(first) and len(rows(tmp_path)) == 2
+    assert rows(tmp_path)[newest["model_path"]]["mean_reward"] == 490.0  # ... and keeps the later score
     book.close()
     store.close()
 

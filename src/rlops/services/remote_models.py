@@ -129,10 +129,14 @@ class RemoteRunModels:
             assert location is not None  # only uploads to a store are replayed
             url = f"s3://{location.bucket}/{location.key(run_id, upload.record.path)}"
             endpoint = (upload.config.get("store") or {}).get("endpoint_url")
+            # A daemon restarted reads the run again: a row scored already (by this record, or by an
+            # `rlops eval` since) keeps its score.
+            earlier = registry.by_path(url) if seen < 0 else None
+            scored = earlier is not None and earlier["eval_episodes"] is not None
             model_id = register_model(registry, url, upload.config, upload.record.env_steps, upload.record.sha256,
                                       run_id=run_id, tags={ENDPOINT_TAG: endpoint} if endpoint else None,
                                       commit=upload.git_commit)
-            if upload.evaluation is not None:
+            if upload.evaluation is not None and not scored:
                 self._evaluated(registry, model_id, upload)
             written.append(model_id)
             log.info("run %s: model %d is %s", run_id, model_id, url)
