@@ -53,6 +53,7 @@ def _tricky_log() -> list[str]:
     lines += [_line(235, run_id="r2"), _line(236, run_id="r2"), _line(237), _line(238, v=1.0), _line(239, v=True)]
     lines += [_line(240, reward=2**70), _line(241, big=1e308), _line(242, big=1e308)]  # a sum that overflows
     lines += [_line(243, run_id=""), _line(244, run_id=""), _line(245, run_id=5), _line(246, run_id=5)]
+    lines += [_line(247, a=1), _line(248, b=2), _line(249, b=3), _line(250, a=4.5), _line(251, a=5)]  # as many keys
     return lines
 
 

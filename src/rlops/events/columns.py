@@ -73,7 +73,7 @@ def decode_lines(lines: Sequence[bytes]) -> DecodedLines:
     """Decode complete log lines (without their newline; blank lines are skipped)."""
     out = DecodedLines([])
     group: list[dict[str, Any]] = []
-    group_key: tuple[Any, ...] | None = None
+    group_key: tuple[Any, ...] | None = None  # (run_id, number of keys): _close makes sure of the keys themselves
     loads = orjson.loads
     for line in lines:
         try:
@@ -81,7 +81,7 @@ def decode_lines(lines: Sequence[bytes]) -> DecodedLines:
         except orjson.JSONDecodeError:
             data = None
         if type(data) is dict and data.get("type") == "metrics":
-            key = (*data, data.get("run_id"))
+            key = (data.get("run_id"), len(data))
             if key != group_key:
                 _close(group, out)
                 group, group_key = [], key
@@ -110,7 +110,15 @@ def _one(out: DecodedLines, parse: Any, source: Any) -> None:
 def _close(group: list[dict[str, Any]], out: DecodedLines) -> None:
     if not group:
         return
-    columns = _columns(group) if len(group) > 1 else None
+    try:
+        columns = _columns(group) if len(group) > 1 else None
+    except KeyError:  # as many keys, not the same ones: each run of the same keys on its own
+        start = 0
+        for end in range(1, len(group) + 1):
+            if end == len(group) or group[end].keys() != group[start].keys():
+                _close(group[start:end], out)
+                start = end
+        return
     if columns is None:  # one record, or a column refused: each line says for itself what is wrong
         for data in group:
             _one(out, from_dict, data)
@@ -120,11 +128,12 @@ def _close(group: list[dict[str, Any]], out: DecodedLines) -> None:
 
 
 def _columns(group: list[dict[str, Any]]) -> MetricsColumns | None:
-    """The group as columns when every record passes ``from_dict``'s checks; None otherwise."""
+    """The group as columns when every record passes ``from_dict``'s checks; None otherwise. The
+    records have as many keys each: a KeyError says that they are not all the first one's."""
     keys = tuple(group[0])
     if not all(key in keys for key in ("v", "run_id", "trace_id", "seq", "t", "env_steps")):
         return None
-    columns = dict(zip(keys, zip(*map(itemgetter(*keys), group), strict=True), strict=True))
+    columns = {key: list(map(itemgetter(key), group)) for key in keys}
     run_id = group[0]["run_id"]
     if not isinstance(run_id, str) or not run_id or columns["v"].count(SCHEMA_VERSION) != len(group):
         return None

@@ -301,19 +301,33 @@ def _builder(cls: type[Record]) -> Any:
     """The function that turns a record of ``cls`` into its JSON object, generated once per type
     from its fields (as ``dataclasses`` generates ``__init__``): a loop over the fields with
     ``getattr`` cost more than orjson's whole encoding. Same keys, same order: the envelope, then
-    the fields; ``None`` left out but in the envelope; a metrics record's ``values`` flattened."""
+    the fields; ``None`` left out but in the envelope; a metrics record's ``values`` flattened.
+
+    A type whose fields default to values other than ``None`` (``metrics``) gets one dict display
+    first, used whenever none of its fields is ``None``: a third of the instructions of filling a
+    dict key by key (it is built once per record, on the producer's thread)."""
     head = [f'"v": {SCHEMA_VERSION}', f'"type": {cls.type!r}']
-    body = []
-    for name, json_name, always in _layout(cls):
+    body, whole, optional = [], [], []
+    usually_none = False
+    for item, (name, json_name, always) in zip(dataclasses.fields(cls), _layout(cls), strict=True):
         if name == "values":
             body.append("data.update(record.values)")
+            whole.append("**record.values")
         elif always:
             head.append(f"{json_name!r}: record.{name}")
         else:
             body.append(f"if record.{name} is not None: data[{json_name!r}] = record.{name}")
+            whole.append(f"{json_name!r}: record.{name}")
+            optional.append(f"record.{name} is None")
+            usually_none = usually_none or item.default is None  # then the display would rarely apply
     # Fields of one type in order: the envelope's come first in every record type (they are Record's).
-    source = "def build(record):\n    data = {" + ", ".join(head) + "}\n" + \
-             "".join(f"    {line}\n" for line in body) + "    return data\n"
+    source = "def build(record):\n"
+    if whole and not usually_none:
+        source += (f"    if not ({' or '.join(optional) or 'False'}):\n        try:\n"
+                   f"            return {{{', '.join(head + whole)}}}\n"
+                   "        except TypeError:  # values that are pairs, not a dict: update takes them\n"
+                   "            pass\n")
+    source += "    data = {" + ", ".join(head) + "}\n" + "".join(f"    {line}\n" for line in body) + "    return data\n"
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<rlops.events.schema: {cls.__name__} to JSON object>", "exec"), namespace)  # noqa: S102
     return namespace["build"]
@@ -330,9 +344,10 @@ def _plain(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_plain)
 
 
-# orjson: numpy scalars and arrays as numbers and lists, non-string keys as strings (what the
-# standard encoder did with int keys).
-_ORJSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+# orjson: numpy scalars and arrays as numbers and lists. Non-string keys (what the standard
+# encoder wrote as strings) only on a second try: the option costs a quarter of the encoding.
+_ORJSON = orjson.OPT_SERIALIZE_NUMPY
+_ORJSON_ANY_KEYS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def encode_bytes(record: Record) -> bytes:
@@ -344,11 +359,24 @@ def encode_bytes(record: Record) -> bytes:
     trusted. What orjson cannot encode (an int beyond 64 bits, an unknown type) goes through the
     standard library's encoder as before. Both write the same JSON values; only the spelling of
     some floats (``1e-05`` / ``0.00001``) and of non-ASCII text (escaped / UTF-8) differ."""
+    return _encoded(record, 0)
+
+
+def encode_line(record: Record) -> bytes:
+    """``encode_bytes`` with its newline: the line as the log holds it (orjson appends it)."""
+    return _encoded(record, orjson.OPT_APPEND_NEWLINE)
+
+
+def _encoded(record: Record, option: int) -> bytes:
     data = to_dict(record)
     try:
-        line = orjson.dumps(data, option=_ORJSON)
+        line = orjson.dumps(data, option=_ORJSON | option)
     except orjson.JSONEncodeError:
-        return _encode_standard(record, data).encode()
+        try:
+            line = orjson.dumps(data, option=_ORJSON_ANY_KEYS | option)
+        except orjson.JSONEncodeError:
+            text = _encode_standard(record, data)
+            return (text + "\n" if option & orjson.OPT_APPEND_NEWLINE else text).encode()
     if b"null" in line:
         _refuse_non_finite(record, data)
     return line

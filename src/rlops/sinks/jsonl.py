@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from rlops.events.schema import EventError, Record, decode, encode_bytes
+from rlops.events.schema import EventError, Record, decode, encode_line
 
 
 class JsonlSink:
@@ -39,14 +39,13 @@ class JsonlSink:
         record). A record the schema refuses (NaN...) raises ``EventError`` and takes no number."""
         with self._lock:
             record.seq = self.next_seq
-            line = encode_bytes(record) + b"\n"
-            self._file.write(line)
+            self._file.write(encode_line(record))
             self.next_seq += 1
         return record
 
     def export(self, batch: Sequence[Record]) -> None:
         """Write records as they are numbered already (a copy of another log)."""
-        lines = b"".join([encode_bytes(record) + b"\n" for record in batch])
+        lines = b"".join([encode_line(record) for record in batch])
         with self._lock:
             self._file.write(lines)
 
