@@ -136,6 +136,7 @@ def test_a_live_run_streams_its_records_and_a_reconnect_resumes_where_it_left(tm
     assert all(kind == "episode" for _, kind, _ in first + rest[:-1])
 
 
+@pytest.mark.slow  # runs trained under the daemon: 79 s at load 12
 def test_runs_are_started_and_stopped_through_the_api_with_validated_options():
     from rlops.options import resolve_options
     from rlops.orchestrator.service import TrainerService

@@ -26,6 +26,7 @@ def run_ray_suite(marker: str, timeout: float) -> None:
     assert result.returncode in (0, 5), f"the Ray suite failed:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
 
 
+@pytest.mark.slow  # the whole fast Ray suite on a local cluster: 271 s at load 12
 def test_the_ray_suite_passes_in_a_loopback_only_namespace():
     run_ray_suite("ray and not slow", timeout=900)
 

@@ -172,6 +172,7 @@ def test_preflight_failures_say_what_to_do_and_leave_nothing(tmp_path):
     svc.close()
 
 
+@pytest.mark.slow  # a training under the daemon from the CLI: 35 s at load 12
 def test_the_rlops_runner_from_the_cli(capsys):
     assert main(["runs", "start", "--no-daemon", "--name", "mine", "--json", "--",
                  *tiny_args("ppo", "--train.checkpoint-freq", "128")]) == 0
@@ -185,6 +186,7 @@ def test_the_rlops_runner_from_the_cli(capsys):
     svc.close()
 
 
+@pytest.mark.slow  # an unmodified CleanRL script trains: 151 s at load 12
 def test_the_cleanrl_runner_turns_an_unmodified_script_into_a_run():
     example = Path(__file__).resolve().parents[2] / "examples" / "cleanrl_ppo.py"
     svc = service()

@@ -34,6 +34,7 @@ def test_grid_and_random_combinations():
             parse_axis(bad)
 
 
+@pytest.mark.slow  # a sweep of trainings under the daemon: 73 s at load 12
 def test_a_sweep_runs_under_the_daemon_and_is_ranked(capsys):
     common = ["--env.env-id", "CartPole-v1", "--env.n-envs", "2", "--train.total-timesteps", "256",
               "--train.device", "cpu", "--agent.net-arch", "[16]", "--eval.episodes", "2",

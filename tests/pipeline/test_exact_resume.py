@@ -109,6 +109,7 @@ def sigterm_after_checkpoint(run_dir: Path, step: int) -> threading.Thread:
     return thread
 
 
+@pytest.mark.slow  # two runs and a resume: 94 s at load 12
 def test_a_stopped_run_resumes_exactly_with_normalized_observations_and_rewards():
     steps, freq = 512, 200
     extra = ("--obs.normalize", "all")

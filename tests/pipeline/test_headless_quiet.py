@@ -8,6 +8,8 @@ import subprocess
 import sys
 import warnings
 
+import pytest
+
 from rlops.pipeline.headless import choose_headless_rendering
 from rlops.pipeline.loading import load_policy, open_checkpoint
 from tests.helpers import train_tiny
@@ -28,6 +30,7 @@ def _without_display() -> dict[str, str]:
             if k not in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "SDL_VIDEODRIVER", "SDL_AUDIODRIVER")}
 
 
+@pytest.mark.slow  # train, eval and rollout as processes: 83 s at load 12
 def test_eval_and_rollout_on_a_headless_machine_print_no_sdl_error_and_no_warning():
     result = train_tiny("ppo", "--agent.hyperparams", '{"n_steps": 48}', "--train.batch-size", "32", steps=96)
     env = _without_display()

@@ -18,6 +18,7 @@ from tests.helpers import tiny_args
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # a training process killed by abort: 36 s at load 12
 def test_a_run_killed_by_abort_is_failed_with_the_reason(capsys):
     args = tiny_args("ppo", "--env.env-id", "tests.pipeline.aborting_env:aborting", "--env.env-kwargs",
                      '{"abort_at": 100}', "--store.run-name", "crashed")
@@ -38,6 +39,7 @@ def test_a_run_that_ends_in_python_keeps_no_fatal_log():
     assert not Path("rlruns/fine/fatal.log").exists()
 
 
+@pytest.mark.slow  # a MuJoCo training with frames: 51 s at load 12
 def test_a_mujoco_env_evaluates_with_frames_without_a_display(capsys):
     pytest.importorskip("mujoco", reason="the mujoco extra: pip install -c constraints.txt -e '.[mujoco]'")
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL")}
@@ -51,6 +53,7 @@ def test_a_mujoco_env_evaluates_with_frames_without_a_display(capsys):
     assert list(Path("rlruns/mj/frames").rglob("*.png")), "no evaluation frames were written"
 
 
+@pytest.mark.slow  # a training with frames: 34 s at load 12
 def test_frames_that_cannot_be_rendered_are_skipped_with_one_line(caplog):
     import logging
 

@@ -45,6 +45,7 @@ def finish(process: subprocess.Popen, go: Path) -> tuple[int, dict, str]:
     return process.returncode, json.loads(out), err
 
 
+@pytest.mark.slow  # a training and an evaluation process: 36 s at load 12
 def test_the_janitor_keeps_a_run_whose_model_is_being_evaluated(runs, tmp_path, capsys):
     process, go = paused_eval(tmp_path)
     try:

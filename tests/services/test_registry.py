@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from rlops.cli.app import main
 from rlops.store.registry import Registry
 from tests.helpers import train_tiny
@@ -18,6 +20,7 @@ def cli_json(capsys, *args: str) -> tuple[int, object]:
     return code, json.loads(out) if out.strip() else None
 
 
+@pytest.mark.slow  # a training with checkpoints and evaluations: 42 s at load 12
 def test_every_checkpoint_is_registered_and_the_final_eval_lands_on_its_row():
     # min_reward 0: a bar a tiny run clears (unset, CartPole-v1's spec.reward_threshold of 475 applies)
     result = train_tiny("ppo", "--train.checkpoint-freq", "128", "--registry.min-episodes", "2",
@@ -34,6 +37,7 @@ def test_every_checkpoint_is_registered_and_the_final_eval_lands_on_its_row():
     registry.close()
 
 
+@pytest.mark.slow  # two trainings with checkpoints and the CLI: 83 s at load 12
 def test_train_two_validate_one_load_the_best_promote_and_prune(capsys):
     runs = [train_tiny("ppo", "--train.checkpoint-freq", "128", "--store.run-name", name, "--env.seed", seed,
                        "--eval.episodes", "5", steps=256) for name, seed in (("a", "1"), ("b", "2"))]
@@ -146,6 +150,7 @@ def test_import_copies_into_managed_storage_and_add_registers_in_place(capsys, t
     assert "no model with id 999" in capsys.readouterr()[1]
 
 
+@pytest.mark.slow  # four trainings: 65 s at load 12
 def test_a_warm_started_run_points_at_its_parent(capsys):
     parent = train_tiny("ppo", "--store.run-name", "parent", steps=128)
     child = train_tiny("ppo", "--store.run-name", "child", "--train.init-from", str(parent.run.path), steps=128)

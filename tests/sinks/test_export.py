@@ -27,6 +27,7 @@ def export(capsys, run, target: str, *args: str) -> dict:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a training and an MLflow export: 63 s at load 12
 def test_an_exported_run_looks_like_a_live_one(uri, capsys):
     result = train_tiny("ppo", "--train.checkpoint-freq", "128")  # store.backend local: no backend at all
     log = result.run.events_file
@@ -45,6 +46,7 @@ def test_an_exported_run_looks_like_a_live_one(uri, capsys):
     assert_finished_with_artifacts(client, run, result, sorted(p.name for p in result.run.checkpoints.iterdir()))
 
 
+@pytest.mark.slow  # a training, a resume and an export: 39 s at load 12
 def test_a_resumed_run_exports_as_one_run(uri, capsys):
     train_tiny("ppo", "--store.run-name", "again", "--train.checkpoint-freq", "128", steps=256)
     second = train_tiny("ppo", "--store.run-name", "again", "--train.resume", steps=384)

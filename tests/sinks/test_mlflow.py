@@ -101,6 +101,7 @@ def test_a_run_is_one_mlflow_run_with_the_params_metrics_and_checkpoints_of_its_
     assert_finished_with_artifacts(client, run, result, [local[0], local[2], local[4], local[5]])
 
 
+@pytest.mark.slow  # a training and its resume into MLflow: 40 s at load 12
 def test_a_resumed_run_goes_on_in_the_same_mlflow_run(uri):
     first = train_tiny("ppo", *mlflow_args(uri, "--store.run-name", "again", "--train.checkpoint-freq", "128"),
                        steps=256)

@@ -72,6 +72,7 @@ def test_checkpoints_artifacts_and_the_log_reach_the_store(s3, server):
     assert "s3" not in last_end(result.run.events_file).dropped
 
 
+@pytest.mark.slow  # a training pushing to an S3 server: 28 s at load 12
 def test_store_checkpoint_freq_thins_the_pushes_but_the_last_always_goes(s3, server):
     # Rollouts of 32 steps x 2 envs: PPO checkpoints at rollout boundaries, here every 64 steps.
     result = train_tiny("ppo", *s3_args(server, "thin", "--store.checkpoint-freq", "128", "--agent.hyperparams",
@@ -81,6 +82,7 @@ def test_store_checkpoint_freq_thins_the_pushes_but_the_last_always_goes(s3, ser
     assert len(local) == 384 // 64 and pushed == [local[0], local[2], local[4], local[5]], (local, pushed)
 
 
+@pytest.mark.slow  # a training, an S3 server and a resume elsewhere: 28 s at load 12
 def test_a_run_resumes_on_a_machine_that_never_saw_it(s3, server):
     first = train_tiny("ppo", *s3_args(server, "moved"))
     elsewhere = ["--store.model-dir", "machine2", "--registry.db-path", "machine2/rlops.db", "--train.resume"]

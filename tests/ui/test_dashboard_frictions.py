@@ -15,6 +15,8 @@ from tests.helpers import tiny_args
 from tests.ui.test_dashboard_browser import CHROMIUM, api, clean_env, ui_server, wait_for  # noqa: F401
 from tests.ui.test_dashboard_browser import browser  # noqa: F401 - the fixture
 
+pytestmark = pytest.mark.slow  # a training and a dashboard: 118 s before the first test at load 12
+
 
 @pytest.fixture(scope="module")
 def two_algorithms(tmp_path_factory):

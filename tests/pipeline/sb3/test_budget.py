@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -40,6 +41,7 @@ def test_off_policy_steps_round_to_train_freq_times_envs_and_a_resume_counts_fro
     assert plan(object(), 100) is None
 
 
+@pytest.mark.slow  # trainings as processes: 33 s at load 12
 def test_training_says_once_at_the_start_what_it_will_train(caplog):
     caplog.set_level(logging.INFO, logger="rlops")
     result = train_tiny("ppo", steps=200)  # n_steps 64 x 2 envs: rollouts of 128
