@@ -170,9 +170,27 @@ def measure(name: str, steps: int, seed: int, threads: int) -> float:
 
 SINK_CPU_BY_VARIANT: dict[str, list[float]] = {}
 CPU_BY_VARIANT: dict[str, list[dict]] = {}  # per round: the training thread's, every thread's, each sink's
-# perf stat needs hardware counters; this VM has none ("<not supported>"), and callgrind runs a
-# training 50x slower: instruction counts are left out here, and the CPU clocks stand alone.
-PERF_NOTE = "not measured: perf stat reports instructions <not supported> on this VM; callgrind is ~50x slower"
+CALLGRIND_NOTE = "callgrind is ~50x slower (importing torch alone took 5 min of wall under load)"
+
+
+def perf_note() -> str:
+    """Whether ``perf stat`` can count instructions here, asked now: it needs the CPU's hardware
+    counters, which a VM without a virtual PMU does not have (the kernel then registers no ``cpu``
+    event source, and perf answers ``<not supported>``). Without them the CPU clocks stand alone."""
+    try:
+        done = subprocess.run(["perf", "stat", "-x", ",", "-e", "instructions:u", "true"], capture_output=True,
+                              text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"not measured: perf stat could not run ({exc}); {CALLGRIND_NOTE}"
+    line = next((line for line in done.stderr.splitlines() if "instructions" in line), "")
+    value = line.split(",", 1)[0]
+    if value.isdigit():
+        return ("perf stat counts instructions on this machine, but this script does not collect them yet "
+                "(run a variant under perf stat -e instructions:u)")
+    pmu = Path("/sys/bus/event_source/devices/cpu").exists()
+    return (f"not measured: perf stat -e instructions:u reports {value or done.stderr.strip()[-120:]!r} here"
+            f"{'' if pmu else ' (no hardware PMU: the kernel registered no cpu event source, as on a VM without a virtual PMU)'}"
+            f"; {CALLGRIND_NOTE}")
 CPU_TARGETS = (("rlops_local", 0.03, "JSONL + SQLite"), ("rlops_otel", 0.05, "+ OpenTelemetry file export"),
                ("rlops_backends", 0.07, "+ MLflow and TensorBoard"))
 
@@ -254,12 +272,13 @@ def main() -> None:
         if threads:
             print(f"{name}: sink threads' CPU s while training: " +
                   ", ".join(f"{thread} {statistics.median(v):.2f}" for thread, v in sorted(threads.items())))
-    print(f"instruction counts: {PERF_NOTE}")
+    perf = perf_note()
+    print(f"instruction counts: {perf}")
     data = {"sps": sps, "ratios": ratios, "ratio_median": {n: statistics.median(r) for n, r in ratios.items()},
             "sink_cpu": SINK_CPU_BY_VARIANT, "load": load, "steps": args.steps, "rounds": args.rounds,
             "cpu": CPU_BY_VARIANT, "cpu_overhead": cpu_overhead, "train_cpu_overhead": train_overhead,
             "cpu_overhead_median": {n: statistics.median(v) for n, v in cpu_overhead.items()},
-            "cpu_targets": {name: target for name, target, _ in CPU_TARGETS}, "perf": PERF_NOTE}
+            "cpu_targets": {name: target for name, target, _ in CPU_TARGETS}, "perf": perf}
     print(json.dumps(data))
     results.write(args.json, "overhead", started_at, data, smoke=args.smoke)
 
