@@ -198,6 +198,9 @@ def time_to_solve(work: Path, config: Path, *extra: str, timeout: float = 600) -
     if done.returncode != 0:
         return {"config": config.name, "seconds": seconds, "error": done.stderr[-2000:]}
     summary = json.loads(done.stdout)
+    if summary["eval"] is None:  # stopped (SIGTERM) before its final evaluation
+        return {"config": config.name, "seconds": seconds, "cpu_seconds": cpu, "status": summary["status"],
+                "env_steps": summary["env_steps"]}
     log = [json.loads(line) for line in Path(summary["events"]).read_text().splitlines()]
     times = {kind: [r["t"] - started_at for r in log if r["type"] == kind] for kind in ("meta", "checkpoint", "eval")}
     periodic = times["eval"][:-1]
