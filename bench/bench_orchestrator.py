@@ -145,6 +145,13 @@ def main() -> None:
         while any(worker_pid(Path(service.store.get_run(run)["run_dir"])) is None for run in runs):
             time.sleep(0.05)
         os.setpriority(os.PRIO_PROCESS, daemon.pid, args.daemon_nice)
+        # With autogroup scheduling (Linux's default, sched_autogroup_enabled), CPU is shared between
+        # sessions first, and each run's worker leads a session of its own: a process's nice value
+        # only counts inside its session, so the daemon's session gets the nice value too.
+        try:
+            Path(f"/proc/{daemon.pid}/autogroup").write_text(str(args.daemon_nice))
+        except OSError as exc:
+            print(f"the daemon's session keeps its weight ({exc})")
     store = RunStore(options.store.db_path)
     # (ingested_seq, when first seen, the row's updated stamp then)
     seen: dict[str, list[tuple[int, float, float]]] = {run: [] for run in runs}

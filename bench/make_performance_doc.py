@@ -123,8 +123,16 @@ def orchestrator(data: dict) -> tuple[list[str], Rows]:
     if "daemon_cpu_s" in data:
         lines += ["", f"The daemon ran {data['daemon_cpu_s']:.2f} s on a CPU and waited {data['daemon_wait_for_cpu_s']:.2f} s, "
                       "runnable, for one (its schedstat): the share of its time the machine's other work took."]
+    if data.get("stages_ms"):
+        lines += ["", "Where a record's lag went (ms, `--trace`): " + "; ".join(
+            f"{stage} p50 {figures['p50']:.0f}, p95 {figures['p95']:.0f}" for stage, figures in data["stages_ms"].items()
+            if figures) + "."]
+    for kind, figures in (data.get("processes") or {}).items():
+        lines += ["", f"The {figures['processes']} {kind}: {figures['cpu_s']:.2f} s on a CPU, "
+                      f"{figures['wait_for_cpu_s']:.2f} s waiting for one."]
     target = data.get("target_p95_ms", 250)
-    rows = [(f"{data['runs']} runs x {data['rate']:,.0f} records/s: lag p95 < {target} ms, none lost",
+    reniced = f" (the daemon at nice {data['daemon_nice']}: the CPU it asks for)" if data.get("daemon_nice") else ""
+    rows = [(f"{data['runs']} runs x {data['rate']:,.0f} records/s: lag p95 < {target} ms, none lost{reniced}",
              f"p95 {lag['p95']:.0f} ms, {data['lost']} lost", verdict(lag["p95"] < target and data["lost"] == 0))]
     return lines, rows
 
