@@ -23,14 +23,36 @@ from rlops.store.runs import process_alive
 WORKER_LOG = "worker.log"  # the worker's own stderr (a traceback if it ever fails)
 
 
-def spawn_worker(run_dir: Path) -> int:
-    """Start ``python -m rlops.orchestrator.worker RUN_DIR`` detached; return its pid (= its group id)."""
+NICE_VARIABLE = "RLOPS_RUN_NICE"  # the worker takes it out of its environment: the program never sees it
+
+
+def spawn_worker(run_dir: Path, nice: int = 0) -> int:
+    """Start ``python -m rlops.orchestrator.worker RUN_DIR`` detached; return its pid (= its group id).
+    A ``nice`` above 0 lowers the whole run's priority: the worker applies it before it starts the
+    program (``lower_priority``)."""
+    env = {**os.environ, NICE_VARIABLE: str(nice)} if nice else None
     with open(Path(run_dir) / WORKER_LOG, "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "rlops.orchestrator.worker", str(run_dir)],
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                   close_fds=True)
+                                   close_fds=True, env=env)
     _reap_later(process)
     return process.pid
+
+
+def lower_priority() -> None:
+    """In a worker, before its program starts: the niceness ``spawn_worker`` was given, for this
+    process (inherited by the program and its children) and for its session's autogroup. With
+    autogroup scheduling (Linux's default, ``sched_autogroup_enabled``) the CPU is shared between
+    sessions first, and every run leads its own session: a plain nice would change nothing, and
+    twenty runs would leave the supervisor a twenty-first of the machine however light it is."""
+    nice = int(os.environ.pop(NICE_VARIABLE, "0") or 0)
+    if nice <= 0:
+        return
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
+    try:
+        Path("/proc/self/autogroup").write_text(str(nice), encoding="ascii")
+    except OSError:
+        pass  # no autogroup scheduling here: the process niceness is what counts
 
 
 def signal_group(pgid: int, signum: int) -> bool:

@@ -268,7 +268,7 @@ class TrainerService:
             if run.get("backend") == "ray":
                 self.guarded(run, lambda r: self.ray_runs.submit(r))  # Ray places it; a failure: next round
                 continue
-            pid = spawn_worker(run_dir.resolve())
+            pid = spawn_worker(run_dir.resolve(), nice=self.options.orchestrator.run_nice)
             write_json_atomic(run_dir / WORKER_FILE, {"pid": pid, "started": time.time()})
             self.store.set_pid(run["run_id"], pid)
             log.info("run %s started (worker pid %d)", run["run_id"], pid)

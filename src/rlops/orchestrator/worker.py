@@ -44,6 +44,7 @@ from rlops.events.schema import Config, End, Meta, Record
 from rlops.orchestrator.launch import ExitStatus, LaunchSpec, describe_exit, read_launch, write_exit
 from rlops.orchestrator.descendants import become_subreaper, end_descendants
 from rlops.orchestrator.protocol import ProtocolReader
+from rlops.orchestrator.process import lower_priority
 from rlops.sinks.jsonl import JsonlSink
 from rlops.store.lines import LineBuffer
 from rlops.store.run_dir import EVENTS_FILE, OUTPUT_FILE
@@ -282,6 +283,7 @@ def _tail(path: Path, size: int = 1 << 16) -> str:
 def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: python -m rlops.orchestrator.worker RUN_DIR")
+    lower_priority()
     sys.exit(Worker(Path(sys.argv[1])).run())
 
 
