@@ -114,6 +114,8 @@ def main() -> None:
     parser.add_argument("--daemon-nice", type=int, default=None,
                         help="the daemon's nice value once every run is launched (-10, as root: the daemon gets a "
                              "CPU whenever it wants one, the workers' and programs' CPU out of its way)")
+    parser.add_argument("--run-nice", type=int, default=0,
+                        help="orchestrator.run_nice: each run's session at this niceness (no root needed)")
     args = parser.parse_args()
     if args.smoke:
         args.runs, args.rate, args.seconds = 2, 50, 2
@@ -122,7 +124,8 @@ def main() -> None:
     started_at = bench_results.stamp()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rlops-orch-"))
     os.chdir(workdir)
-    flags = ["--orchestrator.max-concurrent", str(args.runs), "--orchestrator.poll-interval", "0.1"]
+    flags = ["--orchestrator.max-concurrent", str(args.runs), "--orchestrator.poll-interval", "0.1",
+             "--orchestrator.run-nice", str(args.run_nice)]
     options = resolve_options(environ={}, args=flags).options
     entry = [str(TRACER), "daemon"] if args.trace else ["-m", "rlops", "runs", "daemon"]
     daemon = subprocess.Popen([sys.executable, *entry, *flags],
@@ -222,7 +225,8 @@ def main() -> None:
                             "max": seen_lags[-1] * 1000},
             "load": load, "workdir": str(workdir), "target_p95_ms": TARGET_P95_MS,
             "daemon_cpu_s": ran, "daemon_wait_for_cpu_s": waited, "processes": processes,
-            "daemon_nice": args.daemon_nice, "poll_interval_s": options.orchestrator.poll_interval}
+            "daemon_nice": args.daemon_nice, "run_nice": args.run_nice,
+            "poll_interval_s": options.orchestrator.poll_interval}
     if trace is not None:
         data["stages_ms"] = {stage: percentiles(values) for stage, values in stages.items()}
         data["ticks"] = tick_figures(trace["ticks"])

@@ -132,6 +132,8 @@ def orchestrator(data: dict) -> tuple[list[str], Rows]:
                       f"{figures['wait_for_cpu_s']:.2f} s waiting for one."]
     target = data.get("target_p95_ms", 250)
     reniced = f" (the daemon at nice {data['daemon_nice']}: the CPU it asks for)" if data.get("daemon_nice") else ""
+    if data.get("run_nice"):
+        reniced = f" (orchestrator.run_nice {data['run_nice']})"
     rows = [(f"{data['runs']} runs x {data['rate']:,.0f} records/s: lag p95 < {target} ms, none lost{reniced}",
              f"p95 {lag['p95']:.0f} ms, {data['lost']} lost", verdict(lag["p95"] < target and data["lost"] == 0))]
     return lines, rows
