@@ -126,10 +126,13 @@ def prepare(options: Options, run_dir: Path, runner: str, args: list[str]) -> No
 @dataclass
 class _Read:
     """A read outstanding at a run's actor: how far the daemon's copies were when it was asked.
-    ``ref`` None: nothing to ask (the actor not created yet, or no live one): taken at once."""
+    ``ref`` None: nothing to ask (the actor not created yet, or no live one): taken at once.
+    ``actor``: the attempt's actor it was asked of (None: not created then); a reply is taken only
+    while that is still the run's actor (another supervisor may have started a retry meanwhile)."""
 
     offsets: dict[str, int]
     ref: Any
+    actor: str | None = None
 
 
 @dataclass
@@ -150,7 +153,7 @@ class RayRuns:
         self.service = service
         self.store = service.store
         self.ray = connect(service.options)
-        self.handles: dict[str, Any] = {}
+        self.handles: dict[str, Any] = {}  # actor name -> handle: never an earlier attempt's for a run
         self.reads: dict[str, _Read] = {}  # run id -> its actor's outstanding read
         self.ending: list[tuple[Any, Any, float]] = []  # (actor, its end's reply, kill by) of settled runs
         self.syncs: ThreadPoolExecutor | None = None
@@ -185,7 +188,7 @@ class RayRuns:
             max_concurrency=MAX_CONCURRENCY,
             num_cpus=options["num_cpus"], num_gpus=options["num_gpus"], resources=json.loads(options["resources"]),
         ).remote(launch)
-        self.handles[run["run_id"]] = handle
+        self.handles[name] = handle
         self.reads.pop(run["run_id"], None)  # an earlier attempt's read: its actor is gone
         state["created"] = True
         write_json_atomic(run_dir / STATE_FILE, state, mode=0o600)
@@ -236,13 +239,13 @@ class RayRuns:
         if state.get("settled"):
             return
         if not state.get("created"):  # a launch interrupted: taken at once, and submitted again
-            self.reads[run["run_id"]] = _Read({}, None)
+            self.reads[run["run_id"]] = _Read({}, None, None)
             return
         handle = self._handle(run["run_id"], state)
         offsets = {EVENTS_FILE: _size(run_dir / EVENTS_FILE),
                    OUTPUT_FILE: _size(run_dir / OUTPUT_FILE) - state["output_base"]}
         ref = None if handle is None else handle.read.remote(offsets, READ_WAIT_S, not state.get("node_id"))
-        self.reads[run["run_id"]] = _Read(offsets, ref)
+        self.reads[run["run_id"]] = _Read(offsets, ref, state["actor"])
 
     def _take(self, run: dict[str, Any], read: _Read) -> _Taken | None:
         """A reply that is in, appended to our copies (not yet durable, not yet ingested)."""
@@ -258,6 +261,8 @@ class RayRuns:
                 return None
             if _cut_torn(run_dir / EVENTS_FILE):
                 return None  # a daemon killed mid-append left half a line: cut, and asked again
+            if read.actor != state.get("actor"):
+                return None  # asked before its actor was created, or of an earlier attempt's: asked again
             if read.ref is None:
                 self._died(run, run_dir, state, None)
                 return None
@@ -326,7 +331,7 @@ class RayRuns:
     def _died(self, run: dict[str, Any], run_dir: Path, state: dict[str, Any], exc: Exception | None) -> None:
         """The actor is gone before the run's exit status came home."""
         self._ingest(run)
-        self.handles.pop(run["run_id"], None)
+        self.handles.pop(state["actor"], None)
         stop = _read_json(run_dir / STOP_FILE)
         if exc is not None and getattr(exc, "actor_init_failed", False):
             self._close(run_dir, state)
@@ -374,19 +379,20 @@ class RayRuns:
         self.store.set_backend(run["run_id"], "ray", node=f"{where['ip']} ({where['node_id'][:8]})")
 
     def _handle(self, run_id: str, state: dict[str, Any]) -> Any:
-        if run_id not in self.handles:
+        name = state["actor"]
+        if name not in self.handles:
             try:
-                self.handles[run_id] = self.ray.get_actor(state["actor"], namespace=NAMESPACE)
+                self.handles[name] = self.ray.get_actor(name, namespace=NAMESPACE)
             except ValueError:  # no live actor of that name: it died while nobody watched
                 return None
-        return self.handles[run_id]
+        return self.handles[name]
 
     def _end(self, run_id: str, state: dict[str, Any]) -> None:
         """The actor ends what is left of the run's group and leaves; not waited for here (a round
         never waits on an actor): it is killed once it has answered, or after ``END_TIMEOUT_S``."""
         self.reads.pop(run_id, None)
-        handle = self.handles.pop(run_id, None) or self._handle(run_id, state)
-        self.handles.pop(run_id, None)
+        handle = self.handles.pop(state["actor"], None) or self._handle(run_id, state)
+        self.handles.pop(state["actor"], None)
         if handle is not None:
             self.ending.append((handle, handle.end.remote(), time.monotonic() + END_TIMEOUT_S))
 
