@@ -34,7 +34,9 @@ from rlops.options.schema import Options, ServeOptions
 from rlops.services.registry_ops import import_checkpoint, resolve_model, rules_from, validate, verify
 from rlops.store.registry import Registry
 
-SERVER_TIMEOUT_S = 1.0
+# A policy server that is down refuses at once; one that is up but busy (a hot swap loading a model,
+# a loaded machine) may take a second or two to answer, and 1 s called it unreachable (CI, load 7).
+SERVER_TIMEOUT_S = 3.0
 
 
 class PromoteRequest(BaseModel):
