@@ -232,6 +232,57 @@ def ray(data: dict) -> tuple[list[str], Rows]:
     return lines, rows
 
 
+def vector(data: dict) -> tuple[list[str], Rows]:
+    """bench_vector.py's figures, whichever of its sections the run had (throughput, solve times,
+    longer envs, peers)."""
+    lines: list[str] = []
+    rows: Rows = []
+    acting = {k.removeprefix("acting_"): v for k, v in data.items() if k.startswith("acting_")}
+    if acting:
+        lines += ["| envs, threads | acting + stepping, telemetry on | off | training SPS, telemetry on | off | "
+                  "update share |", "|---|---|---|---|---|---|"]
+        for key, act in acting.items():
+            train = data.get(f"training_{key}", {})
+            on, off = train.get("telemetry_on", {}), train.get("telemetry_off", {})
+            lines.append(f"| {key.replace('envs_', ' envs, ').replace('threads', ' threads')} | "
+                         f"{act['telemetry_on']['sps']:,.0f} | {act['telemetry_off']['sps']:,.0f} | "
+                         f"{on.get('sps', 0):,.0f} | {off.get('sps', 0):,.0f} | {on.get('update_share', 0):.0%} |")
+        best_act = max(v["telemetry_on"]["sps"] for k, v in acting.items() if int(k.split("envs")[0]) >= 4096)
+        rows.append(("vector acting + stepping >= 1,000,000 env steps/s at >= 4,096 envs", f"{best_act:,.0f}",
+                     verdict(best_act >= 1_000_000)))
+        trained = [v["telemetry_on"]["sps"] for k, v in data.items() if k.startswith("training_")]
+        if trained:
+            rows.append(("vector PPO training >= 250,000 SPS (telemetry on)", f"{max(trained):,.0f}",
+                         verdict(max(trained) >= 250_000)))
+    peers = [(name, data[key]) for name, key in (("SB3 PPO, 8 envs", "sb3_8envs_sps"),
+                                                  ("SB3 PPO, 1,024 envs", "sb3_1024envs_sps"),
+                                                  ("examples/cleanrl_ppo.py", "cleanrl_sps")) if key in data]
+    if peers:
+        lines += ["", "Peers in the same run: " + "; ".join(f"{name} {sps:,.0f} SPS" for name, sps in peers) + "."]
+    solves = {k: v for k, v in data.items() if k.startswith("solve") and isinstance(v, dict)}
+    if solves:
+        lines += ["", "| run | config | wall s | CPU s | env steps | final eval | validated | load at start |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for key, run in solves.items():
+            load = (run.get("load") or ["?"])[0]
+            lines.append(f"| {key} | {run.get('config', '')} | {run['seconds']:.1f} | {run.get('cpu_seconds', 0):.1f} | "
+                         f"{run['env_steps']:,} | {run['eval_mean']:.1f} | {run['validated']} | "
+                         f"{load if isinstance(load, str) else f'{load:.1f}'} |")
+        quick = [v for k, v in solves.items() if k.startswith("solve_quick")]
+        if quick:
+            best = statistics.median(v["seconds"] for v in quick)
+            rows.append(("CartPole solved and validated < 15 s from rlops train (median of seeds)",
+                         f"{best:.1f} s", verdict(best < 15 and all(v["validated"] for v in quick))))
+        for key, env, bar in (("solve_lunar", "LunarLander", 200), ("solve_pendulum", "Pendulum", -250)):
+            if key in solves:
+                run = solves[key]
+                validated = "validated" if run["validated"] else "not validated by the registry's rules"
+                rows.append((f"{env} with engine=vector >= {bar} (budget {run['env_steps']:,} env steps)",
+                             f"{run['eval_mean']:.1f} in {run['seconds']:.0f} s, {validated}",
+                             verdict(run["eval_mean"] >= bar)))
+    return lines, rows
+
+
 def unknown(data: dict) -> tuple[list[str], Rows]:
     """A benchmark this script does not know: its top-level figures as they are."""
     lines = ["| figure | value |", "|---|---|"]
@@ -250,6 +301,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict], tuple[list[str], Rows]]]] = {
     "policy_server": ("Policy server (`bench_policy_server.py`)", policy_server),
     "ui": ("Dashboard (`bench_ui.py`)", ui),
     "datasets": ("Datasets and the offline runner (`bench_datasets.py`)", datasets),
+    "vector": ("The vector engine (`bench_vector.py`)", vector),
     "ray": ("Ray backend (`bench_ray.py`)", ray),
 }
 
@@ -270,6 +322,8 @@ def generate(results: Path) -> str:
         except (KeyError, TypeError, ValueError) as exc:  # a renamed figure: show it raw, say why
             lines, rows = [f"_Not in the expected form ({type(exc).__name__}: {exc}); as recorded:_", "",
                            *unknown(doc.get("data", {}))[0]], []
+        if path.stem != name:  # one benchmark, several files (bench_vector's sections, bench_orchestrator's sizes)
+            title += f": `{path.name}`"
         sections += [f"## {title}", "", when(doc), "", *lines, ""]
         date = doc.get("date", "?")[:16].replace("T", " ")
         load = doc.get("load_start", ["?"])[0]
