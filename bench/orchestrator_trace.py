@@ -64,10 +64,11 @@ def trace_spawns() -> None:
     """Runs launched by this process from now on have traced workers."""
     from rlops.orchestrator import process, service
 
-    def spawn_traced_worker(run_dir: Path) -> int:
+    def spawn_traced_worker(run_dir: Path, nice: int = 0) -> int:
+        env = {**os.environ, process.NICE_VARIABLE: str(nice)} if nice else None
         with open(Path(run_dir) / process.WORKER_LOG, "ab") as log:
             child = subprocess.Popen([sys.executable, __file__, "worker", str(run_dir)], stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=log, start_new_session=True, close_fds=True)
+                                     stdout=log, stderr=log, start_new_session=True, close_fds=True, env=env)
         process._reap_later(child)
         return child.pid
 
@@ -75,7 +76,9 @@ def trace_spawns() -> None:
 
 
 def traced_worker(run_dir: Path) -> int:
-    from rlops.orchestrator import worker
+    from rlops.orchestrator import process, worker
+
+    process.lower_priority()  # as the worker's main does: orchestrator.run_nice holds for traced runs too
 
     flushes: list[tuple[float, int]] = []
     flush, finish = worker.Worker._flush_log, worker.Worker._finish
@@ -85,9 +88,9 @@ def traced_worker(run_dir: Path) -> int:
     def watch_clocks() -> None:
         me = os.getpid()
         while True:
-            clocks["worker"][me] = _schedstat(me)
-            for child in _children(me):
-                if (found := _schedstat(child)) != (0.0, 0.0):
+            clocks["worker"][me] = schedstat(me)
+            for child in children(me):
+                if (found := schedstat(child)) != (0.0, 0.0):
                     clocks["programs"][child] = found
             if done.wait(0.2):
                 return
@@ -102,7 +105,7 @@ def traced_worker(run_dir: Path) -> int:
             return finish(self, code, output)
         finally:
             done.set()
-            clocks["worker"][os.getpid()] = _schedstat(os.getpid())
+            clocks["worker"][os.getpid()] = schedstat(os.getpid())
             summary = {kind: [sum(c[0] for c in found.values()), sum(c[1] for c in found.values())]
                        for kind, found in clocks.items()}
             (Path(run_dir) / TRACE_WORKER).write_text(json.dumps({"flushes": flushes, "clocks": summary}),
@@ -114,7 +117,8 @@ def traced_worker(run_dir: Path) -> int:
     return worker.Worker(Path(run_dir)).run()
 
 
-def _schedstat(pid: int) -> tuple[float, float]:
+def schedstat(pid: int) -> tuple[float, float]:
+    """Seconds a process has run on a CPU and waited, runnable, for one (0, 0 where unknown)."""
     try:
         with open(f"/proc/{pid}/schedstat", encoding="ascii") as handle:
             ran, waited = handle.read().split()[:2]
@@ -123,7 +127,7 @@ def _schedstat(pid: int) -> tuple[float, float]:
     return int(ran) / 1e9, int(waited) / 1e9
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
             return [int(child) for child in handle.read().split()]
