@@ -41,31 +41,13 @@ from rlops.store.runs import RunStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import results as bench_results  # noqa: E402
-from orchestrator_trace import TRACE_DAEMON, TRACE_WORKER, trace_spawns  # noqa: E402
+from orchestrator_trace import TRACE_DAEMON, TRACE_WORKER, children, schedstat, trace_spawns  # noqa: E402
 
 TRACER = Path(__file__).resolve().parent / "orchestrator_trace.py"
 
 PROGRAM = Path(__file__).resolve().parents[1] / "tests" / "orchestrator" / "programs" / "steady.py"
 POLL_S = 0.05
 TARGET_P95_MS = 250
-
-
-def schedstat(pid: int) -> tuple[float, float]:
-    """Seconds a process has run on a CPU and waited, runnable, for one (0, 0 where unknown)."""
-    try:
-        with open(f"/proc/{pid}/schedstat", encoding="ascii") as handle:
-            ran, waited = handle.read().split()[:2]
-    except (OSError, ValueError):
-        return 0.0, 0.0
-    return int(ran) / 1e9, int(waited) / 1e9
-
-
-def children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
-            return [int(child) for child in handle.read().split()]
-    except (OSError, ValueError):
-        return []
 
 
 class ProcessClocks:

@@ -42,6 +42,7 @@ from rlops.errors import BackendError, PreflightError
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import ExitStatus, read_launch, write_json_atomic
 from rlops.orchestrator.ray_actor import RunActor
+from rlops.pipeline.sealed_dir import fsync_path
 from rlops.services.remote_models import RemoteRunModels
 from rlops.store.run_dir import EVENTS_FILE, OUTPUT_FILE, STOP_FILE
 
@@ -285,10 +286,10 @@ class RayRuns:
         Side by side, so that they share the file system's journal commits (20 runs' appends cost
         about one fsync, not twenty in turn)."""
         if len(paths) == 1:
-            _fsync(paths[0])
+            fsync_path(paths[0])
         elif paths:
             self.syncs = self.syncs or ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="rlops-ray-sync")
-            list(self.syncs.map(_fsync, paths))
+            list(self.syncs.map(fsync_path, paths))
 
     def _finish(self, taken: _Taken) -> None:
         """Ingest what came; settle the run if its exit status came with the rest of its log."""
@@ -486,20 +487,12 @@ def _cut_torn(path: Path) -> bool:
 
 
 def _append(path: Path, data: bytes) -> bool:
-    """Append to our copy (durable only after ``_fsync``); whether there was anything."""
+    """Append to our copy (durable only after ``fsync_path``); whether there was anything."""
     if not data:
         return False
     with open(path, "ab") as handle:
         handle.write(data)
     return True
-
-
-def _fsync(path: Path) -> None:
-    handle = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 def _first_line(exc: Exception) -> str:

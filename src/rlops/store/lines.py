@@ -59,16 +59,10 @@ class LineReader:
         """``(offset after the line, line)`` for each complete line written since the last call; a
         missing file has none yet. ``final``: the writer is done, so an unended last line is
         returned too."""
-        try:
-            handle = open(self.path, "rb")
-        except FileNotFoundError:
-            return
-        with handle:
-            handle.seek(self.offset + self.buffer.held)
-            while block := handle.read(READ_BLOCK):
-                for line in self.buffer.feed(block):
-                    self.offset += len(line) + 1
-                    yield self.offset, line
+        for fed in self._fed():
+            for line in fed:
+                self.offset += len(line) + 1
+                yield self.offset, line
         if final and self.buffer.held:
             rest = self.buffer.rest()
             self.offset += len(rest)
@@ -77,6 +71,14 @@ class LineReader:
     def blocks(self) -> Iterator[tuple[int, list[bytes]]]:
         """``lines`` a read block at a time: ``(offset after the block's last complete line, its
         complete lines)``, for a reader that handles thousands of lines a block (the store's ingest)."""
+        for lines in self._fed():
+            if lines:
+                self.offset += sum(map(len, lines)) + len(lines)
+                yield self.offset, lines
+
+    def _fed(self) -> Iterator[list[bytes]]:
+        """The complete lines of each block read from where the last read stopped (none for a
+        missing file); a block is read only once the previous one's lines were taken."""
         try:
             handle = open(self.path, "rb")
         except FileNotFoundError:
@@ -84,7 +86,4 @@ class LineReader:
         with handle:
             handle.seek(self.offset + self.buffer.held)
             while block := handle.read(READ_BLOCK):
-                lines = self.buffer.feed(block)
-                if lines:
-                    self.offset += sum(map(len, lines)) + len(lines)
-                    yield self.offset, lines
+                yield self.buffer.feed(block)
