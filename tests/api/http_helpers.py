@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -44,10 +45,12 @@ def raw_get(port: int, target: str, headers: dict[str, str] | None = None) -> tu
     return response.status, body, dict(response.getheaders())
 
 
-def sse(response: httpx.Response, limit: int | None = None) -> list[tuple[str | None, str, str]]:
-    """(id, event, data) of each event, until ``limit`` events or the stream ends."""
+def sse(lines: Iterator[str], limit: int | None = None) -> list[tuple[str | None, str, str]]:
+    """(id, event, data) of each event in ``lines`` (a response's ``iter_lines()``), until ``limit``
+    events or the stream ends. Pass the same iterator again to read on where it stopped: a second
+    ``iter_lines()`` on one response would lose the lines already buffered (httpx refuses it)."""
     events, current = [], {}
-    for line in response.iter_lines():
+    for line in lines:
         if line.startswith(":"):
             continue
         if not line:

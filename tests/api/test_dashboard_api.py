@@ -119,9 +119,9 @@ def test_logs_tail_and_stream_resume_at_a_byte_offset(tmp_path):
         with serving(create_app("rlruns/rlops.db")) as client:
             url = f"/api/runs/{run_id}/logs/stream"
             with client.stream("GET", url, timeout=60) as response:
-                first = sse(response, limit=10)
+                first = sse(response.iter_lines(), limit=10)
             with client.stream("GET", url, headers={"Last-Event-ID": str(first[-1][0])}, timeout=60) as response:
-                rest = sse(response)
+                rest = sse(response.iter_lines())
             tail = client.get(f"/api/runs/{run_id}/logs", params={"tail": 5}).json()
     finally:
         stop.set()
@@ -214,16 +214,10 @@ def _tick(service, stop: threading.Event) -> None:  # the daemon's part: settle 
 
 
 def _next_event(lines) -> tuple[str, str]:
-    current: dict[str, str] = {}
-    for line in lines:
-        if line.startswith(":"):
-            continue
-        if not line and current:
-            return current.get("event", ""), current.get("data", "")
-        field, _, value = line.partition(": ")
-        if field:
-            current[field] = value
-    raise AssertionError("the stream ended")
+    """(event, data) of the next event in ``lines``; the stream ending first fails the test."""
+    found = sse(lines, limit=1)
+    assert found, "the stream ended"
+    return found[0][1], found[0][2]
 
 
 def test_a_request_value_never_becomes_a_flag_of_its_own():

@@ -42,7 +42,7 @@ def test_the_live_runs_stream_carries_the_node():
     two_runs()
     with serving(create_app(DB)) as client:
         with client.stream("GET", "/api/stream/runs", timeout=30) as response:
-            events = sse(response, limit=2)
+            events = sse(response.iter_lines(), limit=2)
     sent = {json.loads(data)["run_id"]: json.loads(data) for _, event, data in events if event == "run"}
     assert sent["on-ray"]["node"] == NODE and sent["on-ray"]["backend"] == "ray"
     assert sent["here"]["backend"] == "local" and sent["here"]["host"] == socket.gethostname()

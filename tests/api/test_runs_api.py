@@ -121,11 +121,11 @@ def test_a_live_run_streams_its_records_and_a_reconnect_resumes_where_it_left(tm
             url = f"/api/runs/{run_id}/stream"
             with client.stream("GET", url, params={"types": "episode"}, timeout=60) as response:
                 assert response.headers["content-type"].startswith("text/event-stream")
-                first = sse(response, limit=5)
+                first = sse(response.iter_lines(), limit=5)
             resume_after = first[-1][0]
             with client.stream("GET", url, params={"types": "episode"}, headers={"Last-Event-ID": str(resume_after)},
                                timeout=60) as response:
-                rest = sse(response)
+                rest = sse(response.iter_lines())
     finally:
         stop.set()
         supervisor.join(5)

@@ -11,7 +11,7 @@ import pytest
 from rlops.api.app import create_app
 from rlops.events.schema import Episode, Meta, encode
 from rlops.store.runs import RunStore
-from tests.api.http_helpers import serving
+from tests.api.http_helpers import serving, sse
 from tests.store.test_corrupt_database import HINT, MALFORMED, damage, root_page
 
 
@@ -35,34 +35,16 @@ def live_run(tmp_path):
     return db
 
 
-def events(lines, limit: int | None = None) -> list[tuple[str, str]]:
-    """(event, data) pairs from one iterator of the stream's lines, up to ``limit`` or its end."""
-    found, current = [], {}
-    for line in lines:
-        if line.startswith(":"):
-            continue
-        if not line:
-            if current:
-                found.append((current.get("event", ""), current.get("data", "")))
-                current = {}
-                if limit is not None and len(found) >= limit:
-                    break
-            continue
-        field, _, value = line.partition(": ")
-        current[field] = value
-    return found
-
-
 @pytest.mark.parametrize("route, first", [("/api/runs/live/stream", "meta"), ("/api/runs/live/logs/stream", "line"),
                                           ("/api/stream/runs", "run")])
 def test_an_open_stream_ends_with_the_unusable_database_error(live_run, route, first):
     with serving(create_app(live_run)) as client, client.stream("GET", route, timeout=30) as response:
         assert response.status_code == 200
         lines = response.iter_lines()
-        assert events(lines, limit=1)[0][0] == first
+        assert sse(lines, limit=1)[0][1] == first
         damage(live_run, [2, 3, root_page(live_run, "runs")])
-        rest = events(lines)  # to the stream's end: the server closes it
-    assert [event for event, _ in rest][-1] == "failed" and "eof" not in [event for event, _ in rest]
-    error = json.loads(rest[-1][1])["error"]
+        rest = sse(lines)  # to the stream's end: the server closes it
+    assert [event for _, event, _ in rest][-1] == "failed" and "eof" not in [event for _, event, _ in rest]
+    error = json.loads(rest[-1][2])["error"]
     assert error["status"] == 500 and MALFORMED in error["message"] and HINT in error["hint"], error
     assert Path(live_run).exists()  # nothing was removed or rewritten by the server
