@@ -7,11 +7,8 @@ and nothing is loaded. A node that dies mid-run: the run resumes on another from
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,6 +19,7 @@ from rlops.store.registry import Registry
 from tests.helpers import tiny_args
 from tests.orchestrator.ray.helpers import ray_service, settle, wait_for
 from tests.orchestrator.ray.test_node_death import kill_node_of
+from tests.policy_server import policy_server
 from tests.sinks import test_s3
 from tests.sinks.test_s3 import BUCKET, keys
 
@@ -39,21 +37,6 @@ def rlops_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """A command on the daemon's machine: its database, and nothing of the node's directory."""
     return subprocess.run([sys.executable, "-m", "rlops", *args, "--store.db-path", str(tmp_path / "rlops.db")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=180)
-
-
-@contextmanager
-def serving(tmp_path: Path, *args: str) -> Iterator[str]:
-    """``rlops serve`` on the daemon's machine, on a free loopback port; its URL once it listens."""
-    process = subprocess.Popen([sys.executable, "-m", "rlops", "serve", "--serve.port", "0", "--store.db-path",
-                                str(tmp_path / "rlops.db"), *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        line = process.stdout.readline()
-        assert "serving model" in line, process.stderr.read() if process.poll() is not None else line
-        yield line.split(" on ")[-1].strip()
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
 
 
 def test_a_ray_runs_models_are_registered_here_and_infer_fetches_them_from_s3(cluster, tmp_path, s3, server):
@@ -96,7 +79,8 @@ def test_a_ray_runs_models_are_registered_here_and_infer_fetches_them_from_s3(cl
         assert registry.get(newest["id"])["eval_episodes"] == 3  # the score is on the daemon's row
     finally:
         registry.close()
-    with serving(tmp_path, "--model-id", str(newest["id"]), "--infer.allow-unvalidated") as url:
+    with policy_server("--model-id", str(newest["id"]), "--infer.allow-unvalidated", "--store.db-path",
+                       str(tmp_path / "rlops.db"), cwd=tmp_path) as url:
         acted = httpx.post(f"{url}/v1/act", json={"observations": [[0.0, 0.0, 0.0, 0.0]] * 3}, timeout=30)
         assert acted.status_code == 200 and len(acted.json()["actions"]) == 3
 
