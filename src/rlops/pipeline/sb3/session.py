@@ -8,7 +8,6 @@ nothing behind.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -24,9 +23,9 @@ from rlops.pipeline.callbacks import EveryNSteps, ProgressBar, RolloutBoundary, 
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, write_checkpoint
 from rlops.pipeline.engine import Outcome, RunFiles, RunParts
 from rlops.pipeline.envs import make_vector_env, probe_env
-from rlops.pipeline.eval_frames import EvalStepRecorder
-from rlops.pipeline.evaluate import EvalResult, evaluate_model, evaluate_policy_of
-from rlops.pipeline.loading import EVAL_SEED_OFFSET, load_policy
+from rlops.pipeline.evaluate import EvalResult, evaluate_model
+from rlops.pipeline.final_eval import final_evaluation
+from rlops.pipeline.loading import EVAL_SEED_OFFSET
 from rlops.pipeline.milestones import Milestones
 from rlops.pipeline.receipts import write_receipt
 from rlops.pipeline.run_meta import meta_record
@@ -211,35 +210,14 @@ class TrainingSession:
         self.solved = reached_stop_reward(options, result, env_steps)
 
     def _final_evaluation(self, checkpoint: Checkpoint) -> EvalResult:
-        options = self.options.eval
-        loaded = load_policy(checkpoint, device=self.options.train.device, render_mode=self.render_mode)
-        hook = None
-        if options.record_steps:
-            frames = self.run_dir.path / "frames" / checkpoint.path.name if self.render_mode else None
-            hook = EvalStepRecorder(self.recorder, loaded.venv, frames, options.frame_every)
-        try:
-            result = evaluate_policy_of(loaded, options.episodes, options.deterministic, _beating(self.progress, hook))
-        finally:
-            loaded.close()
-        self.run_dir.write_json(self.run_dir.eval_file, result.to_dict())
-        self.milestones.evaluated(result, checkpoint, checkpoint.env_steps)
-        return result
+        return final_evaluation(checkpoint, self.options.eval, self.milestones, self.options.train.device,
+                                self.render_mode, beat=self.progress.beat)
 
     def _fail(self, error: BaseException) -> None:
         """Receipt, ``error`` record, ``end`` record (failed); then the caller re-raises."""
         self.milestones.failed(error, lambda: write_receipt(
             self.run_dir.path, self.recorder.trace_id, error, self.options.model_dump(mode="json"),
             self.telemetry.receipt_view(), self.venv, self.model.num_timesteps), self.model.num_timesteps)
-
-
-
-def _beating(progress: StopProgress, hook: Any) -> Any:
-    """An evaluation step hook that also shows progress (to a supervisor waiting on a stop)."""
-    def on_step(**step: Any) -> None:
-        progress.beat()
-        if hook is not None:
-            hook(**step)
-    return on_step
 
 
 def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, options: Options, run: RunFiles,

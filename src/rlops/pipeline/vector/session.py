@@ -22,9 +22,8 @@ from rlops.pipeline.callbacks import StopFlag
 from rlops.pipeline.checkpoints import Checkpoint, latest_checkpoint, write_checkpoint
 from rlops.pipeline.engine import Outcome, RunFiles, RunParts
 from rlops.pipeline.envs import probe_env
-from rlops.pipeline.eval_frames import EvalStepRecorder
-from rlops.pipeline.evaluate import EvalResult, evaluate_policy_of
-from rlops.pipeline.loading import load_policy
+from rlops.pipeline.evaluate import EvalResult
+from rlops.pipeline.final_eval import final_evaluation
 from rlops.pipeline.milestones import Milestones
 from rlops.pipeline.receipts import write_receipt
 from rlops.pipeline.run_meta import meta_record
@@ -213,19 +212,8 @@ class VectorSession:
         return reached_stop_reward(self.options, result, steps)
 
     def _final_evaluation(self, checkpoint: Checkpoint) -> EvalResult:
-        options = self.options.eval
-        loaded = load_policy(checkpoint, device=str(self.learner.device), render_mode=self.render_mode)
-        hook = None
-        if options.record_steps:
-            frames = self.run_dir.path / "frames" / checkpoint.path.name if self.render_mode else None
-            hook = EvalStepRecorder(self.recorder, loaded.venv, frames, options.frame_every)
-        try:
-            result = evaluate_policy_of(loaded, options.episodes, options.deterministic, hook)
-        finally:
-            loaded.close()
-        self.run_dir.write_json(self.run_dir.eval_file, result.to_dict())
-        self.milestones.evaluated(result, checkpoint, checkpoint.env_steps)
-        return result
+        return final_evaluation(checkpoint, self.options.eval, self.milestones, str(self.learner.device),
+                                self.render_mode)
 
     def _fail(self, error: BaseException) -> None:
         """Receipt, ``error`` record, ``end`` record (failed); then the caller re-raises."""
