@@ -19,17 +19,16 @@ match. The offline network read raw observations, so ``obs.normalize`` is refuse
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from rlops.errors import CheckpointCorruptError, IncompatibleChoiceError
+from rlops.errors import IncompatibleChoiceError
 from rlops.options.schema import Options
 from rlops.pipeline.checkpoints import Checkpoint
+from rlops.pipeline.torchscript_policy import load_graph
 
-POLICY_FILE = "policy.pt"
 ACTIVATIONS = {"aten::relu": "relu", "aten::tanh": "tanh", "aten::elu": "elu", "aten::leaky_relu": "leaky_relu",
                "aten::relu_": "relu", "aten::tanh_": "tanh"}
 MODULE_ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.ELU: "elu", nn.LeakyReLU: "leaky_relu"}
@@ -65,15 +64,7 @@ def offline_algorithm(checkpoint: Checkpoint) -> str:
 def exported_layers(checkpoint: Checkpoint) -> list[Layer]:
     """The linear layers of an exported policy, in order, as one chain from the input: anything else
     (an ensemble of critics, an encoder with convolutions) is refused, naming what was found."""
-    path = checkpoint.file(POLICY_FILE)
-    if path is None:
-        raise CheckpointCorruptError(f"checkpoint {checkpoint.path} says torchscript but has no {POLICY_FILE}")
-    try:
-        with warnings.catch_warnings():  # torch 2.13 deprecates the TorchScript API it still loads
-            warnings.simplefilter("ignore", DeprecationWarning)
-            graph = torch.jit.load(str(path), map_location="cpu").graph
-    except (RuntimeError, ValueError) as exc:
-        raise CheckpointCorruptError(f"{path} is not a loadable TorchScript policy: {str(exc)[:200]}") from None
+    graph = load_graph(checkpoint).graph
     constants: dict[str, torch.Tensor] = {}
     inputs = [value.debugName() for value in graph.inputs()][1:]  # the first is the module itself
     layers: list[Layer] = []

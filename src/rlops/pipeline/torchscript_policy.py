@@ -45,16 +45,7 @@ class TorchScriptAgent:
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, observation_space: spaces.Space,
                         action_space: spaces.Space) -> TorchScriptAgent:
-        path = checkpoint.file(POLICY_FILE)
-        if path is None:
-            raise CheckpointCorruptError(f"checkpoint {checkpoint.path} says {FORMAT} but has no {POLICY_FILE}")
-        try:
-            with warnings.catch_warnings():  # torch 2.13 deprecates the TorchScript API it still loads
-                warnings.simplefilter("ignore", DeprecationWarning)
-                module = torch.jit.load(str(path), map_location="cpu")
-        except (RuntimeError, ValueError) as exc:
-            raise CheckpointCorruptError(f"{path} is not a loadable TorchScript policy: {str(exc)[:200]}") from None
-        return cls(module, observation_space, action_space)
+        return cls(load_graph(checkpoint), observation_space, action_space)
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, None]:
@@ -72,6 +63,19 @@ class TorchScriptAgent:
 
 def is_torchscript(checkpoint: Checkpoint) -> bool:
     return checkpoint.manifest.get("policy_format") == FORMAT
+
+
+def load_graph(checkpoint: Checkpoint) -> torch.jit.ScriptModule:
+    """The checkpoint's exported policy, on the CPU; a missing or unloadable file is refused as corrupt."""
+    path = checkpoint.file(POLICY_FILE)
+    if path is None:
+        raise CheckpointCorruptError(f"checkpoint {checkpoint.path} says {FORMAT} but has no {POLICY_FILE}")
+    try:
+        with warnings.catch_warnings():  # torch 2.13 deprecates the TorchScript API it still loads
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError) as exc:
+        raise CheckpointCorruptError(f"{path} is not a loadable TorchScript policy: {str(exc)[:200]}") from None
 
 
 def load_torchscript_policy(checkpoint: Checkpoint, options: Options, n_envs: int,
