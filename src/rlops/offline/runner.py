@@ -19,7 +19,7 @@ from rlops.errors import DatasetError, PreflightError, UsageError
 from rlops.offline.session import OPTIONS_VARIABLE
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import LaunchSpec
-from rlops.orchestrator.supports import Supports
+from rlops.orchestrator.supports import Capabilities, Supports
 
 DISCRETE = ("discrete_cql", "discrete_bc")
 CONTINUOUS = ("cql", "iql", "td3plusbc", "bc")
@@ -60,9 +60,8 @@ class OfflineRunner:
                                "offline_inference": "it exports TorchScript that eval, infer and serve load",
                                "live_step_telemetry": "metrics per epoch"})
 
-    def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options):
+    def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         from rlops.datasets.catalog import DatasetCatalog
-        from rlops.orchestrator.runners import Capabilities
 
         parsed = parse_args(list(args))
         catalog = DatasetCatalog(options.store.model_dir, options.store.db_path)
@@ -104,8 +103,7 @@ class OfflineRunner:
         env = {"PYTHONUNBUFFERED": "1", OPTIONS_VARIABLE: snapshot.model_dump_json()}
         spec = LaunchSpec(run_id, self.name, argv, "command", str(run_dir), env=env,
                           env_id=row["env_id"], algorithm=algo, stop_grace_s=options.orchestrator.stop_grace_s)
-        capabilities = Capabilities(warm_start=False, needs_gpu=False, external_services=(), python=python,
-                                    emits=self.emits, modules=MODULES)
+        capabilities = Capabilities.as_declared(self.supports, python=python, emits=self.emits, modules=MODULES)
         return spec, capabilities
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rlops.errors import PreflightError
 from rlops.options.schema import Options
-from rlops.orchestrator.runners import Capabilities
+from rlops.orchestrator.supports import Capabilities
 
 MIN_PYTHON = (3, 8)  # CleanRL's scripts run on 3.8+; rlops itself needs 3.11 (its own package says so)
 PROBE = """

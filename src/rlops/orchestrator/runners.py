@@ -22,7 +22,6 @@ import importlib.util
 import secrets
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -31,22 +30,9 @@ from rlops.offline.runner import OfflineRunner
 from rlops.options import resolve_options
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import LaunchSpec
-from rlops.orchestrator.supports import Supports
+from rlops.orchestrator.supports import Capabilities, Supports
 from rlops.sinks.registry import OPENED_OFF_THREAD, SUPERVISED_ENV
 from rlops.store.run_dir import run_name_for
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    warm_start: bool  # can start from another model's weights (train.init_from)
-    needs_gpu: bool
-    external_services: tuple[str, ...]  # what must be reachable (a tracking server...)
-    python: str  # the interpreter the run uses
-    emits: str  # what the run's records come from
-    modules: tuple[str, ...]  # importable in that interpreter, checked by pre-flight
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Runner(Protocol):
@@ -104,8 +90,7 @@ class CommandRunner:
         if not args:
             raise UsageError("the command runner needs a program to run", hint="rlops runs start --runner command "
                                                                               "-- python my_trainer.py")
-        capabilities = Capabilities(warm_start=self.warm_start, needs_gpu=False, external_services=(), python=args[0],
-                                    emits=self.emits, modules=())
+        capabilities = Capabilities.as_declared(self.supports, python=args[0], emits=self.emits, modules=())
         spec = LaunchSpec(run_id, self.name, list(args), "command", str(Path.cwd()),
                           stop_grace_s=options.orchestrator.stop_grace_s)
         return spec, capabilities
@@ -154,7 +139,9 @@ class PlayRunner:
     def prepare(self, run_id: str, run_dir: Path, args: list[str], options: Options) -> tuple[LaunchSpec, Capabilities]:
         from rlops.play.launch import play_launch  # gymnasium and the env load only when a session starts
 
-        return play_launch(self.name, run_id, args, options, Capabilities)
+        spec = play_launch(self.name, run_id, args, options)
+        return spec, Capabilities.as_declared(self.supports, python=sys.executable, emits=self.emits,
+                                              modules=("rlops", "gymnasium", "PIL"))
 
 
 def _config_of(args: list[str]) -> tuple[Path | None, list[str]]:

@@ -11,7 +11,7 @@ answer for a few (a command runs whatever program it is given).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FIELDS = ("warm_start", "offline_inference", "needs_gpu", "external_services", "live_step_telemetry")
@@ -35,6 +35,27 @@ class Supports:
         return {"warm_start": self.warm_start, "offline_inference": self.offline_inference,
                 "needs_gpu": self.needs_gpu, "external_services": list(self.external_services),
                 "live_step_telemetry": self.live_step_telemetry, "notes": dict(self.notes)}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What one prepared run needs and gives, which pre-flight checks before it is launched."""
+
+    warm_start: bool  # can start from another model's weights (train.init_from)
+    needs_gpu: bool
+    external_services: tuple[str, ...]  # what must be reachable (a tracking server...)
+    python: str  # the interpreter the run uses
+    emits: str  # what the run's records come from
+    modules: tuple[str, ...]  # importable in that interpreter, checked by pre-flight
+
+    @classmethod
+    def as_declared(cls, row: Supports, python: str, emits: str, modules: tuple[str, ...]) -> Capabilities:
+        """A run that needs what its runner's row says whatever it is asked (no GPU or service of its own)."""
+        return cls(warm_start=row.warm_start, needs_gpu=row.needs_gpu, external_services=row.external_services,
+                   python=python, emits=emits, modules=modules)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def format_matrix(rows: list[dict[str, Any]]) -> str:

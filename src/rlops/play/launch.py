@@ -8,7 +8,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from rlops.errors import UsageError
 from rlops.options.schema import Options
@@ -35,7 +34,7 @@ def parse_play_args(args: list[str]) -> argparse.Namespace:
     return parsed
 
 
-def play_launch(runner: str, run_id: str, args: list[str], options: Options, capabilities: Any) -> tuple[LaunchSpec, Any]:
+def play_launch(runner: str, run_id: str, args: list[str], options: Options) -> LaunchSpec:
     from rlops.play.session import open_session
 
     parsed = parse_play_args(args)
@@ -55,8 +54,5 @@ def play_launch(runner: str, run_id: str, args: list[str], options: Options, cap
                         ("--seed", parsed.seed)):
         if value is not None:
             argv += [flag, str(value)]
-    spec = LaunchSpec(run_id, runner, argv, "command", str(Path.cwd()), env={"PYTHONUNBUFFERED": "1"},
+    return LaunchSpec(run_id, runner, argv, "command", str(Path.cwd()), env={"PYTHONUNBUFFERED": "1"},
                       env_id=parsed.env, algorithm=parsed.mode, stop_grace_s=options.orchestrator.stop_grace_s)
-    return spec, capabilities(warm_start=False, needs_gpu=False, external_services=(), python=sys.executable,
-                              emits="step records (who acted, keys held, frames) and episodes, on stdout",
-                              modules=("rlops", "gymnasium", "PIL"))
