@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 from rlops.events.schema import Artifact, Resume
@@ -18,9 +19,10 @@ from rlops.events.schema import Checkpoint as CheckpointRecord
 from rlops.events.schema import Error as ErrorRecord
 from rlops.events.schema import Eval as EvalRecord
 from rlops.pipeline.checkpoints import Checkpoint
+from rlops.pipeline.disk_full import find_disk_full
 from rlops.pipeline.engine import RunFiles
 from rlops.pipeline.evaluate import EvalResult
-from rlops.sinks.recorder import RunRecorder
+from rlops.sinks.recorder import RunRecorder, sink_warnings_muted
 
 log = logging.getLogger("rlops.train")
 
@@ -62,18 +64,31 @@ class Milestones:
         except OSError as exc:
             error.receipt_error = f"{exc.strerror or exc}"  # type: ignore[attr-defined]
         relative = self.relative(receipt) if receipt is not None else None
+        # On a full disk the sinks writing there fail too: the run's one message says it for them.
+        with sink_warnings_muted() if find_disk_full(error) else nullcontext():
+            refused = self._record_failure(error, relative, env_steps)
+        if refused is not None:
+            log.warning("run %s: the log could not take the error and end records (%s)", self.run.name,
+                        refused.strerror or refused)
+        log.error("run %s failed at %d env steps: %s; receipt: %s", self.run.name, env_steps, error,
+                  receipt or "not written")
+        error.receipt = receipt  # type: ignore[attr-defined]
+
+    def _record_failure(self, error: BaseException, relative: str | None, env_steps: int) -> OSError | None:
+        """The error and end records; what the log refused (a full disk), if it refused them."""
+        refused: OSError | None = None
         try:
             self.recorder.emit(ErrorRecord(message=f"{type(error).__name__}: {error}",
                                            traceback="".join(traceback.format_exception(error)), receipt=relative))
             if relative is not None:
                 self.recorder.emit(Artifact(kind="receipt", path=relative))
+        except OSError as exc:
+            refused = exc
+        try:  # even when the log refused the error record: close stops the sinks' threads
             self.recorder.close("failed", reason=f"{type(error).__name__}: {error}", env_steps=env_steps)
         except OSError as exc:
-            log.warning("run %s: the log could not take the error and end records (%s)", self.run.name,
-                        exc.strerror or exc)
-        log.error("run %s failed at %d env steps: %s; receipt: %s", self.run.name, env_steps, error,
-                  receipt or "not written")
-        error.receipt = receipt  # type: ignore[attr-defined]
+            refused = refused or exc
+        return refused
 
     def ended(self, status: str, reason: str | None, env_steps: int) -> None:
         """The ``end`` record (finished or stopped), once the sinks are drained."""

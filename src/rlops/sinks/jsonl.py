@@ -54,6 +54,15 @@ class JsonlSink:
             if not self._file.closed:
                 self._file.flush()
 
+    def abandon(self) -> None:
+        """Close the file after the disk refused a write (ENOSPC): what is still in its buffer is
+        lost, what was written before stays. The caller reports the refusal."""
+        with self._lock:
+            try:
+                self._file.close()  # the raw file is closed even when this last flush fails
+            except OSError:
+                pass
+
     def shutdown(self) -> None:
         with self._lock:
             if not self._file.closed:

@@ -17,7 +17,8 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rlops.events.schema import Artifact, Checkpoint, End, Error, Eval, EventError, Meta, Record, Resume
@@ -30,6 +31,19 @@ log = logging.getLogger(__name__)
 
 FINISH_FLOOR_S = 5.0
 MILESTONES = (Meta, Resume, Checkpoint, Eval, Artifact, Error)  # rare, and each one worth a write syscall
+
+
+@contextmanager
+def sink_warnings_muted() -> Iterator[None]:
+    """Sink failures logged at ERROR only while this lasts (every sink logs under rlops.sinks): for a
+    run ending on a full disk, whose sinks on that disk fail too and whose one message says so."""
+    sinks_log = logging.getLogger("rlops.sinks")
+    level = sinks_log.level
+    sinks_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        sinks_log.setLevel(level)
 
 
 def new_trace_id() -> str:
@@ -94,13 +108,24 @@ class RunRecorder:
         for name in self.unavailable:
             dropped[name] = self.jsonl.next_seq - self._first_seq + 1  # every record of this process, the end included
         end = End(status=status, reason=reason, env_steps=env_steps, dropped=dropped)
-        with self._lock:
-            end.run_id, end.trace_id, end.t = self.run_id, self.trace_id, time.time()
-            self.jsonl.append(end)
-            self.jsonl.flush()  # the log holds the end before any sink does
         # One deadline for both: a sink stuck in the drain gets only what is left (and at least
         # FINISH_FLOOR_S for its end record), so a run's end waits at most timeout + FINISH_FLOOR_S.
-        self.dispatcher.finish(end, max(deadline - time.monotonic(), min(FINISH_FLOOR_S, timeout)))
+        finish_within = max(deadline - time.monotonic(), min(FINISH_FLOOR_S, timeout))
+        try:
+            with self._lock:
+                end.run_id, end.trace_id, end.t = self.run_id, self.trace_id, time.time()
+                self.jsonl.append(end)
+                self.jsonl.flush()  # the log holds the end before any sink does
+        except OSError:
+            # A full disk refused the end: the sinks do not get it either (the store holds what the
+            # log holds), but their threads are stopped all the same. Left running, a sink or
+            # exporter thread inside native code when the interpreter exits aborts the process
+            # ("terminate called without an active exception") instead of its exit status 1.
+            self.dispatcher.finish(None, finish_within)
+            self.jsonl.abandon()
+            self.closed = True
+            raise
+        self.dispatcher.finish(end, finish_within)
         self.jsonl.shutdown()
         self.closed = True
         return end
