@@ -16,6 +16,7 @@ from rlops.pipeline.vector.adam import Adam
 from rlops.pipeline.vector.buffer import RolloutBuffer
 from rlops.pipeline.vector.envs import BatchedEnv
 from rlops.pipeline.vector.gae import advantages
+from rlops.pipeline.vector.heap import keep_freed_memory
 from rlops.pipeline.vector.hyperparams import Hyperparams
 from rlops.pipeline.vector.losses import explained_variance, policy_value_loss
 from rlops.pipeline.vector.normalize import Normalizer
@@ -27,6 +28,8 @@ class VectorLearner:
     def __init__(self, env: BatchedEnv, params: Hyperparams, normalize: str, clip_obs: float | None,
                  total_timesteps: int, device: torch.device) -> None:
         self.env, self.params, self.device = env, params, device
+        if device.type == "cpu":
+            keep_freed_memory()  # the update's temporaries reuse the heap instead of faulting pages in (heap.py)
         self.total_timesteps = total_timesteps
         self.n_envs = env.n_envs
         self.policy = ActorCritic(env.single_observation_space, env.single_action_space, params).to(device)
