@@ -30,13 +30,19 @@ def spawn_worker(run_dir: Path, nice: int = 0) -> int:
     """Start ``python -m rlops.orchestrator.worker RUN_DIR`` detached; return its pid (= its group id).
     A ``nice`` above 0 lowers the whole run's priority: the worker applies it before it starts the
     program (``lower_priority``)."""
-    env = {**os.environ, NICE_VARIABLE: str(nice)} if nice else None
-    with open(Path(run_dir) / WORKER_LOG, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "rlops.orchestrator.worker", str(run_dir)],
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                   close_fds=True, env=env)
+    process = start_worker(run_dir, nice)
     _reap_later(process)
     return process.pid
+
+
+def start_worker(run_dir: Path, nice: int = 0) -> subprocess.Popen:
+    """``spawn_worker`` for a starter that waits for its worker itself and keeps its exit code (the
+    Ray actor): the process is nobody else's to reap."""
+    env = {**os.environ, NICE_VARIABLE: str(nice)} if nice else None
+    with open(Path(run_dir) / WORKER_LOG, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "rlops.orchestrator.worker", str(run_dir)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                close_fds=True, env=env)
 
 
 def lower_priority() -> None:

@@ -36,7 +36,7 @@ from rlops.events.schema import Resume, encode
 from rlops.options import resolve_options
 from rlops.orchestrator.launch import read_exit, write_json_atomic, write_launch
 from rlops.orchestrator.preflight import preflight
-from rlops.orchestrator.process import alive, reap_children, signal_group, spawn_worker
+from rlops.orchestrator.process import signal_group, start_worker
 from rlops.orchestrator.ray_guard import started
 from rlops.orchestrator.runners import get_runner
 from rlops.sinks.jsonl import last_seq
@@ -74,7 +74,10 @@ class RunActor:
             spec.stop_grace_s = launch.get("stop_grace_s", 10.0)
         write_launch(self.run_dir, spec)
         self.grace = float(launch.get("stop_grace_s", 10.0))
-        self.pid = spawn_worker(self.run_dir)
+        # The actor is the worker's parent and the only one to wait for it: its exit code is kept
+        # here (``Popen.returncode``), so "gone" is known for certain and never read off a pid.
+        self.worker = start_worker(self.run_dir)
+        self.pid = self.worker.pid
         # The guard forks and leaves at once (the guard itself is nobody's child); it is not waited
         # for: it is handed the actor's start time, so an actor gone before the guard looks is seen
         # gone, and its first process is reaped on a read.
@@ -93,7 +96,9 @@ class RunActor:
 
     def read(self, offsets: dict[str, int], wait_s: float = 0.0, where: bool = False) -> dict[str, Any]:
         """Each file's bytes from its offset (the log: complete lines only), the worker's exit status
-        once it has one, and whether the worker lives; ``where`` adds ``where()``'s answer. With
+        once it has one, whether the worker lives and, once it is gone, its own exit code
+        (``worker_exit``: what tells a worker killed before it wrote the run's status from one
+        that wrote it); ``where`` adds ``where()``'s answer. With
         ``wait_s``, the answer waits until there is something new (bytes, the exit status, the
         worker gone) or ``wait_s`` has passed."""
         deadline = time.monotonic() + wait_s
@@ -108,12 +113,16 @@ class RunActor:
         return reply
 
     def _read(self, offsets: dict[str, int]) -> dict[str, Any]:
-        """The exit status is read first: a log read after it is whole."""
-        reap_children()
+        """The worker is looked at first, then its exit status, then the files. The worker writes the
+        status (durably) before it exits, so once it is seen gone the status there is final: a worker
+        that exits between the two looks is seen alive, with or without its status, and never gone
+        without it. (The other order settled a sub-second run ``lost``: no status yet, then no
+        worker.) A log read after the status is whole."""
         self.guard.poll()  # the guard's first process, gone once it has forked the guard
+        code = self.worker.poll()  # reaps it once it has exited; None while it runs
         status = read_exit(self.run_dir)
-        reply: dict[str, Any] = {"exit": asdict(status) if status else None, "alive": alive(self.pid),
-                                 "data": {}, "sizes": {}}
+        reply: dict[str, Any] = {"exit": asdict(status) if status else None, "alive": code is None,
+                                 "worker_exit": code, "data": {}, "sizes": {}}
         for name, offset in offsets.items():
             chunk, size = _read_from(self.run_dir / name, offset, whole_lines=name == EVENTS_FILE)
             reply["data"][name], reply["sizes"][name] = chunk, size
@@ -132,15 +141,14 @@ class RunActor:
         (the daemon does not wait for the answer; it kills the actor once it has one, or later)."""
         import ray
 
-        if alive(self.pid):
+        if self.worker.poll() is None:
             signal_group(self.pid, signal.SIGKILL)
-        reap_children()
         ray.actor.exit_actor()
 
     def _escalate(self) -> None:
         deadline = time.monotonic() + self.grace
         while time.monotonic() < deadline:
-            if not alive(self.pid):
+            if self.worker.poll() is not None:
                 return
             time.sleep(0.1)
         signal_group(self.pid, signal.SIGKILL)

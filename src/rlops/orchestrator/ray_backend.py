@@ -40,7 +40,7 @@ from typing import Any
 
 from rlops.errors import BackendError, PreflightError
 from rlops.options.schema import Options
-from rlops.orchestrator.launch import ExitStatus, read_launch, write_json_atomic
+from rlops.orchestrator.launch import ExitStatus, describe_exit, read_launch, write_json_atomic
 from rlops.orchestrator.ray_actor import RunActor
 from rlops.pipeline.sealed_dir import fsync_path
 from rlops.services.remote_models import RemoteRunModels
@@ -299,10 +299,12 @@ class RayRuns:
         drained = all(offsets[name] + len(reply["data"][name]) >= reply["sizes"][name] for name in reply["data"])
         if reply["exit"] is not None and drained:
             self._settle(run, run_dir, state, ExitStatus(**reply["exit"]))
-        elif reply["exit"] is None and not reply["alive"]:
+        elif reply["exit"] is None and not reply["alive"]:  # its worker died before it wrote the status
+            code = reply.get("worker_exit")
+            ended = f" ({describe_exit(code)})" if code is not None else ""
             self._close(run_dir, state)
-            self.store.settle(run["run_id"], "lost", f"its processes on node {state.get('node')} are gone without "
-                                                     "an exit status", None)
+            self.store.settle(run["run_id"], "lost", f"its worker on node {state.get('node')} ended{ended} without "
+                                                     "writing the run's exit status", None)
             self._end(run["run_id"], state)
 
     def _ingest(self, run: dict[str, Any]) -> None:
