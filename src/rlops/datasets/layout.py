@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rlops.errors import DatasetError, UsageError
-from rlops.pipeline.sealed_dir import MANIFEST, file_sha256, table_sha256, write_sealed_dir
+from rlops.pipeline.sealed_dir import MANIFEST, file_problems, table_sha256, write_sealed_dir
 from rlops.pipeline.sealed_dir import TEMP_PREFIX, remove_partial  # noqa: F401 - callers import them from here
 
 FORMAT = "rlops-dataset/1"
@@ -105,15 +105,7 @@ def read_dataset_dir(path: Path) -> DatasetDir:
 
 def verify_files(dataset: DatasetDir) -> list[str]:
     """Every mismatch between the manifest and the files, each naming the file."""
-    problems = []
-    for name, entry in sorted(dataset.manifest["files"].items()):
-        path = dataset.path / name
-        if not path.is_file():
-            problems.append(f"{name} is missing")
-        elif path.stat().st_size != entry["bytes"]:
-            problems.append(f"{name} has {path.stat().st_size} bytes, expected {entry['bytes']}")
-        elif file_sha256(path) != entry["sha256"]:
-            problems.append(f"{name} does not match its sha256")
+    problems = file_problems(dataset.path, dataset.manifest["files"])
     known = set(dataset.manifest["files"]) | {MANIFEST}
     for path in sorted(p for p in dataset.path.rglob("*") if p.is_file()):
         if path.relative_to(dataset.path).as_posix() not in known:

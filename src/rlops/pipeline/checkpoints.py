@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from rlops.errors import CheckpointCorruptError, CheckpointNotFoundError
-from rlops.pipeline.sealed_dir import MANIFEST, file_sha256, table_sha256, write_sealed_dir
-from rlops.pipeline.sealed_dir import TEMP_PREFIX, remove_partial  # noqa: F401 - callers import them from here
+from rlops.pipeline.sealed_dir import MANIFEST, file_problems, table_sha256, write_sealed_dir
+from rlops.pipeline.sealed_dir import TEMP_PREFIX, file_sha256, remove_partial  # noqa: F401 - callers import them here
 
 FORMAT = "rlops-checkpoint/1"
 NAME_PATTERN = re.compile(r"^step-(\d{12})(?:\.(\d+))?$")
@@ -100,16 +100,7 @@ def read_checkpoint(path: Path, verify: bool = True) -> Checkpoint:
 
 def verify_files(checkpoint: Checkpoint) -> list[str]:
     """Every mismatch between the manifest and the files on disk, as readable lines."""
-    problems = []
-    for name, entry in checkpoint.manifest["files"].items():
-        path = checkpoint.path / name
-        if not path.is_file():
-            problems.append(f"{name} is missing")
-        elif path.stat().st_size != entry["bytes"]:
-            problems.append(f"{name} has {path.stat().st_size} bytes, expected {entry['bytes']}")
-        elif file_sha256(path) != entry["sha256"]:
-            problems.append(f"{name} does not match its sha256")
-    return problems
+    return file_problems(checkpoint.path, checkpoint.manifest["files"])
 
 
 def list_checkpoints(root: Path) -> list[Path]:

@@ -34,6 +34,21 @@ def table_sha256(files: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
+def file_problems(directory: Path, files: dict[str, Any]) -> list[str]:
+    """Each file of a manifest's table (``files``) that is missing under ``directory``, or differs
+    from its entry (in size, else in sha256), as a readable line naming it; in name order."""
+    problems = []
+    for name, entry in sorted(files.items()):
+        path = directory / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif path.stat().st_size != entry["bytes"]:
+            problems.append(f"{name} has {path.stat().st_size} bytes, expected {entry['bytes']}")
+        elif file_sha256(path) != entry["sha256"]:
+            problems.append(f"{name} does not match its sha256")
+    return problems
+
+
 def fsync_path(path: Path) -> None:
     """fsync a file or a directory by its path (a directory's fsync makes its entries durable)."""
     fd = os.open(path, os.O_RDONLY)
