@@ -28,6 +28,7 @@ from rlops.store.registry import Registry
 from rlops.store.runs import RunStore
 from tests.datasets.offline_runs import offline_service, output_of, settle
 from tests.helpers import tiny_args
+from tests.ui.pages import checked_page
 from tests.ui.test_dashboard_browser import browser, ui_server  # noqa: F401  (browser is a fixture)
 
 pytestmark = pytest.mark.slow  # two offline runs in d3rlpy's interpreter
@@ -168,22 +169,16 @@ def test_an_offline_run_is_listed_with_its_env_algorithm_and_dataset(offline_mod
     assert run["config"]["offline"]["offline_dataset"] == "cartpole-10"
     assert run["config"]["offline"]["dataset_sha256"] == dataset["sha256"]
     with ui_server(Path(paths[1]).parent) as base:
-        context = browser.new_context(viewport={"width": 1440, "height": 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.set_default_timeout(20_000)
-        page.goto(f"{base}/#/runs")
-        row = page.locator("tr", has_text="discrete_cql").first
-        expect(row).to_contain_text("CartPole-v1")
-        page.goto(f"{base}/#/runs/discrete_cql")
-        part = page.locator('[data-testid="run-dataset"]')
-        expect(part).to_contain_text("cartpole-10")
-        expect(page.locator('[data-testid="run-dataset-sha"]')).to_have_text(dataset["sha256"][:12])
-        part.locator("a").click()
-        expect(page.locator('tr[data-dataset="cartpole-10"]')).to_have_attribute("aria-current", "true")
-        page.goto(f"{base}/#/retention")
-        expect(page.locator('[data-testid="dataset-bars"] [data-dataset="cartpole-10"]')).to_be_visible()
-        expect(page.locator('[data-testid="datasets-disk-use"]')).not_to_have_text("0 B")
-        context.close()
-        assert not errors, errors
+        with checked_page(browser, 1440) as page:
+            page.goto(f"{base}/#/runs")
+            row = page.locator("tr", has_text="discrete_cql").first
+            expect(row).to_contain_text("CartPole-v1")
+            page.goto(f"{base}/#/runs/discrete_cql")
+            part = page.locator('[data-testid="run-dataset"]')
+            expect(part).to_contain_text("cartpole-10")
+            expect(page.locator('[data-testid="run-dataset-sha"]')).to_have_text(dataset["sha256"][:12])
+            part.locator("a").click()
+            expect(page.locator('tr[data-dataset="cartpole-10"]')).to_have_attribute("aria-current", "true")
+            page.goto(f"{base}/#/retention")
+            expect(page.locator('[data-testid="dataset-bars"] [data-dataset="cartpole-10"]')).to_be_visible()
+            expect(page.locator('[data-testid="datasets-disk-use"]')).not_to_have_text("0 B")
