@@ -9,7 +9,6 @@ the API. ``rlops ui`` wraps it in the request guard (Host, Origin, token).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from rlops.api.health_api import add_health_routes
 from rlops.api.live_api import add_live_routes
 from rlops.api.logs_api import add_logs_routes
 from rlops.api.options_api import add_options_routes
+from rlops.api.per_request import per_request
 from rlops.api.play_api import add_play_routes
 from rlops.api.registry_api import add_registry_routes
 from rlops.api.replay_api import add_replay_routes
@@ -47,13 +47,7 @@ def create_app(db_path: str | Path, options: Options | None = None) -> FastAPI:
     app = FastAPI(title="rlops", version=__version__, description=__doc__)
     install_error_handlers(app)
 
-    def store() -> Iterator[RunStore]:
-        opened = RunStore(db_path)
-        try:
-            yield opened
-        finally:
-            opened.close()
-
+    store = per_request(lambda: RunStore(db_path))
     add_health_routes(app, options, store)
     add_runs_routes(app, store)
     add_run_files_routes(app, store)

@@ -14,7 +14,6 @@ is about to start on, and Start stays disabled while its hashes do not match.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
 from rlops.api.errors import error
+from rlops.api.per_request import per_request
 from rlops.options.schema import Options
 
 
@@ -38,14 +38,12 @@ class TrainRequest(BaseModel):
 def add_datasets_routes(app: FastAPI, db_path: str | Path, options: Options | None) -> None:
     model_dir = (options or Options()).store.model_dir
 
-    def catalog() -> Iterator[Any]:
+    def open_catalog() -> Any:
         from rlops.datasets.catalog import DatasetCatalog  # h5py and numpy load with the first request
 
-        opened = DatasetCatalog(model_dir, db_path)
-        try:
-            yield opened
-        finally:
-            opened.close()
+        return DatasetCatalog(model_dir, db_path)
+
+    catalog = per_request(open_catalog)
 
     def missing(name: str) -> Any:
         return error(404, f"no dataset {name!r}", "GET /api/datasets lists them; rlops dataset record or import "

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
+from rlops.api.per_request import per_request
 from rlops.options.schema import Options, ServeOptions
 from rlops.services.registry_ops import import_checkpoint, resolve_model, rules_from, validate, verify
 from rlops.store.registry import Registry
@@ -52,12 +52,7 @@ def add_registry_routes(app: FastAPI, db_path: str | Path, options: Options | No
     evaluating = settings.model_copy(deep=True)  # its score goes to this server's registry
     evaluating.store.db_path = str(db_path)
 
-    def registry() -> Iterator[Registry]:
-        opened = Registry(db_path)
-        try:
-            yield opened
-        finally:
-            opened.close()
+    registry = per_request(lambda: Registry(db_path))
 
     @app.get("/api/models")
     def models(env_id: str | None = None, algorithm: str | None = None, status: str | None = None,
