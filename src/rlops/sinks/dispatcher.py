@@ -67,7 +67,10 @@ class _SinkWorker:
         self.sink = sink
         self._report = report
         self._before_export = before_export
-        self._batch_size = batch_size
+        # A sink may ask for bigger batches (SqliteSink: a batch only says that the log has grown,
+        # and each of its ingests is a transaction that rewrites a chunk per key): it still waits no
+        # longer than the linger after a record.
+        self._batch_size = getattr(sink, "batch_size", None) or batch_size
         self._max_queue = max_queue
         self._linger = linger
         self._items: deque = deque()  # records and, in order among them, the _FLUSH and _STOP markers

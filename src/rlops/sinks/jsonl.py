@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -34,13 +35,20 @@ class JsonlSink:
         self._file = open(self.path, "ab", buffering=1 << 20)
         self.next_seq = last_seq(self.path) + 1  # a log continued (a resume, a Ray run retried) numbers on
 
-    def append(self, record: Record) -> Record:
+    def append(self, record: Record, timed: bool = False, flush: bool = False) -> Record:
         """Number ``record`` with the log's next ``seq`` and write it (the producer's path, once per
-        record). A record the schema refuses (NaN...) raises ``EventError`` and takes no number."""
+        record). A record the schema refuses (NaN...) raises ``EventError`` and takes no number.
+        ``timed`` stamps its ``t`` now, under the lock that numbers it, so that ``t`` follows ``seq``
+        whichever thread emits; ``flush`` pushes it to the file at once (a milestone). One lock taken
+        per record, not one for the stamp and one for the number: this is the producer's hot path."""
         with self._lock:
+            if timed:
+                record.t = time.time()
             record.seq = self.next_seq
             self._file.write(encode_line(record))
             self.next_seq += 1
+            if flush:
+                self._file.flush()
         return record
 
     def export(self, batch: Sequence[Record]) -> None:

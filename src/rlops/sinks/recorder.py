@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from rlops.events.schema import Artifact, Checkpoint, End, Error, Eval, EventError, Meta, Record, Resume
+from rlops.events.schema import Artifact, Checkpoint, End, Error, Eval, EventError, Meta, Metrics, Record, Resume
 from rlops.sinks.base import Sink
 from rlops.sinks.dispatcher import Dispatcher
 from rlops.sinks.jsonl import JsonlSink
@@ -60,7 +60,7 @@ class RunRecorder:
         self.jsonl = JsonlSink(self.log_path)
         self._first_seq = self.jsonl.next_seq
         self.unavailable = dict(unavailable or {})  # sinks that could not start: all their records are dropped
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the count of rejected records (emit may be called from any thread)
         self.sinks = list(sinks)
         # In-process consumers of the run's records (the registry book, services.run_models): called
         # on the producer's thread once a record is in the log, never dropped; each one never raises.
@@ -75,18 +75,18 @@ class RunRecorder:
 
     def emit(self, record: Record) -> Record | None:
         """Stamp and record; a record the schema refuses (NaN...) is counted and logged, not raised."""
-        with self._lock:
-            record.run_id = self.run_id
-            record.trace_id = record.trace_id or self.trace_id
-            record.t = time.time()
-            try:
-                self.jsonl.append(record)
-                if isinstance(record, MILESTONES):
-                    self.jsonl.flush()
-            except EventError as exc:
+        record.run_id = self.run_id
+        if not record.trace_id:
+            record.trace_id = self.trace_id
+        try:
+            # Stamped with t and numbered under the log's one lock (the stamps above are the record's own).
+            self.jsonl.append(record, timed=True,
+                              flush=type(record) is not Metrics and isinstance(record, MILESTONES))
+        except EventError as exc:
+            with self._lock:
                 self.rejected += 1
-                log.warning("record not written: %s", exc)
-                return None
+            log.warning("record not written: %s", exc)
+            return None
         for consumer in self.consumers:
             consumer(record)
         self.dispatcher.submit(record)
@@ -112,10 +112,8 @@ class RunRecorder:
         # FINISH_FLOOR_S for its end record), so a run's end waits at most timeout + FINISH_FLOOR_S.
         finish_within = max(deadline - time.monotonic(), min(FINISH_FLOOR_S, timeout))
         try:
-            with self._lock:
-                end.run_id, end.trace_id, end.t = self.run_id, self.trace_id, time.time()
-                self.jsonl.append(end)
-                self.jsonl.flush()  # the log holds the end before any sink does
+            end.run_id, end.trace_id = self.run_id, self.trace_id
+            self.jsonl.append(end, timed=True, flush=True)  # the log holds the end before any sink does
         except OSError:
             # A full disk refused the end: the sinks do not get it either (the store holds what the
             # log holds), but their threads are stopped all the same. Left running, a sink or

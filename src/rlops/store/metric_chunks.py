@@ -38,11 +38,19 @@ def _unpack(typecode: str, blob: bytes) -> array:
 
 def append_points(connection: sqlite3.Connection, run_id: str, key: str, steps: array, values: array) -> None:
     """Append points to a key's series (call inside a write transaction)."""
-    row = connection.execute("SELECT chunk, steps, vals FROM metric_chunks WHERE run_id = ? AND key = ? "
-                             "ORDER BY chunk DESC LIMIT 1", (run_id, key)).fetchone()
+    if not steps:
+        return
+    row = connection.execute("SELECT chunk, steps, vals, min_value, max_value FROM metric_chunks "
+                             "WHERE run_id = ? AND key = ? ORDER BY chunk DESC LIMIT 1", (run_id, key)).fetchone()
+    # The open chunk's points, at the head of the first part, have their min and max in its row
+    # already: only the new points are looked at (a chunk is rewritten a few times as it fills, and
+    # min/max over Python floats cost more than the rest of the rewrite).
+    known, known_min, known_max = 0, 0.0, 0.0
     if row is not None and len(row[1]) // 8 < CHUNK_POINTS:
         chunk = row[0]
         open_steps, open_values = _unpack("q", row[1]), _unpack("d", row[2])
+        if row[3] is not None and row[4] is not None:  # (always written; a NULL would mean: look at all)
+            known, known_min, known_max = len(open_values), row[3], row[4]
         open_steps.extend(steps)
         open_values.extend(values)
         steps, values = open_steps, open_values
@@ -50,10 +58,14 @@ def append_points(connection: sqlite3.Connection, run_id: str, key: str, steps: 
         chunk = row[0] + 1 if row is not None else 0
     for start in range(0, len(steps), CHUNK_POINTS):
         part_steps, part_values = steps[start:start + CHUNK_POINTS], values[start:start + CHUNK_POINTS]
+        fresh = part_values[known:] if start == 0 else part_values
+        low, high = min(fresh), max(fresh)
+        if start == 0 and known:
+            low, high = min(known_min, low), max(known_max, high)
         connection.execute(
             "INSERT OR REPLACE INTO metric_chunks (run_id, key, chunk, first_step, last_step, n, min_value, max_value, "
             "steps, vals) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, key, chunk, part_steps[0], part_steps[-1], len(part_steps), min(part_values), max(part_values),
+            (run_id, key, chunk, part_steps[0], part_steps[-1], len(part_steps), low, high,
              _pack(part_steps), _pack(part_values)))
         chunk += 1
 
