@@ -31,6 +31,7 @@ from rlops.pipeline.receipts import write_receipt
 from rlops.pipeline.run_meta import meta_record
 from rlops.pipeline.sb3.agent_state import AgentSnapshot, capture_agent, kept_rng, restore_agent, save_agent, write_agent
 from rlops.pipeline.sb3.algorithms import build_model, check_compatible
+from rlops.pipeline.sb3.boundary_stop import BoundaryStop, RolloutBoundaryReached
 from rlops.pipeline.sb3.budget import plan
 from rlops.pipeline.sb3.counters import updates_done
 from rlops.pipeline.sb3.logger import telemetry_logger
@@ -105,8 +106,10 @@ class TrainingSession:
         model.set_logger(telemetry_logger(self.telemetry))
         self.saved: list[Checkpoint] = []
         self.progress = StopProgress(run.path)
-        self.stop = StopFlag(on_stop=self.progress.acknowledge)
         self.solved = False  # a periodic evaluation reached eval.stop_reward
+        # Off-policy learners stop only where a rollout starts (boundary_stop tells why).
+        self.stop = StopFlag(on_stop=self.progress.acknowledge) if isinstance(model, OnPolicyAlgorithm) else \
+            BoundaryStop(on_stop=self.progress.acknowledge, finished=lambda: self.solved)
         self.progress.path.unlink(missing_ok=True)  # an earlier process's stop, on resume
         # On-policy learners are checkpointed only at rollout boundaries, the states that an
         # uninterrupted run passes through too, so that a resume continues it exactly.
@@ -137,22 +140,27 @@ class TrainingSession:
 
     def _learn(self, progress: bool) -> str:
         options = self.options
-        callbacks: list[Any] = [self.stop, self.telemetry]
+        callbacks: list[Any] = [self.telemetry]
         if self.boundary is not None:
-            callbacks.insert(0, self.boundary)
+            callbacks[:0] = [self.boundary, self.stop]
         if options.train.checkpoint_freq:
             callbacks.append(EveryNSteps(options.train.checkpoint_freq, lambda _: self._save_now()))
         if options.eval.freq:
             callbacks.append(EveryNSteps(options.eval.freq, self._periodic_eval))
-            callbacks.append(StopWhen(lambda: self.solved))
+            if self.boundary is not None:
+                callbacks.append(StopWhen(lambda: self.solved))
         if progress:
             callbacks.append(ProgressBar(options.train.total_timesteps))
+        if self.boundary is None:
+            callbacks.append(self.stop)  # last: this boundary's evaluation and checkpoint come first
         remaining = options.train.total_timesteps - self.model.num_timesteps
         with self.progress.watching(self.model):
             if remaining > 0:
+                callback = CallbackList(callbacks)
                 try:
-                    self.model.learn(remaining, callback=CallbackList(callbacks),
-                                     reset_num_timesteps=not options.train.resume)
+                    self.model.learn(remaining, callback=callback, reset_num_timesteps=not options.train.resume)
+                except RolloutBoundaryReached:
+                    callback.on_training_end()  # what learn() would have done on its way out
                 except KeyboardInterrupt:
                     self.stop.stop("interrupted")
                 except ValueError as exc:
