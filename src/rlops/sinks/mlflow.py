@@ -52,6 +52,11 @@ CONNECT_TIMEOUT_S = 3.0  # the reachability probe: TCP connect, then an HTTP ans
 HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "5", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 HTTP_CALL_BOUND_S = 3 * 5 + (1 + 2) + 3  # 3 tries of 5 s, backoff 1 s then 2 s, jitter up to 1 s each
+# MLflow's REST client (requests) follows redirects by default, POST bodies included (307/308).
+REDIRECTS = "MLFLOW_ALLOW_HTTP_REDIRECTS"
+REDIRECT_STATUS = re.compile(r"failed with error code (3\d\d)\b")  # how MLflow reports one it did not follow
+# What the reachability probe asks for: the health check, and the first call the sink makes.
+PROBES = ("/health", "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default")
 # Metric points wait for a full batch or this long: each log_batch is a SQL transaction (or an HTTP
 # request) of ~10 ms of Python, on a thread that shares the GIL with training.
 BATCH_POINTS = 1000
@@ -90,6 +95,9 @@ class MlflowSink:
             elif run.info.status != "RUNNING":
                 reopen(client, run)
         except MlflowException as exc:
+            redirect = REDIRECT_STATUS.search(exc.message)
+            if redirect:
+                raise _redirected(uri, f"answered with a redirect (HTTP {redirect.group(1)})") from exc
             raise BackendError(f"MLflow at {uri} refused the run: {exc.message}",
                                hint="check --store.tracking-uri and --store.experiment-name; the JSONL log stays "
                                     "complete and `rlops export RUN --to mlflow` can publish it later") from exc
@@ -251,27 +259,35 @@ def artifact_location(uri: str) -> str | None:
 def check_reachable(uri: str) -> None:
     """Fail in seconds on a server that is down or does not answer: MLflow's own client retries
     for minutes. A server that accepts connections but never answers passes a TCP connect, so
-    this asks for ``/health`` and wants an HTTP answer (any status: a proxy's 401 is an answer)."""
+    this asks for ``/health`` and wants an HTTP answer (any status: a proxy's 401 is an answer).
+
+    A redirect is refused here, naming where it points, without connecting there: the URI passed
+    the dashboard's allowlist (``api.reach``), the place it redirects to never did."""
     parsed = urlparse(uri)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         return
     limit_http_client()
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     kind = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
-    connection = kind(parsed.hostname, port, timeout=CONNECT_TIMEOUT_S)
-    try:
+    for probe in PROBES:
+        connection = kind(parsed.hostname, port, timeout=CONNECT_TIMEOUT_S)
         try:
-            connection.connect()
-        except OSError as exc:
-            raise _unreachable(uri, f"cannot be reached: {exc}") from None
-        try:
-            connection.request("GET", parsed.path.rstrip("/") + "/health")
-            connection.getresponse().read(256)  # a redirect is an answer too: never followed
-        except (OSError, http.client.HTTPException) as exc:
-            raise _unreachable(uri, f"accepts connections but did not answer within {CONNECT_TIMEOUT_S:g} s "
-                                    f"({type(exc).__name__}: {exc})") from None
-    finally:
-        connection.close()
+            try:
+                connection.connect()
+            except OSError as exc:
+                raise _unreachable(uri, f"cannot be reached: {exc}") from None
+            try:
+                connection.request("GET", parsed.path.rstrip("/") + probe)
+                response = connection.getresponse()
+                response.read(256)
+            except (OSError, http.client.HTTPException) as exc:
+                raise _unreachable(uri, f"accepts connections but did not answer within {CONNECT_TIMEOUT_S:g} s "
+                                        f"({type(exc).__name__}: {exc})") from None
+        finally:
+            connection.close()
+        if 300 <= response.status < 400:
+            where = response.getheader("Location") or "(no Location header)"
+            raise _redirected(uri, f"redirected {probe.split('?')[0]} to {where[:200]} (HTTP {response.status})")
 
 
 def _unreachable(uri: str, what: str) -> BackendError:
@@ -280,12 +296,23 @@ def _unreachable(uri: str, what: str) -> BackendError:
                              "complete and `rlops export RUN --to mlflow` can publish the run later")
 
 
+def _redirected(uri: str, what: str) -> BackendError:
+    return BackendError(f"MLflow tracking server {uri} {what}: rlops does not follow a tracking server's redirects "
+                        "(one could lead the run to an address that was never allowed)",
+                        hint="set --store.tracking-uri to the address the server itself answers on; the JSONL log "
+                             "stays complete and `rlops export RUN --to mlflow` can publish the run later")
+
+
 def limit_http_client() -> None:
     """Short timeouts and few retries for MLflow's REST client (it reads them from the environment
     at every request; a user's own settings win): a server that stops answering mid-run costs the
-    sink's thread at most ~``HTTP_CALL_BOUND_S`` a call, not MLflow's 120 s x 7 retries."""
+    sink's thread at most ~``HTTP_CALL_BOUND_S`` a call, not MLflow's 120 s x 7 retries.
+
+    Redirects are off whatever the environment says: MLflow then hands a redirect back as an
+    error instead of sending the request (a POST body with a 307) where it points."""
     for name, value in HTTP_LIMITS.items():
         os.environ.setdefault(name, value)
+    os.environ[REDIRECTS] = "false"
 
 
 def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
