@@ -67,6 +67,7 @@ def redirecting_server(status: int, target: str, paths: tuple[str, ...]) -> Thre
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
+            server.requests.append(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length)
             if any(self.path.startswith(prefix) for prefix in paths):
@@ -89,6 +90,7 @@ def redirecting_server(status: int, target: str, paths: tuple[str, ...]) -> Thre
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.requests = []  # type: ignore[attr-defined]  # the paths asked for, in order
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
