@@ -1,7 +1,7 @@
 """The vector engine (``train.engine = vector``) against its peers, in one process run.
 
     flock /tmp/rlops-bench.lock python bench/bench_vector.py [--envs 1024 4096 16384] [--threads 1 2]
-        [--rollouts 4] [--skip-solve] [--skip-peers] [--smoke] [--json bench/results/vector.json]
+        [--rollouts 4] [--skip-solve] [--skip-peers] [--only-training] [--smoke] [--json bench/results/vector.json]
 
 1. acting + env stepping (rollouts without updates) with telemetry on (accumulator + episode
    bookkeeping + the JSONL log) and off, per env count;
@@ -249,6 +249,9 @@ def main() -> None:
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no solve, no peers: checks the script runs")
     parser.add_argument("--only-solve", action="store_true", help="only the time-to-solve runs (section 4)")
+    parser.add_argument("--only-training", action="store_true",
+                        help="only training end to end (section 2), telemetry on and off: no acting, profile, "
+                             "levers, solve or peers")
     parser.add_argument("--lunar", action="store_true", help="also train LunarLander-v3 to >= 200 (section 6)")
     parser.add_argument("--pendulum", action="store_true", help="also train Pendulum-v1 to >= -250 (section 6)")
     parser.add_argument("--json", type=Path)
@@ -257,6 +260,8 @@ def main() -> None:
         args.envs, args.threads, args.rollouts, args.skip_solve, args.skip_peers = [256], [1], 1, True, True
     if args.only_solve:
         args.envs, args.skip_peers = [], True
+    if args.only_training:
+        args.skip_solve, args.skip_peers = True, True
     stamp = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
              "machine": {"cpus": os.cpu_count()}, "load_start": list(os.getloadavg()), "argv": sys.argv[1:]}
     results: dict[str, Any] = {"load_before": os.getloadavg(), "example": tomllib.loads(EXAMPLE.read_text())}
@@ -266,13 +271,15 @@ def main() -> None:
             torch.set_num_threads(threads)
             for n in args.envs:
                 key = f"{n}envs_{threads}threads"
-                on, off = acting(n, args.rollouts, True, work), acting(n, args.rollouts, False, work)
-                results[f"acting_{key}"] = {"telemetry_on": on, "telemetry_off": off,
-                                            "telemetry_cost": 1 - on["sps"] / off["sps"],
-                                            "telemetry_cost_cpu": 1 - on["sps_per_cpu_s"] / off["sps_per_cpu_s"]}
-                print(f"acting+stepping {key}: {on['sps']:,.0f} env steps/s telemetry on ({on['sps_per_cpu_s']:,.0f} "
-                      f"per CPU-second), {off['sps']:,.0f} off ({off['sps_per_cpu_s']:,.0f}); telemetry "
-                      f"{100 * (1 - on['sps_per_cpu_s'] / off['sps_per_cpu_s']):.1f}% of CPU", flush=True)
+                if not args.only_training:
+                    on, off = acting(n, args.rollouts, True, work), acting(n, args.rollouts, False, work)
+                    results[f"acting_{key}"] = {"telemetry_on": on, "telemetry_off": off,
+                                                "telemetry_cost": 1 - on["sps"] / off["sps"],
+                                                "telemetry_cost_cpu": 1 - on["sps_per_cpu_s"] / off["sps_per_cpu_s"]}
+                    print(f"acting+stepping {key}: {on['sps']:,.0f} env steps/s telemetry on "
+                          f"({on['sps_per_cpu_s']:,.0f} per CPU-second), {off['sps']:,.0f} off "
+                          f"({off['sps_per_cpu_s']:,.0f}); telemetry "
+                          f"{100 * (1 - on['sps_per_cpu_s'] / off['sps_per_cpu_s']):.1f}% of CPU", flush=True)
                 t_on, t_off = training(n, args.rollouts, True, work), training(n, args.rollouts, False, work)
                 results[f"training_{key}"] = {"telemetry_on": t_on, "telemetry_off": t_off,
                                               "telemetry_cost": 1 - t_on["sps"] / t_off["sps"]}
@@ -280,7 +287,7 @@ def main() -> None:
                       f"CPU-second; collect {t_on['collect_share']:.0%}, "
                       f"update {t_on['update_share']:.0%}, record {t_on['record_share']:.1%}), {t_off['sps']:,.0f} "
                       f"off (telemetry {100 * (1 - t_on['sps'] / t_off['sps']):.1f}%)", flush=True)
-            if not args.envs:
+            if not args.envs or args.only_training:
                 continue
             n = min(4096, max(args.envs))
             results[f"profile_{n}envs_{threads}threads"] = prof = profile(n, args.rollouts, work)

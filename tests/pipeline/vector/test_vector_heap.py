@@ -1,10 +1,11 @@
 """The CPU update reuses the heap: after a few warm-up iterations a rollout and its update fault
 (almost) no pages in (vector/heap.py). Without it glibc hands the 1 MB temporaries of each
-minibatch step back to the kernel and faults them in again: ~500 faults an iteration here."""
+minibatch step back to the kernel and faults them in again: ~600 faults an iteration here."""
 
 from __future__ import annotations
 
 import resource
+import statistics
 import sys
 
 import pytest
@@ -36,11 +37,15 @@ def test_a_cpu_update_faults_no_pages_in_once_warm():
         for _ in range(3):  # the heap grows to the loop's working set
             learner.collect(None)
             learner.update()
-        before = _faults()
-        for _ in range(3):
+        faults = []
+        for _ in range(8):
+            before = _faults()
             learner.collect(None)
             learner.update()
-        assert _faults() - before < 150
+            faults.append(_faults() - before)
+        # The median: now and then the heap still grows (a few hundred faults once); without the
+        # thresholds most iterations fault 500-1,800 pages in.
+        assert statistics.median(faults) < 100, faults
     finally:
         env.close()
     assert keep_freed_memory()  # glibc here: set once, and saying so again

@@ -92,13 +92,21 @@ class VectorLearner:
         clip_vf = (params.clip_range_vf or params.clip_range) if ppo and params.clip_vloss else None
         sums = torch.zeros(6, device=self.device)
         steps = 0
+        samples = (obs, actions, old_log_probs, old_values, adv, returns, valid)
         for _ in range(params.n_epochs):
-            order = torch.randperm(batch, device=self.device) if size < batch else None
+            if size < batch:
+                # One gather of each quantity an epoch, in the epoch's order; the minibatches are then
+                # contiguous slices (the same samples as indexing each minibatch, in 1/n_minibatches the ops).
+                order = torch.randperm(batch, device=self.device)
+                shuffled = tuple(x.index_select(0, order) for x in samples)
+            else:
+                shuffled = samples
             for start in range(0, batch, size):
-                index = order[start:start + size] if order is not None else slice(None)
-                new_log_prob, entropy, new_value = self.policy.evaluate(obs[index], actions[index])
-                terms = policy_value_loss(new_log_prob, entropy, new_value, old_log_probs[index], old_values[index],
-                                          adv[index], returns[index], valid[index],
+                mb_obs, mb_actions, mb_log_probs, mb_values, mb_adv, mb_returns, mb_valid = (
+                    x[start:start + size] for x in shuffled)
+                new_log_prob, entropy, new_value = self.policy.evaluate(mb_obs, mb_actions)
+                terms = policy_value_loss(new_log_prob, entropy, new_value, mb_log_probs, mb_values, mb_adv,
+                                          mb_returns, mb_valid,
                                           clip_range=params.clip_range if ppo else None, clip_range_vf=clip_vf,
                                           ent_coef=params.ent_coef, vf_coef=params.vf_coef, norm_adv=params.norm_adv)
                 self.optimizer.zero_grad(set_to_none=True)
