@@ -2,7 +2,7 @@
 (a head and two one-CPU worker nodes) inside a loopback-only network namespace.
 
     python bench/bench_ray.py [--runs 200] [--lag-runs 20] [--small-lag-runs 5] [--rate 1000] [--seconds 30]
-                              [--trials 50]
+                              [--trials 50] [--run-nice 0]
 
 1. ``--runs`` tiny ``command`` runs (10 records each) on the Ray backend, then on the local one,
    at most 4 at once: wall time, and scheduling latency per run (queued -> its first record
@@ -45,14 +45,19 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))]
 
 
-def service(root: Path, backend: str, address: str, concurrent: int, cpus: float = 0.5):
+def service(root: Path, backend: str, address: str, concurrent: int, cpus: float = 0.5, nice: int = 0):
     from rlops.options import resolve_options
     from rlops.orchestrator.service import TrainerService
 
-    args = ["--orchestrator.backend", backend, "--ray.address", address, "--store.model-dir", str(root / "runs"),
+    options = resolve_options(environ={}, args=flags(root, backend, address, concurrent, cpus, nice)).options
+    return TrainerService(options)
+
+
+def flags(root: Path, backend: str, address: str, concurrent: int, cpus: float, nice: int) -> list[str]:
+    return ["--orchestrator.backend", backend, "--ray.address", address, "--store.model-dir", str(root / "runs"),
             "--registry.db-path", str(root / "rlops.db"), "--orchestrator.poll-interval", "0.1",
-            "--orchestrator.max-concurrent", str(concurrent), "--ray.num-cpus", str(cpus)]
-    return TrainerService(resolve_options(environ={}, args=args).options)
+            "--orchestrator.max-concurrent", str(concurrent), "--ray.num-cpus", str(cpus),
+            "--orchestrator.run-nice", str(nice)]
 
 
 def tiny_runs(root: Path, backend: str, address: str, count: int) -> dict:
@@ -90,17 +95,16 @@ def cpu_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def ingest_lag(root: Path, address: str, runs: int, rate: float, seconds: float) -> dict:
+def ingest_lag(root: Path, address: str, runs: int, rate: float, seconds: float, nice: int = 0) -> dict:
     from rlops.events.reader import read_records
     from rlops.events.schema import Episode
     from rlops.orchestrator.daemon import daemon_running
 
-    svc = service(root, "ray", address, runs, cpus=0.1)  # all of them at once on the two one-CPU nodes
-    flags = ["--orchestrator.backend", "ray", "--ray.address", address, "--store.model-dir", str(root / "runs"),
-             "--registry.db-path", str(root / "rlops.db"), "--orchestrator.poll-interval", "0.1",
-             "--orchestrator.max-concurrent", str(runs), "--ray.num-cpus", "0.1"]
+    svc = service(root, "ray", address, runs, cpus=0.1, nice=nice)  # all of them at once on the two one-CPU nodes
+    daemon_flags = flags(root, "ray", address, runs, 0.1, nice)
     with open(root / "daemon.log", "ab") as out:
-        daemon = subprocess.Popen([sys.executable, "-m", "rlops", "runs", "daemon", *flags], stdout=out, stderr=out)
+        daemon = subprocess.Popen([sys.executable, "-m", "rlops", "runs", "daemon", *daemon_flags], stdout=out,
+                                  stderr=out)
     try:
         while not daemon_running(root / "runs"):
             time.sleep(0.05)
@@ -151,7 +155,7 @@ def ingest_lag(root: Path, address: str, runs: int, rate: float, seconds: float)
     return {"runs": runs, "rate": rate, "seconds": seconds, "records": total, "lost": 0, "wall_s": wall,
             "lag_ms": {p: pct(lags, q) * 1000 for p, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))},
             "daemon_cpu_s": ran, "daemon_wait_for_cpu_s": waited, "machine_cpu_busy": busy[0] / max(1, busy[1]),
-            "load": load}
+            "load": load, "run_nice": nice}
 
 
 def tune_peer(root: Path, trials: int) -> dict:
@@ -179,6 +183,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--run-nice", type=int, default=0, help="orchestrator.run_nice of the lag runs (0-19)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures, dated, to this file")
     parser.add_argument("--smoke", action="store_true", help="4 runs, 4 trials, 2 runs x 100 records/s x 3 s")
     args = parser.parse_args()
@@ -205,11 +210,12 @@ def main() -> None:
             results["tune_peer"] = tune_peer(root, args.trials)
             print("tune:", json.dumps(results["tune_peer"]), flush=True)
         if args.lag_runs:
-            results["ray_lag"] = ingest_lag(root / "lag", cluster.address, args.lag_runs, args.rate, args.seconds)
+            results["ray_lag"] = ingest_lag(root / "lag", cluster.address, args.lag_runs, args.rate, args.seconds,
+                                            args.run_nice)
             print("lag:", json.dumps(results["ray_lag"]), flush=True)
         if args.small_lag_runs:
             results["ray_lag_small"] = ingest_lag(root / "lag-small", cluster.address, args.small_lag_runs, args.rate,
-                                                  args.seconds)
+                                                  args.seconds, args.run_nice)
             print("lag (fewer runs):", json.dumps(results["ray_lag_small"]), flush=True)
     finally:
         cluster.shutdown()

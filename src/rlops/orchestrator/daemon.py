@@ -99,7 +99,7 @@ def supervise(options: Options, stopping: threading.Event, idle_exit_s: float | 
     def round_() -> bool:
         nonlocal busy_at
         try:
-            service.tick()
+            service.tick(until=time.monotonic() + options.orchestrator.poll_interval)
             if idle_exit_s is not None:
                 if any(service.store.list_runs(status=status, limit=1) for status in LIVE):
                     busy_at = time.monotonic()

@@ -50,7 +50,7 @@ POLL_S = 0.01  # how often a waiting read looks at the files again (a stat each)
 class RunActor:
     """One attempt of one run on one node. ``launch`` is what the daemon's ``ray_backend`` sends:
     run_id, runner, args, trace_id, env (the forwarded variables), node_dir, prior_log (the log as
-    the daemon has it: a retry continues it), files (a --config file's text), stop_grace_s."""
+    the daemon has it: a retry continues it), files (a --config file's text), stop_grace_s, run_nice."""
 
     def __init__(self, launch: dict[str, Any]) -> None:
         self.run_id = launch["run_id"]
@@ -76,7 +76,9 @@ class RunActor:
         self.grace = float(launch.get("stop_grace_s", 10.0))
         # The actor is the worker's parent and the only one to wait for it: its exit code is kept
         # here (``Popen.returncode``), so "gone" is known for certain and never read off a pid.
-        self.worker = start_worker(self.run_dir)
+        # orchestrator.run_nice as for a local run: the run's session behind the node's actor
+        # (which must keep reading it) and, on one machine, behind the daemon.
+        self.worker = start_worker(self.run_dir, nice=int(launch.get("run_nice", 0)))
         self.pid = self.worker.pid
         # The guard forks and leaves at once (the guard itself is nobody's child); it is not waited
         # for: it is handed the actor's start time, so an actor gone before the guard looks is seen

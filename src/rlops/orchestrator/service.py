@@ -150,7 +150,9 @@ class TrainerService:
 
     # -- supervision ---------------------------------------------------------------------------
 
-    def tick(self) -> None:
+    def tick(self, until: float | None = None) -> None:
+        """One round of supervision. ``until`` (``time.monotonic()``, the daemon's next round): the
+        round's Ray runs are followed until then (their replies taken as they come in)."""
         reap_children()
         on_ray = []
         for run in self.store.list_runs(status="running"):
@@ -174,6 +176,11 @@ class TrainerService:
             except RlopsError as exc:  # the cluster unreachable this round: the local runs go on
                 log.warning("Ray runs: supervision failed this round: %s", exc.message)
         self._launch_queued()
+        if on_ray and until is not None:
+            try:
+                self.ray_runs.follow(on_ray, until)
+            except RlopsError as exc:
+                log.warning("Ray runs: supervision failed this round: %s", exc.message)
 
     @property
     def ray_runs(self) -> Any:
