@@ -84,7 +84,7 @@ def redirecting_server(status: int, target: str, paths: tuple[str, ...]) -> Thre
                 self.end_headers()
                 self.wfile.write(body)
 
-        do_GET = do_POST = do_PATCH = _answer
+        do_GET = do_POST = do_PATCH = do_PUT = do_HEAD = _answer
 
         def log_message(self, *args: object) -> None:
             pass

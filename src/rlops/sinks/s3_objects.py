@@ -105,6 +105,10 @@ class RunObjects:
         except BotoCoreError as exc:
             raise BackendError(f"S3 endpoint {self._endpoint()} cannot be reached: {exc}",
                              hint="check --store.endpoint-url and that the server is up") from None
+        except RecursionError:  # botocore's region redirector asks again at every redirect without a region
+            raise BackendError(f"S3 endpoint {self._endpoint()} answers bucket {self.location.bucket!r} with "
+                               "redirects: rlops does not follow an S3 endpoint's redirects",
+                               hint="set --store.endpoint-url to the address the store itself answers on") from None
 
     def _endpoint(self) -> str:
         return self.client.meta.endpoint_url
