@@ -20,6 +20,7 @@ import pytest
 
 from rlops.events.reader import read_records
 from rlops.pipeline.checkpoints import latest_checkpoint
+from rlops.pipeline.stopping import STOP_PROGRESS_FILE
 from tests import faults
 from tests.helpers import tiny_args
 from tests.pipeline.test_exact_resume import arrays, assert_same_run, environment, state
@@ -45,12 +46,12 @@ INSTANTS = {"boundary": "rlops.pipeline.sb3.session:save_checkpoint",
             "mid-rollout": "rlops.pipeline.telemetry:TelemetryCallback._on_step"}
 
 
-def stop_at(cwd: Path, algorithm: str, name: str, instant: str) -> None:
+def stop_at(cwd: Path, algorithm: str, name: str, instant: str, *extra: str) -> None:
     """Hold the run at ``instant``, SIGTERM it there, let it go on: the stop is honoured at the run's
     next step, where SB3 has stepped the envs and counted the step but not stored its transition."""
     go = cwd / f"faults-{name}" / "go"
     env = faults.environment({INSTANTS[instant]: f"pause:{go}"}, go.parent, base=environment())
-    process = train(cwd, algorithm, name, env=env)
+    process = train(cwd, algorithm, name, *extra, env=env)
     faults.wait_for(go.with_name("go.ready"), process)
     process.send_signal(signal.SIGTERM)
     go.touch()
@@ -98,3 +99,16 @@ def test_a_stopped_off_policy_run_resumes_exactly_with_no_transition_lost_or_dou
         b = arrays(latest_checkpoint(tmp_path / "rlruns" / "whole" / "checkpoints").path / "replay_buffer.npz")
         for key in ("pos", "observations", "next_observations", "actions", "rewards", "dones"):
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"{instant}: {key}")
+
+
+@pytest.mark.slow  # one subprocess training: ~8 s
+def test_a_stop_that_waits_for_the_end_of_a_rollout_shows_progress_at_every_env_step(tmp_path):
+    # Rollouts of 50 steps and no update yet: only the env steps of the wait can show progress,
+    # and the orchestrator SIGKILLs a stopping run whose progress stands still for its grace.
+    stop_at(tmp_path, "dqn", "waiting", "mid-rollout", "--agent.hyperparams",
+            '{"learning_starts": 1000, "train_freq": 50}')
+    run = tmp_path / "rlruns" / "waiting"
+    assert latest_checkpoint(run / "checkpoints").env_steps == 50  # the rollout's end
+    progress = json.loads((run / STOP_PROGRESS_FILE).read_text())
+    assert progress["reason"] == "terminated" and progress["phase"] == "checkpoint written"
+    assert progress["progress"] >= 48, progress  # each step from the stop (at the 2nd) to the 50th, and the save

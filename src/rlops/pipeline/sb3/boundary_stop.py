@@ -7,7 +7,8 @@ step ahead of the learner, and skips the gradient steps of the rollout it cut: n
 through that state, and a resume from it is not exact. ``BoundaryStop`` lets the rollout and its
 update finish and leaves ``learn()`` where the next rollout starts, the point at which periodic
 checkpoints are taken too (``callbacks.EveryNSteps``). A rollout is ``train_freq`` steps (SAC: 1,
-DQN: 4) or episodes: a stop waits that long, and the update's optimizer steps show progress.
+DQN: 4) or episodes: a stop waits that long, and shows progress (``stopping.StopProgress``) at
+every env step of the wait as at every optimizer step of the update.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ class BoundaryStop(StopFlag):
 
     It must be the last callback: the periodic evaluation and checkpoint of this boundary run first."""
 
-    def __init__(self, on_stop: Callable[[str], None] | None = None,
-                 finished: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, on_stop: Callable[[str], None] | None = None, finished: Callable[[], bool] = lambda: False,
+                 waiting: Callable[[], None] = lambda: None) -> None:
         super().__init__(on_stop=on_stop)
         self.finished = finished
+        self.waiting = waiting  # one step toward the boundary a stop waits for
 
     def _on_step(self) -> bool:
+        if self.reason is not None:
+            self.waiting()
         return True  # never mid-rollout: the step's transition is not stored yet
 
     def _on_rollout_start(self) -> None:

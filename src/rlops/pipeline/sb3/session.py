@@ -109,7 +109,7 @@ class TrainingSession:
         self.solved = False  # a periodic evaluation reached eval.stop_reward
         # Off-policy learners stop only where a rollout starts (boundary_stop tells why).
         self.stop = StopFlag(on_stop=self.progress.acknowledge) if isinstance(model, OnPolicyAlgorithm) else \
-            BoundaryStop(on_stop=self.progress.acknowledge, finished=lambda: self.solved)
+            BoundaryStop(on_stop=self.progress.acknowledge, finished=lambda: self.solved, waiting=self.progress.beat)
         self.progress.path.unlink(missing_ok=True)  # an earlier process's stop, on resume
         # On-policy learners are checkpointed only at rollout boundaries, the states that an
         # uninterrupted run passes through too, so that a resume continues it exactly.
