@@ -27,7 +27,8 @@ class RolloutBoundaryReached(Exception):  # a signal, not an error (errors.py): 
 
 class BoundaryStop(StopFlag):
     """A ``StopFlag`` (SIGTERM: ``rlops runs stop``, the dashboard) that is honoured at the next
-    rollout boundary, and ends a run there too once ``finished()`` holds (``eval.stop_reward`` reached by a periodic evaluation).
+    rollout boundary, and ends a run there too once ``finished()`` holds (``eval.stop_reward``
+    reached by a periodic evaluation).
 
     It must be the last callback: the periodic evaluation and checkpoint of this boundary run first."""
 
