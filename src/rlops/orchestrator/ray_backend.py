@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlops.errors import BackendError, PreflightError
+from rlops.errors import BackendError, PreflightError, UnknownNameError
 from rlops.options.schema import Options
 from rlops.orchestrator.launch import ExitStatus, describe_exit, read_launch, write_json_atomic
 from rlops.orchestrator.ray_actor import RunActor
@@ -165,6 +165,29 @@ class RayRuns:
         self.syncs: ThreadPoolExecutor | None = None
         # The node registers its checkpoints in its own registry: the daemon's rows come from the records.
         self.models = RemoteRunModels(self.store, service.options.store.db_path, service.options.registry.enable)
+        self._end_leftovers()
+
+    def _end_leftovers(self) -> None:
+        """On joining the cluster (a daemon started again): end the actors of this store's runs that
+        are settled. A daemon killed between a settle and the end it sends next left such an actor
+        idle for good, holding its resources (it is detached: nothing else ends it)."""
+        try:
+            named = self.ray.util.list_named_actors(all_namespaces=True)
+        except Exception as exc:  # an older cluster, the GCS busy: the next daemon start looks again
+            log.warning("Ray runs: cannot list the cluster's actors to end those left over: %s", _first_line(exc))
+            return
+        for entry in named:
+            run_id, _, attempt = entry["name"].removeprefix("rlops-").rpartition("-")
+            if entry["namespace"] != NAMESPACE or not entry["name"].startswith("rlops-") or not attempt.isdigit():
+                continue
+            try:
+                run = self.store.get_run(run_id)
+            except UnknownNameError:
+                continue  # another store's run
+            state = _read_json(Path(run["run_dir"]) / STATE_FILE) if run["run_dir"] else None
+            if state is not None and state.get("settled"):
+                log.info("run %s is settled but its actor %s was left: ending it", run_id, entry["name"])
+                self._end(run_id, {**state, "actor": entry["name"]})
 
     # -- launch and stop -----------------------------------------------------------------------
 
