@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from rlops.events.metrics_math import HOST_OPS, mean_std, ops_of, percentile_names, view
+from rlops.events.metrics_math import HOST_OPS, host_array, mean_std, ops_of, percentile_names, view
 
 QUANTILES = (0.1, 0.5, 0.9)
 HOLD_ENVS = 256  # host batches of at most this many envs are held and reduced together...
 HOLD_ROWS = 16384  # ...every this many rows (and at each record): 128 KiB of float64 per quantity
 _COUNTS = frozenset(("done", "trunc", "reset", "success"))
+_count_nonzero = np.count_nonzero
 
 
 class _Sample:
@@ -74,6 +75,14 @@ class MetricsAccumulator:
         self._samples: dict[str, _Sample] = {}
         self._held: defaultdict[str, list[np.ndarray]] = defaultdict(list)
         self._held_rows = 0
+        self._action_ones = 0  # binary actions of big host batches: the histogram's second bin...
+        self._action_rows = 0  # ...of this many actions (folded into "actions" at the record)
+
+    def _fold_binary_actions(self) -> None:
+        if self._action_rows:
+            bins = [self._action_rows - self._action_ones, self._action_ones] + [0] * (max(self.n_actions or 2, 2) - 2)
+            self._add("actions", np.array(bins, dtype=np.float64), self._action_rows)
+            self._action_ones = self._action_rows = 0
 
     # -- every step ---------------------------------------------------------------------------
 
@@ -81,6 +90,10 @@ class MetricsAccumulator:
                values: Any = None, logits: Any = None, log_probs: Any = None,
                infos: Mapping[str, Any] | None = None, successes: Any = None) -> None:
         """Add one vector step: each argument holds one entry per env (``logits``: one row per env)."""
+        host = self._big_host(rewards)
+        if host is not None:
+            self._update_host(host, terminated, truncated, resets, actions, values, logits, log_probs, infos, successes)
+            return
         rewards = self._flat(rewards)[1]
         n = len(rewards)
         self.transitions += n
@@ -108,6 +121,67 @@ class MetricsAccumulator:
             self._held_rows += n
             if self._held_rows >= HOLD_ROWS:
                 self._reduce_held()
+
+    def _update_host(self, rewards: np.ndarray, terminated: Any, truncated: Any, resets: Any, actions: Any, values: Any,
+                     logits: Any, log_probs: Any, infos: Mapping[str, Any] | None, successes: Any) -> None:
+        """``update`` for a host batch above ``HOLD_ENVS`` envs (NumPy arrays, CPU tensors' views): the
+        same sums in the same order, one NumPy call each. At 16,384 envs the general path's layers
+        (ops lookup, a tuple per view, a 2-bin array per histogram) cost half as much as the arithmetic."""
+        n = len(rewards)
+        self.transitions += n
+        self._add("reward", HOST_OPS.total(rewards), n)
+        self._count("done", terminated)
+        self._count("trunc", truncated)
+        if resets is not None:
+            self._count("reset", resets)
+        if successes is not None:
+            self._count("success", successes)
+        if self.reward_percentiles:
+            self._sample("pct:reward", rewards, HOST_OPS)
+        if actions is not None:
+            flat = self._big_host(actions)
+            if flat is not None and self.n_actions == 2 and not self._bins_from_data:
+                self._action_ones += _count_nonzero(flat)  # the 2-bin histogram, counted as an int
+                self._action_rows += len(flat)
+            else:
+                self._put("actions", actions)
+        if values is not None:
+            flat = self._big_host(values)
+            if flat is None:
+                self._put("value", values)
+            else:
+                self._add("value", HOST_OPS.total(flat), len(flat))
+                self._add("value_sq", HOST_OPS.squares(flat), len(flat))
+        if logits is not None:
+            array = host_array(logits, self.numpy_for_cpu_tensors)
+            if array is None:
+                self._sample("logits", view(logits, self.numpy_for_cpu_tensors)[1])
+            else:
+                self._sample("logits", array, HOST_OPS)
+        elif log_probs is not None:
+            self._put("neg_log_prob", log_probs)
+        for key, array in (infos or {}).items():
+            flat = self._big_host(array)
+            if flat is None:
+                self._sample(f"pct:{key}", self._flat(array)[1])
+            else:
+                self._sample(f"pct:{key}", flat, HOST_OPS)
+
+    def _big_host(self, x: Any) -> np.ndarray | None:
+        """``x`` flat, when it is a host batch of more than ``HOLD_ENVS`` entries (reduced at once), else None."""
+        array = host_array(x, self.numpy_for_cpu_tensors)
+        if array is None:
+            return None
+        if array.ndim != 1:
+            array = array.reshape(-1)
+        return array if len(array) > HOLD_ENVS else None
+
+    def _count(self, name: str, mask: Any) -> None:
+        flat = self._big_host(mask)
+        if flat is None:
+            self._put(name, mask)
+        else:
+            self._add(name, _count_nonzero(flat), len(flat))
 
     def _flat(self, x: Any) -> tuple[Any, Any]:
         if type(x) is np.ndarray and x.ndim == 1:  # most inputs: skip two calls, a few hundred ns each
@@ -155,13 +229,13 @@ class MetricsAccumulator:
         self._sums[name] = value if previous is None else previous + value
         self._counts[name] = self._counts.get(name, 0) + n
 
-    def _sample(self, name: str, array: Any) -> None:
+    def _sample(self, name: str, array: Any, ops: Any = None) -> None:
         sample = self._samples.get(name)
         if sample is None:
             sample = self._samples[name] = _Sample(self.sample_size)
         stride = -(-len(array) // self.rows_per_step)
         # A copy: producers may reuse their buffers (CleanRL's storage tensors) before we read it.
-        sample.add(ops_of(array).every_nth_row(array, stride))
+        sample.add((ops or ops_of(array)).every_nth_row(array, stride))
 
     def _add_actions(self, ops: Any, actions: Any) -> None:
         if self.n_actions is None or self._bins_from_data:
@@ -202,6 +276,7 @@ class MetricsAccumulator:
         record["sps"] = self._last_sps
         if self.transitions:
             self._reduce_held()
+            self._fold_binary_actions()
             record.update(self._window_values(extra or {}, extra_host))
         self._reset_window()
         return record, extra_host
