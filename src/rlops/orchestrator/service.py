@@ -54,9 +54,9 @@ from rlops.store.runs import RunStore
 
 log = logging.getLogger(__name__)
 
-LAUNCH_TIMEOUT_S = 60.0
+LAUNCH_TIMEOUT_S = 60.0  # a claimed run with no worker after this was interrupted mid-launch
 STOP_PROGRESS_LIMIT_S = 600.0  # a trainer finishing its update is waited for at most this long after the SIGTERM
-UNSETTLED_WINDOW_S = 24 * 3600.0  # how far back an ended run may still get its exit status  # a claimed run with no worker after this was interrupted mid-launch
+UNSETTLED_WINDOW_S = 24 * 3600.0  # how far back an ended run may still get its exit status
 
 
 class TrainerService:
@@ -208,13 +208,22 @@ class TrainerService:
         exit_status = read_exit(run_dir)
         pid = self._worker_pid(run_dir)
         stop = _read_json(run_dir / STOP_FILE)
+        gone = exit_status is None and pid is not None and not alive(pid)
+        if gone:
+            # The worker writes its status (durably) before it exits: one that did both between the
+            # look above and this one is gone with its status there now. Only a status still absent
+            # once the worker is seen gone means lost: without this second look a run that ended
+            # between the two was settled lost though it finished (the Ray actor's mend of the
+            # same race: RunActor._read).
+            exit_status = read_exit(run_dir)
+            gone = exit_status is None
         if exit_status is not None:
             self.ingest_new(run)  # what the worker wrote before it left
             self.settle_exited(run_id, exit_status, stop is not None)
         elif pid is None:
             if run["status"] == "running" and time.time() - (run["started"] or 0) > LAUNCH_TIMEOUT_S:
                 self.store.settle(run_id, "lost", "its launch was interrupted (no worker started)", None)
-        elif not alive(pid):
+        elif gone:
             self.ingest_new(run)
             status = "stopped" if stop else "lost"
             reason = "killed after the stop grace period" if stop else \
