@@ -376,8 +376,9 @@ class OrchestratorOptions(Section):
     max_concurrent: int = Field(2, ge=1, description="runs that may run at once; more wait in a FIFO queue")
     stop_grace_s: float = Field(10.0, ge=0, description="seconds between SIGTERM and SIGKILL when a run is stopped")
     poll_interval: float = Field(0.5, gt=0, description="seconds between the supervisor's looks at its runs")
-    run_nice: int = Field(0, ge=0, le=19, description="niceness of each local run's session (0-19): above 0 the "
-                                                      "supervisor's ingest keeps up when its runs saturate the CPUs")
+    run_nice: int = Field(0, ge=0, le=19, description="niceness of each run's session, local or on its Ray node "
+                                                      "(0-19): above 0 the supervisor's ingest keeps up when its runs "
+                                                      "saturate the CPUs")
     idle_exit_s: float = Field(300.0, ge=0, description="a daemon that rlops runs start or sweep started exits after "
                                                        "this many seconds with nothing queued or running (0: never)")
     min_free_disk_gb: float = Field(1.0, ge=0, description="pre-flight: free disk under store.model_dir needed "
