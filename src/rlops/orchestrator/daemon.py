@@ -22,8 +22,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rlops.errors import RlopsError
 from rlops.options.schema import Options
+
+if TYPE_CHECKING:
+    from rlops.orchestrator.service import TrainerService
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "daemon.lock"
@@ -111,11 +116,32 @@ def supervise(options: Options, stopping: threading.Event, idle_exit_s: float | 
         return True
 
     try:
+        if options.orchestrator.backend == "ray":
+            _join_ray(service)
         tick_every(options.orchestrator.poll_interval, round_, stopping)
     finally:
         service.close()
         os.close(handle)
     return True
+
+
+def _join_ray(service: TrainerService) -> None:
+    """A daemon for Ray runs joins the cluster as it starts, not only with its first Ray run:
+    joining ends the actors that settled runs left (a daemon killed between a settle and the end it
+    sends next), which would otherwise hold their nodes' resources for as long as no Ray run comes.
+    A cluster that does not answer now does not stop the daemon: it joins with its first Ray run."""
+    on_sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        service.ray_runs  # noqa: B018 - joining is the point: RayRuns.__init__ ends the left-over actors
+    except Exception as exc:  # BackendError as a rule; Ray's own errors too: the local runs go on
+        why = exc.message if isinstance(exc, RlopsError) else f"{type(exc).__name__}: {exc}"
+        log.warning("daemon %d: cannot join the Ray cluster now (%s); left-over actors of settled runs are "
+                    "ended when it joins, with its first Ray run", os.getpid(), why)
+    finally:
+        # ray.init in the main thread makes SIGTERM a sys.exit(15) (its driver's handler): the
+        # daemon's own is put back (run_daemon's: end the round, close the store, exit 0).
+        if on_sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def tick_every(period: float, step: Callable[[], bool], stopping: threading.Event,
