@@ -188,21 +188,35 @@ def path(ctx: typer.Context, model_id: int = typer.Argument(..., help="model id"
 
 
 @app.command("verify", context_settings=PASS_OPTIONS)
-def verify(ctx: typer.Context, model_id: int | None = typer.Argument(None, help="one model id (default: all)"),
-           config: Path | None = CONFIG, as_json: bool = JSON) -> int:
-    """Recompute every file's hash; report mismatches and missing files (exit 1 when any)."""
+def verify(ctx: typer.Context, config: Path | None = CONFIG, as_json: bool = JSON) -> int:
+    """Recompute every file's hash (rlops registry verify [ID], default all; a model on S3 is fetched
+    from the store first); report mismatches and missing files (exit 1 when any, or when a store did not answer)."""
+    from rlops.errors import UsageError
+    from rlops.options import resolve_options
+    from rlops.options.sources import split_positionals
+    from rlops.services.model_fetch import is_remote
+    from rlops.services.registry_ops import open_registry
     from rlops.services.registry_ops import verify as verify_models
 
-    registry, _ = _open(ctx, config)
+    # The model id is told from --section.key flags by the option table (a typer argument would take
+    # --store.db-path's value for the id).
+    positionals, flags = split_positionals(ctx.args)
+    if len(positionals) > 1 or (positionals and not positionals[0].isdigit()):
+        raise UsageError(f"unexpected arguments: {' '.join(positionals)}",
+                         hint="give one model id (rlops registry list), or none to verify them all")
+    registry = open_registry(resolve_options(config=config, args=flags).options)
     try:
-        results = verify_models(registry, [model_id] if model_id is not None else None)
+        results = verify_models(registry, [int(positionals[0])] if positionals else None, fetch_remote=True)
     finally:
         registry.close()
     if as_json:
         typer.echo(json.dumps([r.__dict__ for r in results]))
     else:
         for r in results:
-            typer.echo(f"model {r.model_id}: " + ("ok" if r.ok else "DAMAGED: " + "; ".join(r.problems)))
+            fetched = " (fetched from the store, every hash verified)" if is_remote(r.__dict__) else ""
+            verdict = ("ok" + fetched if r.ok else ("NOT CHECKED: " if not r.checked else "DAMAGED: ")
+                       + "; ".join(r.problems))
+            typer.echo(f"model {r.model_id}: {verdict}")
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -14,14 +14,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlops.errors import AlreadyRegisteredError, CheckpointCorruptError, CheckpointError, UsageError, WorkError
+from rlops.errors import (AlreadyRegisteredError, BackendError, CheckpointCorruptError, CheckpointError, UsageError,
+                          WorkError)
 from rlops.options.schema import Options, RegistryOptions
 from rlops.pipeline.checkpoints import Checkpoint, read_checkpoint, verify_files
 from rlops.pipeline.evaluate import EvalResult
 from rlops.pipeline.loading import open_checkpoint
 from rlops.pipeline.qtable import FORMAT as QTABLE_FORMAT
 from rlops.pipeline.qtable import is_qtable, qtable_problems
-from rlops.services.model_fetch import fetch_model, is_remote, local_copy
+from rlops.services.model_fetch import fetch_model, is_remote, local_copy, verify_remote
 from rlops.services.reconcile import reconcile_lost_runs
 from rlops.pipeline.run_meta import git_commit
 from rlops.pipeline.safe_files import check_loadable
@@ -160,28 +161,47 @@ class Integrity:
     model_path: str
     ok: bool
     problems: list[str] = field(default_factory=list)
+    checked: bool = True  # False: its files could not be read at all (a store that did not answer)
 
 
-def verify(registry: Registry, model_ids: list[int] | None = None) -> list[Integrity]:
+def verify(registry: Registry, model_ids: list[int] | None = None, fetch_remote: bool = False) -> list[Integrity]:
+    """Every model's files rehashed against its manifest, and the manifest against the hash on its
+    row. A model on S3 is fetched from the store for it with ``fetch_remote`` (``rlops registry
+    verify``); without, it passes: its check is the fetch that loads it (the dashboard's badge
+    lists many models and downloads none)."""
     models = [registry.get(i) for i in model_ids] if model_ids else registry.list()
-    return [_integrity(model) for model in models]
+    return [_remote_integrity(registry, model) if fetch_remote and is_remote(model) else _integrity(model)
+            for model in models]
+
+
+def _remote_integrity(registry: Registry, model: dict[str, Any]) -> Integrity:
+    try:
+        problems = verify_remote(registry, model)
+    except BackendError as exc:
+        return Integrity(model["id"], str(model["model_path"]), False, [exc.message], checked=False)
+    return Integrity(model["id"], str(model["model_path"]), not problems, problems)
 
 
 def _integrity(model: dict[str, Any]) -> Integrity:
     if is_remote(model):  # checked file by file when it is fetched (model_fetch), not by listing it
         return Integrity(model["id"], str(model["model_path"]), True)
-    path = Path(model["model_path"])
+    problems = checkpoint_problems(Path(model["model_path"]), model["sha256"])
+    return Integrity(model["id"], str(model["model_path"]), not problems, problems)
+
+
+def checkpoint_problems(path: Path, sha256: str | None, hash_from: str = "registered for it") -> list[str]:
+    """What is wrong with the checkpoint directory at ``path``, as readable lines (none: every file
+    matches its manifest, and the manifest the hash ``sha256`` when one is given)."""
     if is_qtable(path):  # a tabular runtime's checkpoint: its own manifest and hashes
-        problems = qtable_problems(path)
-        return Integrity(model["id"], str(path), not problems, problems)
+        return qtable_problems(path)
     try:
         checkpoint = read_checkpoint(path, verify=False)
     except CheckpointError as exc:
-        return Integrity(model["id"], str(path), False, [exc.message])
+        return [exc.message]
     problems = verify_files(checkpoint)
-    if model["sha256"] and checkpoint.sha256 != model["sha256"]:
-        problems.append("its manifest no longer matches the hash registered for it")
-    return Integrity(model["id"], str(path), not problems, problems)
+    if sha256 and checkpoint.sha256 != sha256:
+        problems.append(f"its manifest no longer matches the hash {hash_from}")
+    return problems
 
 
 def resolve_model(registry: Registry, model_id: int | None = None, load_best: bool = False, env_id: str | None = None,
