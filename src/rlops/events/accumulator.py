@@ -23,7 +23,7 @@ record: they are dropped and counted under ``nonfinite``.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -98,12 +98,7 @@ class MetricsAccumulator:
         n = len(rewards)
         self.transitions += n
         self._put("reward", rewards)
-        self._put("done", terminated)
-        self._put("trunc", truncated)
-        if resets is not None:
-            self._put("reset", resets)
-        if successes is not None:
-            self._put("success", successes)
+        self._count_ends(self._put, terminated, truncated, resets, successes)
         if self.reward_percentiles:
             self._sample("pct:reward", rewards)
         if actions is not None:
@@ -130,12 +125,7 @@ class MetricsAccumulator:
         n = len(rewards)
         self.transitions += n
         self._add("reward", HOST_OPS.total(rewards), n)
-        self._count("done", terminated)
-        self._count("trunc", truncated)
-        if resets is not None:
-            self._count("reset", resets)
-        if successes is not None:
-            self._count("success", successes)
+        self._count_ends(self._count, terminated, truncated, resets, successes)
         if self.reward_percentiles:
             self._sample("pct:reward", rewards, HOST_OPS)
         if actions is not None:
@@ -175,6 +165,18 @@ class MetricsAccumulator:
         if array.ndim != 1:
             array = array.reshape(-1)
         return array if len(array) > HOLD_ENVS else None
+
+    @staticmethod
+    def _count_ends(count: Callable[[str, Any], None], terminated: Any, truncated: Any, resets: Any,
+                    successes: Any) -> None:
+        """The step's terminations, truncations, resets and successes, each by ``count``: ``_put`` on the
+        general path, ``_count`` (one ``count_nonzero`` a mask) on the host fast path."""
+        count("done", terminated)
+        count("trunc", truncated)
+        if resets is not None:
+            count("reset", resets)
+        if successes is not None:
+            count("success", successes)
 
     def _count(self, name: str, mask: Any) -> None:
         flat = self._big_host(mask)
