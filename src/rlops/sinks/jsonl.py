@@ -8,6 +8,11 @@ encoding and a buffered write per record, about two microseconds), so it can nev
 a full queue; its producer flushes it on time (the dispatcher's timer: every second; the worker:
 every 0.2 s), so a kill loses at most that much. A log opened again first moves a torn last line
 (a record cut by a kill) aside to ``train_log.torn``, keeping its bytes.
+
+A write the disk refuses part-way (ENOSPC) cannot leave a torn line either: the sink cuts the file
+back to the end of its last whole record, keeps the records that did not fit in its buffer (a later
+flush writes them if room comes back) and raises, so the log is whole lines and a resume appends
+cleanly after them.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ from pathlib import Path
 from rlops.events.schema import EventError, Record, decode, encode_line
 
 
+# Bytes held before a write to the OS. A large buffer: each write lets the sink threads take the GIL
+# for a switch interval; the dispatcher's timer flushes it every second.
+BUFFER_BYTES = 1 << 20
+
+
 class JsonlSink:
     name = "jsonl"
     lost = 0  # it delivers within export (Sink.lost)
@@ -30,9 +40,11 @@ class JsonlSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.torn_bytes = set_aside_torn_tail(self.path)
         self._lock = threading.Lock()
-        # UTF-8 bytes, as encode_bytes gives them. A large buffer: each write to the OS lets the sink
-        # threads take the GIL for a switch interval; the dispatcher's timer flushes it every second.
-        self._file = open(self.path, "ab", buffering=1 << 20)
+        # Unbuffered: the sink holds its own buffer of whole lines (UTF-8 bytes, as encode_line gives
+        # them), so that it knows what reached the file when a write fails part-way (_write_pending).
+        self._file = open(self.path, "ab", buffering=0)
+        self._pending = bytearray()
+        self._whole_end = self._file.seek(0, os.SEEK_END)  # the file ends here with a whole line (or is empty)
         self.next_seq = last_seq(self.path) + 1  # a log continued (a resume, a Ray run retried) numbers on
 
     def append(self, record: Record, timed: bool = False, flush: bool = False) -> Record:
@@ -40,43 +52,74 @@ class JsonlSink:
         record). A record the schema refuses (NaN...) raises ``EventError`` and takes no number.
         ``timed`` stamps its ``t`` now, under the lock that numbers it, so that ``t`` follows ``seq``
         whichever thread emits; ``flush`` pushes it to the file at once (a milestone). One lock taken
-        per record, not one for the stamp and one for the number: this is the producer's hot path."""
+        per record, not one for the stamp and one for the number: this is the producer's hot path.
+        A disk that refuses the write raises ``OSError``; the record stays numbered and buffered."""
         with self._lock:
             if timed:
                 record.t = time.time()
             record.seq = self.next_seq
-            self._file.write(encode_line(record))
+            self._pending += encode_line(record)
             self.next_seq += 1
-            if flush:
-                self._file.flush()
+            if flush or len(self._pending) >= BUFFER_BYTES:
+                self._write_pending()
         return record
 
     def export(self, batch: Sequence[Record]) -> None:
         """Write records as they are numbered already (a copy of another log)."""
         lines = b"".join([encode_line(record) for record in batch])
         with self._lock:
-            self._file.write(lines)
+            self._pending += lines
+            if len(self._pending) >= BUFFER_BYTES:
+                self._write_pending()
 
     def flush(self) -> None:
         with self._lock:
             if not self._file.closed:
-                self._file.flush()
+                self._write_pending()
 
     def abandon(self) -> None:
-        """Close the file after the disk refused a write (ENOSPC): what is still in its buffer is
-        lost, what was written before stays. The caller reports the refusal."""
+        """Close the file after the disk refused a write (ENOSPC): what still does not fit is lost,
+        what was written before stays, whole lines only. The caller reports the refusal."""
         with self._lock:
+            if self._file.closed:
+                return
             try:
-                self._file.close()  # the raw file is closed even when this last flush fails
+                self._write_pending()  # room may have come back; if not, the file is cut to whole lines
             except OSError:
                 pass
+            finally:
+                self._pending.clear()
+                self._file.close()
 
     def shutdown(self) -> None:
         with self._lock:
             if not self._file.closed:
-                self._file.flush()
+                self._write_pending()
                 os.fsync(self._file.fileno())
                 self._file.close()
+
+    def _write_pending(self) -> None:
+        """Write the buffer to the file (under the lock). The OS may take part of it and then refuse
+        the rest (ENOSPC): the file is cut back to the end of the last whole line it took, so that it
+        never ends in a torn record another append would glue to, and the lines it did not take stay
+        buffered; the error is raised."""
+        data = bytes(self._pending)  # immutable: an error's traceback may hold a slice of it
+        written = 0
+        try:
+            while written < len(data):
+                written += self._file.write(data[written:] if written else data)
+        except OSError as refused:
+            whole = data.rfind(b"\n", 0, written) + 1
+            if written > whole:  # a record reached the file in part
+                try:
+                    self._file.truncate(self._whole_end + whole)
+                except OSError as cut:  # shrinking a file needs no space; say so if it fails all the same
+                    refused.add_note(f"{self.path} may end in a torn line: cutting it back failed ({cut})")
+            self._whole_end += whole
+            del self._pending[:whole]
+            raise
+        self._whole_end += written
+        self._pending.clear()
 
 
 def set_aside_torn_tail(path: Path) -> int:
