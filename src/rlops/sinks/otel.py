@@ -156,8 +156,9 @@ class OtelSink:
             self.prometheus = PrometheusEndpoint(*prometheus_address(self.options))
             reader = self.prometheus.reader
         else:
-            exporter = CountingMetricExporter(metric_exporter(self.options, self._out("metrics")),
-                                              self._delivery("metrics"))
+            delivery = self._delivery("metrics")
+            exporter = CountingMetricExporter(metric_exporter(self.options, self._out("metrics"), delivery.refused),
+                                              delivery)
             self._exporters.append(exporter)
             reader = PeriodicExportingMetricReader(exporter, export_interval_millis=options.export_interval * 1000,
                                                    export_timeout_millis=SHUTDOWN_TIMEOUT_S * 1000)
@@ -176,7 +177,8 @@ class OtelSink:
         provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(options.sample_rate)), resource=resource,
                                   shutdown_on_exit=False, id_generator=ids, span_limits=limits)
         self._providers.append(("traces", provider))
-        exporter = CountingSpanExporter(span_exporter(self.options, self._out("traces")), self._delivery("traces"))
+        delivery = self._delivery("traces")
+        exporter = CountingSpanExporter(span_exporter(self.options, self._out("traces"), delivery.refused), delivery)
         self._exporters.append(exporter)
         processor = BatchSpanProcessor(exporter, schedule_delay_millis=self._batch_delay_ms(), max_queue_size=QUEUE_SIZE)
         provider.add_span_processor(processor)
@@ -190,7 +192,8 @@ class OtelSink:
 
         provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         self._providers.append(("logs", provider))
-        exporter = CountingLogExporter(log_exporter(self.options, self._out("logs")), self._delivery("logs"))
+        delivery = self._delivery("logs")
+        exporter = CountingLogExporter(log_exporter(self.options, self._out("logs"), delivery.refused), delivery)
         self._exporters.append(exporter)
         provider.add_log_record_processor(BatchLogRecordProcessor(exporter, schedule_delay_millis=self._batch_delay_ms(),
                                                                   max_queue_size=QUEUE_SIZE))

@@ -34,6 +34,7 @@ class Delivery:
         self.failing = False
         self.closing = False  # set at shutdown: from then on a failure abandons the rest
         self.abandoned = False
+        self._refusal: str | None = None  # why the batch being sent fails, when the exporter's session knows
         self._lock = threading.Lock()
 
     def send(self, count: int, call: Callable[[], Any], success: Any) -> bool:
@@ -41,9 +42,10 @@ class Delivery:
         if self.abandoned:
             self._count(count, ok=False, why="abandoned at shutdown")
             return False
+        self._refusal = None
         try:
             ok = call() == success
-            why = "the exporter reported failure"
+            why = self._refusal or "the exporter reported failure"
         except Exception as exc:  # an exporter that raises is a failed batch, not a crash
             ok, why = False, f"{type(exc).__name__}: {exc}"
         self._count(count, ok, why)
@@ -51,6 +53,11 @@ class Delivery:
 
     def abandon(self) -> None:
         self.abandoned = True
+
+    def refused(self, why: str) -> None:
+        """Called by the exporter's session, on the exporting thread, when it fails an answer the SDK
+        would take for a delivery (a redirect: ``otlp_redirects``): the warning then says why."""
+        self._refusal = why
 
     def _count(self, count: int, ok: bool, why: str) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -157,34 +158,43 @@ OTLP_EXPORTERS = {
 }
 
 
-def otlp_exporter(options: Options, signal: str) -> Any:
-    """The OTLP exporter of a signal, imported only now: the default file export needs none."""
+def otlp_exporter(options: Options, signal: str, refused: Callable[[str], None] | None = None) -> Any:
+    """The OTLP exporter of a signal, imported only now: the default file export needs none.
+
+    Over HTTP its session fails a redirect (any answer outside 2xx the SDK takes for success,
+    ``otlp_redirects``), telling ``refused`` why, so the batch is counted lost, not taken as sent."""
     quiet_otlp_retries()
     module, name = OTLP_EXPORTERS[signal]
     exporter = getattr(importlib.import_module(module.format(options.metrics.protocol)), name)
-    return exporter(endpoint=otlp_endpoint(options, signal), timeout=OTLP_TIMEOUT_S)
+    endpoint = otlp_endpoint(options, signal)
+    if options.metrics.protocol != "http":
+        return exporter(endpoint=endpoint, timeout=OTLP_TIMEOUT_S)
+    from rlops.sinks.otlp_redirects import guarded_session
+
+    session = guarded_session(signal, endpoint, refused or (lambda why: None))
+    return exporter(endpoint=endpoint, timeout=OTLP_TIMEOUT_S, session=session)
 
 
-def span_exporter(options: Options, out: IO[str] | None) -> Any:
+def span_exporter(options: Options, out: IO[str] | None, refused: Callable[[str], None] | None = None) -> Any:
     if exporter_kind(options, "traces") == "otlp":
-        return otlp_exporter(options, "traces")
+        return otlp_exporter(options, "traces", refused)
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
     return ConsoleSpanExporter(out=out or sys.stdout, formatter=span_line if out else _pretty)
 
 
-def log_exporter(options: Options, out: IO[str] | None) -> Any:
+def log_exporter(options: Options, out: IO[str] | None, refused: Callable[[str], None] | None = None) -> Any:
     if exporter_kind(options, "logs") == "otlp":
-        return otlp_exporter(options, "logs")
+        return otlp_exporter(options, "logs", refused)
     from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
 
     return ConsoleLogRecordExporter(out=out or sys.stdout, formatter=one_line if out else _pretty)
 
 
-def metric_exporter(options: Options, out: IO[str] | None) -> Any:
+def metric_exporter(options: Options, out: IO[str] | None, refused: Callable[[str], None] | None = None) -> Any:
     """The push exporter for metrics (file, otlp, console); Prometheus is a pull reader instead."""
     if options.metrics.exporter == "otlp":
-        return otlp_exporter(options, "metrics")
+        return otlp_exporter(options, "metrics", refused)
     from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
     return ConsoleMetricExporter(out=out or sys.stdout, formatter=one_line if out else _pretty)
