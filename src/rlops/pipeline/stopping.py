@@ -11,17 +11,21 @@ second at most). The supervisor keeps SIGKILL for a trainer whose progress stand
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the supervisor imports this module for the file's name: it stays light
     import torch
     from stable_baselines3.common.base_class import BaseAlgorithm
+
+log = logging.getLogger("rlops.train")
 
 STOP_PROGRESS_FILE = "stop_progress.json"
 WRITE_EVERY_S = 0.2
@@ -72,16 +76,40 @@ class StopProgress:
 
 
 @contextmanager
-def stop_on_signals(stop: _Stoppable) -> Iterator[None]:
-    """SIGTERM ends training at the next step with a final checkpoint, like Ctrl-C (both engines)."""
+def stop_on_signals(stop: _Stoppable, ctrl_c: bool = False) -> Iterator[None]:
+    """SIGTERM ends training at the next step with a final checkpoint, like Ctrl-C (both engines).
+
+    Ctrl-C is Python's KeyboardInterrupt, raised wherever the learner is; the session catches it.
+    With ``ctrl_c`` (off-policy learners: a stop waits for the next rollout boundary, see
+    ``sb3.boundary_stop``, and an interrupt mid-rollout would checkpoint a step the replay buffer
+    lacks) the first SIGINT is a stop like SIGTERM's instead. A SIGINT while a stop is pending
+    raises KeyboardInterrupt at once, as terminals expect of a second Ctrl-C: the run ends where it
+    is, its checkpoint then not a rollout boundary. A SIGINT that was ignored (``nohup``) stays so."""
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.stop("terminated"))
+    previous_int = signal.getsignal(signal.SIGINT)
+    if ctrl_c and previous_int is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _stop_at_first_ctrl_c(stop))
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if ctrl_c and previous_int is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, previous_int)
+
+
+def _stop_at_first_ctrl_c(stop: _Stoppable) -> Callable[[int, FrameType | None], None]:
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if stop.reason is not None:
+            raise KeyboardInterrupt  # a second Ctrl-C (or one after SIGTERM's stop): end now
+        log.info("Ctrl-C: stopping at the end of this rollout, so that the checkpoint resumes exactly; "
+                 "press Ctrl-C again to stop at once")
+        stop.stop("interrupted")
+    return on_sigint
 
 
 class _Stoppable(Protocol):  # callbacks.StopFlag
+    reason: str | None
+
     def stop(self, reason: str) -> None: ...
 
 

@@ -128,7 +128,8 @@ class TrainingSession:
     def run(self, progress: bool) -> tuple[str, Checkpoint, EvalResult | None]:
         try:
             # A stop during the final evaluation lets it finish (it shows progress, step by step).
-            with stop_on_signals(self.stop):
+            # Off-policy, a first Ctrl-C is such a stop too, honoured at the next rollout boundary.
+            with stop_on_signals(self.stop, ctrl_c=self.boundary is None):
                 status = self._learn(progress)
                 checkpoint = self.saved[-1]
                 evaluation = self._final_evaluation(checkpoint) if status == "finished" else None
@@ -162,6 +163,8 @@ class TrainingSession:
                 except RolloutBoundaryReached:
                     callback.on_training_end()  # what learn() would have done on its way out
                 except KeyboardInterrupt:
+                    # On-policy: a Ctrl-C; the boundary before it is kept (below). Off-policy: a second
+                    # Ctrl-C, to end at once: the checkpoint is where it landed, not a rollout boundary.
                     self.stop.stop("interrupted")
                 except ValueError as exc:
                     # torch.distributions refuses NaN logits or means: the weights already diverged.
