@@ -23,6 +23,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -34,6 +35,7 @@ from mlflow.tracking import MlflowClient
 from rlops.errors import BackendError
 from rlops.events.schema import Artifact, Checkpoint, End, Episode, Eval, Meta, Metrics, Record
 from rlops.sinks.base import RunContext
+from rlops.sinks.mlflow_redirects import redirected_call, refused_mid_run, where_it_points
 from rlops.sinks.push_cadence import PushCadence
 from rlops.sinks.series import series_of
 from rlops.store.run_dir import inside_run_dir
@@ -67,8 +69,11 @@ class MlflowSink:
     name = "mlflow"
 
     def __init__(self, client: MlflowClient, mlflow_run_id: str, run_dir: Path, log_path: Path,
-                 push_every: int | None, params: dict[str, str] | None = None) -> None:
+                 push_every: int | None, params: dict[str, str] | None = None, uri: str = "",
+                 run_id: str = "RUN") -> None:
         self.client = client
+        self.uri, self.run_id = uri, run_id  # for the words of a refused redirect
+        self.redirects: dict[str, str | None] = {}  # endpoint -> where the server said it points (asked once)
         self.mlflow_run_id = mlflow_run_id
         self.run_dir, self.log_path = Path(run_dir).resolve(), Path(log_path).resolve()
         self.cadence = PushCadence(push_every)
@@ -102,9 +107,28 @@ class MlflowSink:
                                hint="check --store.tracking-uri and --store.experiment-name; the JSONL log stays "
                                     "complete and `rlops export RUN --to mlflow` can publish it later") from exc
         return cls(client, run.info.run_id, context.run_dir, context.log_path, options.store.checkpoint_freq or None,
-                   run.data.params)
+                   run.data.params, uri=uri, run_id=context.run_id)
+
+    @contextmanager
+    def _redirects_explained(self) -> Iterator[None]:
+        """A redirect MLflow met mid-run (and did not follow) raised as rlops's own ``BackendError``."""
+        try:
+            yield
+        except MlflowException as exc:
+            call = redirected_call(exc.message)
+            if call is None:
+                raise
+            endpoint, status = call
+            if endpoint not in self.redirects:  # asked once: every later batch fails the same way
+                self.redirects[endpoint] = where_it_points(self.uri, endpoint)
+            raise refused_mid_run(self.uri, endpoint, status, self.redirects[endpoint], self.run_id,
+                                  self.log_path) from exc
 
     def export(self, batch: Sequence[Record]) -> None:
+        with self._redirects_explained():
+            self._export(batch)
+
+    def _export(self, batch: Sequence[Record]) -> None:
         earlier = self.buffered_records  # the dispatcher counts this batch if a call raises; these are ours
         try:
             for record in batch:
@@ -186,19 +210,21 @@ class MlflowSink:
             self.ended = True
 
     def flush(self) -> None:
-        try:
-            self._send_metrics()
-        except Exception:
-            self.lost += self.buffered_records
-            self.buffer, self.buffered_records = [], 0
-            raise
+        with self._redirects_explained():
+            try:
+                self._send_metrics()
+            except Exception:
+                self.lost += self.buffered_records
+                self.buffer, self.buffered_records = [], 0
+                raise
 
     def shutdown(self) -> None:
         # Without an end record (a replayed log of a killed run) the last checkpoint still goes up,
         # and the status stays RUNNING: the reconciler marks it once the run is known lost.
         if not self.ended:
             self.flush()
-            self._push(self.cadence.take())
+            with self._redirects_explained():
+                self._push(self.cadence.take())
 
 
 def metrics_of(record: Metrics | Episode | Eval) -> Iterator[Metric]:
