@@ -113,10 +113,19 @@ def ingest_lag(root: Path, address: str, runs: int, rate: float, seconds: float,
         warm = svc.start("command", [sys.executable, str(PROGRAMS / "counter.py"), "1"], name="warm-up")
         while svc.store.get_run(warm)["exit_code"] is None:
             time.sleep(0.1)
+        go = root / "go"  # the runs stream once all are up (steady.py GO_FILE): the lag at `runs` at once
+        queued = time.monotonic()
+        ids = [svc.start("command", [sys.executable, str(STEADY), str(rate), str(seconds), str(go)],
+                         name=f"lag-{n:02d}") for n in range(runs)]
+        while not all(row["ingested_seq"] is not None and row["ingested_seq"] >= 0
+                      for row in svc.store.list_runs() if row["run_id"] in ids):
+            if time.monotonic() - queued > 600:
+                raise SystemExit("the lag runs did not all start in 10 minutes")
+            time.sleep(0.1)
+        ramp = time.monotonic() - queued  # queued -> every run's meta in the store
         daemon_before, busy_before, started = schedstat(daemon.pid), cpu_ticks(), time.monotonic()
         load = [os.getloadavg()[0]]
-        ids = [svc.start("command", [sys.executable, str(STEADY), str(rate), str(seconds)], name=f"lag-{n:02d}")
-               for n in range(runs)]
+        go.touch()
         seen: dict[str, list[tuple[int, float]]] = {r: [] for r in ids}
         while True:
             now = time.time()
@@ -155,7 +164,7 @@ def ingest_lag(root: Path, address: str, runs: int, rate: float, seconds: float,
     return {"runs": runs, "rate": rate, "seconds": seconds, "records": total, "lost": 0, "wall_s": wall,
             "lag_ms": {p: pct(lags, q) * 1000 for p, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))},
             "daemon_cpu_s": ran, "daemon_wait_for_cpu_s": waited, "machine_cpu_busy": busy[0] / max(1, busy[1]),
-            "load": load, "run_nice": nice}
+            "load": load, "run_nice": nice, "all_started_s": ramp}
 
 
 def tune_peer(root: Path, trials: int) -> dict:

@@ -33,7 +33,9 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -57,6 +59,7 @@ LOCK_FILE = "ray.lock"
 SUBMIT_TIMEOUT_S = 60.0
 PROBE_TIMEOUT_S = 5.0  # a cluster's GCS port that does not accept a connection in this long is not there
 READ_WAIT_S = 0.5  # an actor holds a read this long for something new before it answers with nothing
+READ_GAP_S = 0.1  # ... and answers new bytes no sooner than this after its previous answer (ray_actor.read)
 BATCH_S = 0.02  # within a round, replies are taken in batches at most this often (a fsync and commits each)
 END_TIMEOUT_S = 10.0  # an ended actor is killed once it has answered its end, or after this long
 SYNC_THREADS = 8  # concurrent fsyncs of one round's appends share the file system's journal commits
@@ -83,6 +86,9 @@ def connect(options: Options) -> Any:
         return ray
     address = options.ray.address
     _probe(address)
+    # ray.init in the main thread puts its own SIGTERM handler in (it exits with 15): the daemon's
+    # own, which finishes the round and leaves cleanly, must stay whenever it joins.
+    on_term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     try:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING,
                  configure_logging=False)
@@ -90,6 +96,9 @@ def connect(options: Options) -> Any:
         raise BackendError(f"cannot reach the Ray cluster at ray.address {address!r}: {str(exc).splitlines()[0]}",
                            hint="start one (ray start --head --node-ip-address 127.0.0.1) or give its address: "
                                 "--ray.address HOST:PORT") from None
+    finally:
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
     return ray
 
 
@@ -297,7 +306,7 @@ class RayRuns:
         handle = self._handle(run["run_id"], state)
         offsets = {EVENTS_FILE: _size(run_dir / EVENTS_FILE),
                    OUTPUT_FILE: _size(run_dir / OUTPUT_FILE) - state["output_base"]}
-        ref = None if handle is None else handle.read.remote(offsets, READ_WAIT_S, not state.get("node_id"))
+        ref = None if handle is None else handle.read.remote(offsets, READ_WAIT_S, not state.get("node_id"), READ_GAP_S)
         self.reads[run["run_id"]] = _Read(offsets, ref, state["actor"])
 
     def _take(self, run: dict[str, Any], read: _Read) -> _Taken | None:

@@ -13,6 +13,7 @@ actor that dies before the guard first looks is still seen gone.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import sys
 import time
@@ -20,7 +21,8 @@ from pathlib import Path
 
 from rlops.orchestrator.process import signal_group
 
-POLL_S = 0.2
+POLL_S = 0.2  # how often the actor is looked at where there is no pidfd
+GROUP_POLL_S = 1.0  # with one, how often the guard looks whether the run's group is gone (then it leaves)
 
 
 def started(pid: int) -> str | None:
@@ -40,9 +42,35 @@ def group_left(pgid: int) -> bool:
         return False
 
 
+def actor_gone_within(actor_pid: int, actor_started: str | None, pidfd: int | None, wait_s: float) -> bool:
+    """Whether the actor is gone, waiting up to ``wait_s`` for it to go. With a pidfd (Linux 5.3+)
+    the wait is one ``select`` that wakes when it exits: twenty guards that looked every 0.2 s
+    cost a 2-core node as much CPU as a run's worker."""
+    if pidfd is not None:
+        if select.select([pidfd], [], [], wait_s)[0]:
+            return True
+        return started(actor_pid) != actor_started
+    if started(actor_pid) != actor_started:  # the actor is gone (or its pid is someone else's now)
+        return True
+    time.sleep(POLL_S)
+    return False
+
+
+def _pidfd(actor_pid: int, actor_started: str | None) -> int | None:
+    try:
+        pidfd = os.pidfd_open(actor_pid)
+    except (AttributeError, OSError):  # an older kernel or Python, or the actor gone already
+        return None
+    if started(actor_pid) != actor_started:  # the pid was someone else's by the time it was opened
+        os.close(pidfd)
+        return None
+    return pidfd
+
+
 def guard(actor_pid: int, pgid: int, grace_s: float, actor_started: str | None) -> int:
+    pidfd = _pidfd(actor_pid, actor_started)
     while group_left(pgid):
-        if started(actor_pid) != actor_started:  # the actor is gone (or its pid is someone else's now)
+        if actor_gone_within(actor_pid, actor_started, pidfd, GROUP_POLL_S if pidfd is not None else 0.0):
             signal_group(pgid, signal.SIGTERM)
             deadline = time.monotonic() + grace_s
             while group_left(pgid) and time.monotonic() < deadline:
@@ -50,7 +78,6 @@ def guard(actor_pid: int, pgid: int, grace_s: float, actor_started: str | None) 
             signal_group(pgid, signal.SIGKILL)
             print(f"rlops guard: actor {actor_pid} gone, run group {pgid} ended", file=sys.stderr, flush=True)
             return 0
-        time.sleep(POLL_S)
     return 0
 
 

@@ -1,12 +1,21 @@
 """A `command` program printing RATE records a second for SECONDS seconds, every one stamped with
-its own time: ingest lag is the time a record reaches the store minus its ``t``."""
+its own time: ingest lag is the time a record reaches the store minus its ``t``.
+
+    steady.py RATE SECONDS [GO_FILE]
+
+With GO_FILE, the records start once that file exists (after the meta record): a benchmark starts
+many runs and lets them stream together, so that the lag is measured with all of them running."""
 
 import json
+import os
 import sys
 import time
 
 rate, seconds = float(sys.argv[1]), float(sys.argv[2])
 print(json.dumps({"type": "meta", "config": {"rate": rate}, "producer": "steady"}), flush=True)
+if len(sys.argv) > 3:
+    while not os.path.exists(sys.argv[3]):
+        time.sleep(0.01)
 start, n = time.time(), 0
 while (now := time.time()) - start < seconds:
     due = int((now - start) * rate)
