@@ -226,6 +226,9 @@ def ray(data: dict) -> tuple[list[str], Rows]:
         lines += ["", f"At {lag['runs']} runs the daemon ran {lag['daemon_cpu_s']:.1f} s on a CPU and waited "
                       f"{lag['daemon_wait_for_cpu_s']:.1f} s, runnable, for one (schedstat); the machine's CPUs were "
                       f"{lag['machine_cpu_busy']:.0%} busy."]
+        if "all_started_s" in lag:
+            lines[-1] += (f" The runs streamed together once all {lag['runs']} had started, "
+                          f"{lag['all_started_s']:.1f} s after they were queued (steady.py GO_FILE).")
         rows.append((f"Ray: {lag['runs']} runs x {lag['rate']:,.0f} records/s: lag p95 < 250 ms, none lost",
                      f"p95 {lag['lag_ms']['p95']:.0f} ms, {lag['lost']} lost",
                      verdict(lag["lag_ms"]["p95"] < 250 and lag["lost"] == 0)))
