@@ -76,13 +76,15 @@ def wait_until(proc: subprocess.Popen, ready) -> None:
 
 def kill_at_random(proc: subprocess.Popen, root: Path, mode: str, rng: random.Random) -> None:
     started = time.monotonic()
-    finished_before = scan(root)[0]
+    finished_before, temporary_before = scan(root)
     if mode == "mid-write":
         skip = rng.randrange(12)  # let a few checkpoints pass, so the kills land at varied steps
 
         def writing() -> bool:
+            # This process's own write: a partial directory a previous kill left (until the new
+            # process cleans it up) would have it killed before it starts, not mid-write.
             finished, temporary = scan(root)
-            return finished >= finished_before + skip and bool(temporary)
+            return finished >= finished_before + skip and bool(set(temporary) - set(temporary_before))
 
         wait_until(proc, writing)
     elif mode == "anytime":
